@@ -1,0 +1,45 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Dependencies point one way:
+//   CNUMA <- Topology <- PageAllocator <- StressHarness <- pagestorm
+// PageAllocator never imports the harness.
+let package = Package(
+    name: "pagestorm",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "pagestorm", targets: ["pagestorm"]),
+        .library(name: "PageAllocator", targets: ["PageAllocator"]),
+        .library(name: "StressHarness", targets: ["StressHarness"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
+    ],
+    targets: [
+        .target(
+            name: "CNUMA",
+            cSettings: [.define("_GNU_SOURCE")],
+            linkerSettings: [.linkedLibrary("numa")]
+        ),
+        .target(name: "Topology", dependencies: ["CNUMA"]),
+        .target(name: "PageAllocator", dependencies: ["CNUMA", "Topology"]),
+        .target(
+            name: "StressHarness",
+            dependencies: [
+                "PageAllocator", "Topology", "CNUMA",
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ]
+        ),
+        .executableTarget(
+            name: "pagestorm",
+            dependencies: [
+                "StressHarness", "PageAllocator", "Topology",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(name: "TopologyTests", dependencies: ["Topology"]),
+        .testTarget(name: "PageAllocatorTests", dependencies: ["PageAllocator", "Topology", "CNUMA"]),
+        .testTarget(name: "StressHarnessTests", dependencies: ["StressHarness", "PageAllocator"]),
+    ]
+)

@@ -1,0 +1,122 @@
+// The C shim: libnuma guarded by numa_available(), CPU_SET, rseq, clocks.
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include "cnuma.h"
+
+#include <errno.h>
+#include <numa.h>
+#include <numaif.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <sys/rseq.h>
+#include <time.h>
+#include <unistd.h>
+
+long cnuma_rseq_cpu_offset = 0;
+static atomic_int swallowed = 0;
+static int numa_state = -2; // -2 unknown, <0 unavailable, >=0 available
+
+// libnuma prints to stderr from these weak hooks; the executable's
+// definitions override them. We count instead of printing.
+void numa_error(char *where) { (void)where; atomic_fetch_add(&swallowed, 1); }
+void numa_warn(int num, char *fmt, ...) { (void)num; (void)fmt; atomic_fetch_add(&swallowed, 1); }
+
+int cnuma_swallowed_messages(void) { return atomic_load(&swallowed); }
+
+void cnuma_init(void) {
+#if defined(__x86_64__)
+    if (__rseq_size > 0) {
+        cnuma_rseq_cpu_offset = (long)__rseq_offset + (long)offsetof(struct rseq, cpu_id);
+    }
+#endif
+    if (numa_state == -2) numa_state = numa_available();
+}
+
+int cnuma_sched_getcpu(void) {
+    int cpu = sched_getcpu();
+    return cpu < 0 ? 0 : cpu;
+}
+
+uint64_t cnuma_monotonic_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t cnuma_cycles_slow(void) { return cnuma_monotonic_ns(); }
+
+int cnuma_available(void) {
+    if (numa_state == -2) numa_state = numa_available();
+    return numa_state >= 0;
+}
+
+int cnuma_node_count(void) {
+    if (!cnuma_available()) return 1;
+    int n = numa_max_node() + 1;
+    return n < 1 ? 1 : n;
+}
+
+int cnuma_node_of_cpu(int cpu) {
+    if (!cnuma_available()) return 0;
+    int n = numa_node_of_cpu(cpu);
+    return n < 0 ? 0 : n;
+}
+
+int cnuma_distance(int a, int b) {
+    if (!cnuma_available()) return a == b ? 10 : 20;
+    return numa_distance(a, b);
+}
+
+long long cnuma_node_size(int node) {
+    if (!cnuma_available()) return -1;
+    return numa_node_size64(node, NULL);
+}
+
+int cnuma_cpu_count(void) {
+    long n = sysconf(_SC_NPROCESSORS_CONF);
+    return n < 1 ? 1 : (int)n;
+}
+
+int cnuma_bind_memory(void *addr, size_t len, int node) {
+    if (!cnuma_available()) return -1;
+    numa_tonode_memory(addr, len, node);
+    return 0;
+}
+
+int cnuma_node_of_address(void *addr) {
+    if (!cnuma_available()) return -ENOSYS;
+    void *pages[1] = {addr};
+    int status[1] = {-1};
+    if (move_pages(0, 1, pages, NULL, status, 0) != 0) return -errno;
+    return status[0];
+}
+
+int cnuma_pin_current_thread(int cpu) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (cpu < 0 || cpu >= CPU_SETSIZE) return EINVAL;
+    CPU_SET(cpu, &set);
+    return pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+}
+
+int cnuma_pin_current_thread_set(const int *cpus, int count) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    for (int i = 0; i < count; i++) {
+        if (cpus[i] < 0 || cpus[i] >= CPU_SETSIZE) return EINVAL;
+        CPU_SET(cpus[i], &set);
+    }
+    return pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+}
+
+int cnuma_current_affinity_count(void) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    int rc = pthread_getaffinity_np(pthread_self(), sizeof(set), &set);
+    if (rc != 0) return -rc;
+    return CPU_COUNT(&set);
+}

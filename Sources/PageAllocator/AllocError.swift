@@ -1,0 +1,41 @@
+/// Why an allocation or a free was refused. Every case leaves the allocator
+/// exactly as it was: nothing is lost, nothing half-done.
+public enum AllocError: Error, Hashable, Sendable, CustomStringConvertible {
+    /// Memory is short: no eligible zone passed its watermark or had a block,
+    /// and the slow path gave up.
+    case outOfMemory(order: Int, flags: GFP)
+    /// An order outside 0...10.
+    case invalidOrder(Int)
+    /// A node number the topology does not have.
+    case noSuchNode(Int, nodeCount: Int)
+    /// A CPU number the topology does not have.
+    case noSuchCPU(Int, cpuCount: Int)
+    /// The block is larger than any zone the request may use.
+    case requestLargerThanArena(order: Int, largestZonePages: Int)
+    /// The flags name zones (e.g. GFP_DMA) that this topology does not have.
+    case noEligibleZone(flags: GFP)
+    /// Freeing a block that is already free.
+    case doubleFree(pfn: Int, order: Int)
+    /// Freeing a pfn that is not the head of an allocated block.
+    case notAllocated(pfn: Int)
+    /// Freeing with an order other than the one allocated.
+    case wrongOrder(pfn: Int, allocated: Int, given: Int)
+    /// A pfn (or zone) outside the allocator's memory.
+    case pfnOutOfRange(pfn: Int)
+
+    public var description: String {
+        switch self {
+        case .outOfMemory(let o, let f): return "out of memory: order:\(o), mode:\(f.hex)(\(f))"
+        case .invalidOrder(let o): return "invalid order \(o): orders are 0...\(Order.maxOrder)"
+        case .noSuchNode(let n, let c): return "node \(n) does not exist (this topology has \(c) node(s), 0...\(c - 1))"
+        case .noSuchCPU(let n, let c): return "cpu \(n) does not exist (this topology has \(c) CPU(s), 0...\(c - 1))"
+        case .requestLargerThanArena(let o, let p):
+            return "order \(o) (\(1 << o) pages) is larger than any eligible zone (largest has \(p) pages)"
+        case .noEligibleZone(let f): return "no zone of this topology can serve mode \(f.hex)(\(f))"
+        case .doubleFree(let p, let o): return "double free of pfn 0x\(String(p, radix: 16)) (order \(o)): the block is already free"
+        case .notAllocated(let p): return "pfn 0x\(String(p, radix: 16)) was never allocated (it is not the head of an allocated block)"
+        case .wrongOrder(let p, let a, let g): return "pfn 0x\(String(p, radix: 16)) was allocated with order \(a) but freed with order \(g)"
+        case .pfnOutOfRange(let p): return "pfn 0x\(String(p, radix: 16)) is outside the allocator's memory"
+        }
+    }
+}

@@ -1,0 +1,164 @@
+import Topology
+
+extension PageAllocator {
+    /// Frees a block. Orders 0...3 go to the calling CPU's per-CPU list (the
+    /// list drains `batch` pages to the buddy once it holds `high`), others,
+    /// or any when the trylock fails, straight to the buddy.
+    ///
+    /// Misuse (double free, a pfn never allocated, the wrong order, a pfn
+    /// outside the allocator) throws and changes nothing. Detection is exact
+    /// for frees that do not race with another free of the same block.
+    @inline(__always)
+    public func free(_ block: PageBlock, cpu: CPUID? = nil) throws(AllocError) {
+        let zi = block.zoneIndex
+        guard zi < zoneCount else { throw .pfnOutOfRange(pfn: Int(block.pfn32)) }
+        let zone = zones[zi]
+        let pfn = Int(block.pfn32)
+        let info = zone.info
+        guard pfn >= info.pointee.startPFN, pfn < info.pointee.endPFN else { throw .pfnOutOfRange(pfn: pfn) }
+        let c: Int
+        if let cpu {
+            guard UInt(bitPattern: cpu.rawValue) < UInt(cpuCount) else { throw .noSuchCPU(cpu.rawValue, cpuCount: cpuCount) }
+            c = cpu.rawValue
+        } else {
+            c = currentCPUIndex()
+        }
+        try freeBlock(zone, idx: UInt32(truncatingIfNeeded: pfn &- info.pointee.startPFN), order: Int(block.order8), cpu: c)
+    }
+
+    /// Frees by pfn and order (what a trace replayer knows).
+    public func free(pfn: PFN, order: Order, cpu: CPUID? = nil) throws(AllocError) {
+        guard let zi = zoneIndex(containing: pfn) else { throw .pfnOutOfRange(pfn: pfn.rawValue) }
+        let zone = zones[zi]
+        let c: Int
+        if let cpu {
+            guard UInt(bitPattern: cpu.rawValue) < UInt(cpuCount) else { throw .noSuchCPU(cpu.rawValue, cpuCount: cpuCount) }
+            c = cpu.rawValue
+        } else {
+            c = currentCPUIndex()
+        }
+        try freeBlock(zone, idx: UInt32(pfn.rawValue - zone.info.pointee.startPFN), order: order.rawValue, cpu: c)
+    }
+
+    @inlinable @inline(__always)
+    func freeBlock(_ zone: Zone, idx: UInt32, order: Int, cpu: Int) throws(AllocError) {
+        let m = zone.meta
+        if order <= Order.pcpMax {
+            let slot = zone.pcp(cpu)
+            if slot.lock.tryLock() {
+                if m[Int(idx)].state != .allocated || Int(m[Int(idx)].order) != order {
+                    slot.lock.unlock()
+                    throw badFree(zone, idx: idx, order: order)
+                }
+                m[Int(idx)].state = .pcp
+                m[Int(idx)].next = slot.heads[order]
+                slot.heads[order] = idx
+                slot.lengths[order] &+= 1
+                slot.count.pointee &+= 1 << order
+                slot.bump(.pgfree, 1 << order)
+                if slot.count.pointee >= slot.high.pointee {
+                    freePCPBulkLocked(zone, slot: slot, pages: slot.batch.pointee, cpu: cpu)
+                }
+                slot.lock.unlock()
+                return
+            }
+        }
+        try freeToBuddy(zone, idx: idx, order: order, cpu: cpu, pcpContended: order <= Order.pcpMax)
+    }
+
+    /// free_one_page(): straight to the buddy under the zone lock.
+    @usableFromInline @inline(never)
+    func freeToBuddy(_ zone: Zone, idx: UInt32, order: Int, cpu: Int, pcpContended: Bool) throws(AllocError) {
+        let m = zone.meta
+        zone.lockZone()
+        guard m[Int(idx)].state == .allocated, Int(m[Int(idx)].order) == order else {
+            zone.unlockZone()
+            throw badFree(zone, idx: idx, order: order)
+        }
+        zone.freeOneLocked(idx, order: order)
+        zone.bumpLocked(.pgfree, 1 << order)
+        if pcpContended { zone.bumpLocked(.pcpLockContended) }
+        zone.unlockZone()
+        modFreePages(zone, cpu: cpu, 1 << order)
+    }
+
+    /// Names what is wrong with freeing (`idx`, `order`). Cold.
+    @usableFromInline @inline(never)
+    func badFree(_ zone: Zone, idx: UInt32, order: Int) -> AllocError {
+        let m = zone.meta
+        let info = zone.info.pointee
+        let pfn = info.startPFN + Int(idx)
+        switch m[Int(idx)].state {
+        case .allocated: return .wrongOrder(pfn: pfn, allocated: Int(m[Int(idx)].order), given: order)
+        case .buddy, .pcp: return .doubleFree(pfn: pfn, order: Int(m[Int(idx)].order))
+        case .tail:
+            // Inside a free block that absorbed it (freed twice, then merged)?
+            for o in 1...Order.maxOrder {
+                let head = pfn & ~((1 << o) - 1)
+                guard head >= info.startPFN else { break }
+                let h = m[head - info.startPFN]
+                if (h.state == .buddy || h.state == .pcp) && Int(h.order) >= o { return .doubleFree(pfn: pfn, order: order) }
+                if h.state == .allocated && Int(h.order) >= o { break }
+            }
+            return .notAllocated(pfn: pfn)
+        }
+    }
+
+    /// free_pcppages_bulk(): returns about `pages` pages from the slot's lists
+    /// to the buddy under one zone-lock hold, round-robin over the orders.
+    /// Caller holds the slot's lock.
+    @usableFromInline @inline(never)
+    func freePCPBulkLocked(_ zone: Zone, slot: PerCPUPages, pages: Int, cpu: Int) {
+        let m = zone.meta
+        var freed = 0
+        var order = 0
+        var emptyLook = 0
+        zone.lockZone()
+        while freed < pages && slot.count.pointee > 0 && emptyLook < PerCPUPages.lists {
+            let idx = slot.heads[order]
+            if idx == PageMeta.none {
+                emptyLook += 1
+            } else {
+                emptyLook = 0
+                slot.heads[order] = m[Int(idx)].next
+                slot.lengths[order] -= 1
+                slot.count.pointee -= 1 << order
+                zone.freeOneLocked(idx, order: order)
+                freed += 1 << order
+            }
+            order = order == Order.pcpMax ? 0 : order + 1
+        }
+        zone.unlockZone()
+        if freed > 0 {
+            modFreePages(zone, cpu: cpu, freed)
+            slot.bump(.pcpDrain)
+            slot.bump(.pcpDrainPages, freed)
+        }
+    }
+
+    /// drain_pages(cpu): empties one CPU's lists in every zone. Returns pages drained.
+    @discardableResult
+    public func drain(cpu: CPUID) -> Int {
+        precondition(cpu.rawValue >= 0 && cpu.rawValue < cpuCount, "drain(cpu:): no such cpu \(cpu.rawValue)")
+        var total = 0
+        for z in 0..<zoneCount {
+            let zone = zones[z]
+            let slot = zone.pcp(cpu.rawValue)
+            slot.lock.lock()
+            let n = slot.count.pointee
+            if n > 0 { freePCPBulkLocked(zone, slot: slot, pages: n, cpu: cpu.rawValue) }
+            slot.high.pointee = slot.highMin.pointee
+            slot.lock.unlock()
+            total += n
+        }
+        return total
+    }
+
+    /// drain_all_pages(): empties every CPU's lists. Returns pages drained.
+    @discardableResult
+    public func drainAllCPUs() -> Int {
+        var total = 0
+        for c in 0..<cpuCount { total += drain(cpu: CPUID(c)) }
+        return total
+    }
+}

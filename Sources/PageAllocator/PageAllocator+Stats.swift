@@ -1,0 +1,66 @@
+import Synchronization
+
+extension PageAllocator {
+    /// Merged counters of one zone: every CPU's slot, the zone's locked
+    /// counters and its rare atomics. Racy while threads run (a statistic).
+    public func counters(zone index: Int) -> ZoneCounters {
+        let zone = zones[index]
+        var r = ZoneCounters()
+        for e in 0..<VMEvent.count {
+            var v = zone.lockedCounters[e] + zone.rare[e].load(ordering: .relaxed)
+            for c in 0..<cpuCount { v += zone.pcp(c).counters[e] }
+            r.values[e] = v
+        }
+        return r
+    }
+
+    /// Counters of every zone added together.
+    public func totalCounters() -> ZoneCounters {
+        (0..<zoneCount).reduce(ZoneCounters()) { $0 + counters(zone: $1) }
+    }
+
+    /// Exact free pages of a zone in the buddy (NR_FREE_PAGES snapshot).
+    public func freePages(zone index: Int) -> Int { freePagesSnapshot(zones[index]) }
+
+    /// Pages held in per-CPU lists of a zone, all CPUs.
+    public func perCPUPages(zone index: Int) -> Int {
+        (0..<cpuCount).reduce(0) { $0 + zones[index].pcp($1).count.pointee }
+    }
+
+    /// Per-CPU state of a zone for one CPU: (count, high, batch, high_min, high_max).
+    public func perCPUState(zone index: Int, cpu: Int) -> (count: Int, high: Int, batch: Int, highMin: Int, highMax: Int) {
+        let s = zones[index].pcp(cpu)
+        return (s.count.pointee, s.high.pointee, s.batch.pointee, s.highMin.pointee, s.highMax.pointee)
+    }
+
+    /// Free blocks per order of a zone (/proc/buddyinfo's row).
+    public func freeBlocks(zone index: Int) -> [Int] {
+        let zone = zones[index]
+        zone.lock.lock()
+        defer { zone.lock.unlock() }
+        return (0..<Order.count).map { zone.nrFree[$0] }
+    }
+
+    /// /proc/vmstat-style lines: nr_free_pages, pgalloc_<zone> per zone type,
+    /// then the other events summed over zones.
+    public func vmstat() -> [(name: String, value: Int)] {
+        var out: [(String, Int)] = []
+        out.append(("nr_free_pages", (0..<zoneCount).reduce(0) { $0 + freePages(zone: $1) }))
+        out.append(("nr_free_pcp", (0..<zoneCount).reduce(0) { $0 + perCPUPages(zone: $1) }))
+        var byType = [Int](repeating: 0, count: ZoneType.count)
+        var sum = ZoneCounters()
+        for z in 0..<zoneCount {
+            let c = counters(zone: z)
+            byType[zones[z].info.pointee.type.rawValue] += c[.pgalloc]
+            sum = sum + c
+        }
+        for t in ZoneType.allCases where config.zones.contains(where: { $0.type == t }) {
+            out.append(("pgalloc_" + t.name.lowercased(), byType[t.rawValue]))
+        }
+        for e in VMEvent.allCases where e != .pgalloc { out.append((e.name, sum[e])) }
+        return out
+    }
+
+    /// Bytes of page metadata per managed page.
+    public var metadataBytesPerPage: Int { MemoryLayout<PageMeta>.stride }
+}

@@ -1,0 +1,218 @@
+import CNUMA
+import Synchronization
+import Topology
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A per-CPU-cached, NUMA-aware, concurrent buddy page allocator over real
+/// memory, modelled on Linux 6.x (mm/page_alloc.c).
+///
+/// Structure: nodes hold zones (lowest type first); zones hold buddy free
+/// areas of orders 0...10 and one per-CPU page cache per CPU for orders 0...3.
+/// Each node's memory is one mmap'd arena, bound to its node with libnuma
+/// where the topology is real and has several nodes.
+///
+/// Locking: a per-CPU cache is taken with trylock only (a failure falls back
+/// to the buddy under the zone lock); the zone lock protects the free lists
+/// and the zone's locked counters. Lock order: per-CPU lock, then zone lock.
+/// `Locked` in a name means the caller holds the zone lock.
+///
+/// All stored properties are `let`, and hot data sits behind raw pointers, so
+/// the fast path pays no ARC, no exclusivity checks and no dynamic dispatch.
+public final class PageAllocator: @unchecked Sendable {
+    public let config: AllocatorConfig
+    public let topology: Topology
+    public let pageSize: Int
+    public let pageShift: Int
+    public let nodeCount: Int
+    public let cpuCount: Int
+    public let zonesPerNode: Int
+    public let zoneCount: Int
+    /// The min_free_kbytes in force (given or computed).
+    public let minFreeKbytes: Int
+    /// Pages managed by all zones.
+    public let totalPages: Int
+
+    @usableFromInline let zones: UnsafeMutablePointer<Zone>
+    /// zonelists[((node * 2 + thisNode) * 4 + type) * zoneCount + i]: zone indices.
+    @usableFromInline let zonelists: UnsafeMutablePointer<Int32>
+    @usableFromInline let zonelistLens: UnsafeMutablePointer<Int32>
+    /// Node of each logical CPU.
+    @usableFromInline let cpuNode: UnsafeMutablePointer<Int>
+    /// Logical CPU for each real CPU (sched_getcpu value).
+    @usableFromInline let realToLogical: UnsafeMutablePointer<Int>
+    @usableFromInline let realCPUCount: Int
+    private let mappings: [(UnsafeMutableRawPointer, Int)]
+    private let pcpBlocks: [UnsafeMutableRawPointer]
+
+    /// Builds the allocator: maps each node's arena, lays out zones and
+    /// per-CPU caches, computes watermarks and seeds the free lists.
+    public init(_ config: AllocatorConfig) throws(ConfigError) {
+        try config.validate()
+        cnuma_init()
+        self.config = config
+        let topo = config.topology
+        topology = topo
+        pageSize = config.pageSize
+        pageShift = config.pageSize.trailingZeroBitCount
+        nodeCount = topo.nodeCount
+        cpuCount = topo.cpuCount
+        zonesPerNode = config.zones.count
+        zoneCount = nodeCount * zonesPerNode
+        guard zoneCount <= 255, nodeCount <= 255 else {
+            throw .invalid(field: "nodes", value: "\(nodeCount)", reason: "at most 255 zones in all")
+        }
+
+        // Sizing that depends on all zones.
+        let perNodePages = config.zones.reduce(0) { $0 + $1.pages }
+        totalPages = perNodePages * nodeCount
+        let kbPerPage = config.pageSize / 1024
+        let minFree = config.minFreeKbytes ?? KernelFormulas.minFreeKbytes(lowmemKbytes: totalPages * kbPerPage)
+        minFreeKbytes = minFree
+        let pagesMin = minFree / kbPerPage
+
+        // Arenas and metadata.
+        var maps: [(UnsafeMutableRawPointer, Int)] = []
+        var blocks: [UnsafeMutableRawPointer] = []
+        func mapZeroed(_ bytes: Int, node: Int) throws(ConfigError) -> UnsafeMutableRawPointer {
+            let p = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0)
+            guard let p, p != MAP_FAILED else {
+                for (q, n) in maps { munmap(q, n) }
+                throw .mapFailed(node: node, bytes: bytes, errno: errno)
+            }
+            maps.append((p, bytes))
+            return p
+        }
+
+        let zs = UnsafeMutablePointer<Zone>.allocate(capacity: zoneCount)
+        var pfnCursor = 0
+        for n in 0..<nodeCount {
+            pfnCursor = (pfnCursor + 1023) & ~1023 // nodes start on a max-order boundary
+            let arena = try mapZeroed(perNodePages * config.pageSize, node: n)
+            if config.bindMemory && topo.canBindMemory {
+                NUMAMemory.bind(arena, length: perNodePages * config.pageSize, to: n)
+            }
+            var managedByType = [Int](repeating: 0, count: ZoneType.count)
+            for z in config.zones { managedByType[z.type.rawValue] = z.pages }
+            let reserve = KernelFormulas.lowmemReserve(managedByType: managedByType, ratios: ZoneType.allCases.map { config.ratio($0) })
+            let cpusOfNode = topo.nodes[n].cpus.count
+            var offset = 0
+            for (i, spec) in config.zones.enumerated() {
+                let meta = try mapZeroed(spec.pages * MemoryLayout<PageMeta>.stride, node: n)
+                let wm = KernelFormulas.watermarks(managed: spec.pages, pagesMin: pagesMin, lowmemPages: totalPages, scaleFactor: config.watermarkScaleFactor)
+                let batch = KernelFormulas.pcpBatch(managed: spec.pages, pageSize: config.pageSize)
+                let high = KernelFormulas.pcpHighBounds(managed: spec.pages, low: wm.low, batch: batch, cpusOfNode: cpusOfNode, highFraction: config.percpuPagelistHighFraction)
+                let threshold = KernelFormulas.vmstatThreshold(managed: spec.pages, onlineCPUs: topo.cpuCount, pageSize: config.pageSize)
+                let slots = PerCPUPages.makeSlots(cpus: topo.cpuCount, batch: batch, highMin: high.min, highMax: high.max)
+                blocks.append(slots)
+                let info = ZoneInfo(
+                    wmarkMin: wm.min, wmarkLow: wm.low, wmarkHigh: wm.high, wmarkPromo: wm.promo,
+                    startPFN: pfnCursor, endPFN: pfnCursor + spec.pages, managed: spec.pages,
+                    meta: meta.bindMemory(to: PageMeta.self, capacity: spec.pages),
+                    memory: arena + offset * config.pageSize,
+                    pcpBase: slots, pageShift: pageShift,
+                    maxDrift: topo.cpuCount * threshold, vmThreshold: threshold,
+                    node: n, type: spec.type, index: n * zonesPerNode + i,
+                    batch: batch, highMin: high.min, highMax: high.max, cpuCount: topo.cpuCount)
+                let zone = Zone.make(info: info)
+                for t in 0..<ZoneType.count { zone.lowmemReserve[t] = reserve[spec.type.rawValue][t] }
+                let seeded = zone.seedFreeListsLocked()
+                zone.freePages.pointee.store(seeded, ordering: .relaxed)
+                (zs + n * zonesPerNode + i).initialize(to: zone)
+                pfnCursor += spec.pages
+                offset += spec.pages
+            }
+        }
+        zones = zs
+        mappings = maps
+        pcpBlocks = blocks
+
+        // Zonelists: nodes by distance; within a node, highest eligible zone first.
+        let stride = zoneCount
+        zonelists = .allocate(capacity: nodeCount * 2 * ZoneType.count * stride)
+        zonelistLens = .allocate(capacity: nodeCount * 2 * ZoneType.count)
+        for n in 0..<nodeCount {
+            for thisNode in 0..<2 {
+                let order = thisNode == 1 ? [NodeID(n)] : topo.fallbackOrder(from: NodeID(n))
+                for t in 0..<ZoneType.count {
+                    let slot = (n * 2 + thisNode) * ZoneType.count + t
+                    var len = 0
+                    for node in order {
+                        for i in Swift.stride(from: zonesPerNode - 1, through: 0, by: -1) where config.zones[i].type.rawValue <= t {
+                            zonelists[slot * stride + len] = Int32(node.rawValue * zonesPerNode + i)
+                            len += 1
+                        }
+                    }
+                    zonelistLens[slot] = Int32(len)
+                }
+            }
+        }
+        cpuNode = .allocate(capacity: cpuCount)
+        for c in 0..<cpuCount { cpuNode[c] = topo.node(of: CPUID(c)).rawValue }
+        realCPUCount = max(topo.machineCPUs, topo.realCPU.max().map { $0 + 1 } ?? 1)
+        realToLogical = .allocate(capacity: realCPUCount)
+        for r in 0..<realCPUCount { realToLogical[r] = topo.realCPU.firstIndex(of: r) ?? (r % cpuCount) }
+    }
+
+    deinit {
+        for i in 0..<zoneCount { zones[i].destroy() }
+        zones.deallocate()
+        for b in pcpBlocks { b.deallocate() }
+        for (p, n) in mappings { munmap(p, n) }
+        zonelists.deallocate()
+        zonelistLens.deallocate()
+        cpuNode.deallocate()
+        realToLogical.deallocate()
+    }
+
+    // MARK: small lookups
+
+    /// The logical CPU the calling thread runs on (sched_getcpu via rseq).
+    @inlinable @inline(__always)
+    public func currentCPUIndex() -> Int {
+        let r = Int(cnuma_current_cpu())
+        return realToLogical[r < realCPUCount ? r : r % realCPUCount]
+    }
+
+    @inlinable @inline(__always)
+    func zonelist(node: Int, type: ZoneType, thisNode: Bool) -> (UnsafeMutablePointer<Int32>, Int) {
+        let slot = (node &* 2 &+ (thisNode ? 1 : 0)) &* ZoneType.count &+ type.rawValue
+        return (zonelists + slot &* zoneCount, Int(zonelistLens[slot]))
+    }
+
+    /// The zone table index of the zone holding `pfn`, or nil.
+    public func zoneIndex(containing pfn: PFN) -> Int? {
+        var lo = 0, hi = zoneCount - 1
+        while lo <= hi {
+            let mid = (lo + hi) / 2
+            let i = zones[mid].info.pointee
+            if pfn.rawValue < i.startPFN { hi = mid - 1 } else if pfn.rawValue >= i.endPFN { lo = mid + 1 } else { return mid }
+        }
+        return nil
+    }
+
+    /// Describes zone `index` (node, type, pfn range, watermarks, pcp sizing).
+    public func zoneDescription(_ index: Int) -> ZoneSummary {
+        let z = zones[index]
+        let i = z.info.pointee
+        return ZoneSummary(index: index, node: NodeID(i.node), type: i.type, startPFN: PFN(i.startPFN), pages: i.managed,
+                           min: i.wmarkMin, low: i.wmarkLow, high: i.wmarkHigh, promo: i.wmarkPromo,
+                           lowmemReserve: (0..<ZoneType.count).map { z.lowmemReserve[$0] },
+                           batch: i.batch, highMin: i.highMin, highMax: i.highMax, vmstatThreshold: i.vmThreshold)
+    }
+}
+
+/// Sizing facts of one zone, for output and tests.
+public struct ZoneSummary: Sendable, Equatable {
+    public let index: Int
+    public let node: NodeID
+    public let type: ZoneType
+    public let startPFN: PFN
+    public let pages: Int
+    public let min: Int, low: Int, high: Int, promo: Int
+    /// lowmem_reserve against requests whose highest zone type is 0...3.
+    public let lowmemReserve: [Int]
+    public let batch: Int, highMin: Int, highMax: Int
+    public let vmstatThreshold: Int
+}

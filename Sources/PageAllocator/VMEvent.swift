@@ -1,0 +1,61 @@
+/// Event counters, named as /proc/vmstat names them where Linux has the
+/// counter, and in the same style where it does not. Plain per-CPU and
+/// per-zone counters are merged on read (mimalloc's stats.c habit).
+public enum VMEvent: Int, CaseIterable, Sendable {
+    /// Pages allocated (printed per zone: pgalloc_normal, pgalloc_dma32, ...).
+    case pgalloc = 0
+    /// Pages freed.
+    case pgfree
+    case numaHit, numaMiss, numaForeign, numaLocal, numaOther
+    /// Allocations served from a per-CPU list without a refill.
+    case pcpAllocHit
+    /// Per-CPU refills (rmqueue_bulk calls) and the pages they moved.
+    case pcpRefill, pcpRefillPages
+    /// Per-CPU drains to the buddy (free_pcppages_bulk calls) and their pages.
+    case pcpDrain, pcpDrainPages
+    /// Per-CPU trylock failures that fell back to the buddy.
+    case pcpLockContended
+    /// Zone-lock acquisitions, and those that had to wait.
+    case zoneLockAcquire, zoneLockContended
+    /// Allocations that entered the slow path, and those that failed.
+    case allocSlowpath, allocFail
+
+    public static let count = 17
+
+    /// The /proc/vmstat-style name.
+    public var name: String {
+        switch self {
+        case .pgalloc: return "pgalloc"
+        case .pgfree: return "pgfree"
+        case .numaHit: return "numa_hit"
+        case .numaMiss: return "numa_miss"
+        case .numaForeign: return "numa_foreign"
+        case .numaLocal: return "numa_local"
+        case .numaOther: return "numa_other"
+        case .pcpAllocHit: return "pcp_alloc_hit"
+        case .pcpRefill: return "pcp_refill"
+        case .pcpRefillPages: return "pcp_refill_pages"
+        case .pcpDrain: return "pcp_drain"
+        case .pcpDrainPages: return "pcp_drain_pages"
+        case .pcpLockContended: return "pcp_lock_contended"
+        case .zoneLockAcquire: return "zone_lock_acquire"
+        case .zoneLockContended: return "zone_lock_contended"
+        case .allocSlowpath: return "alloc_slowpath"
+        case .allocFail: return "pgalloc_fail"
+        }
+    }
+}
+
+/// A merged snapshot of the counters of one zone.
+public struct ZoneCounters: Sendable, Equatable {
+    public var values: [Int] = [Int](repeating: 0, count: VMEvent.count)
+    public subscript(_ e: VMEvent) -> Int {
+        get { values[e.rawValue] }
+        set { values[e.rawValue] = newValue }
+    }
+    public static func + (a: ZoneCounters, b: ZoneCounters) -> ZoneCounters {
+        var r = a
+        for i in 0..<VMEvent.count { r.values[i] += b.values[i] }
+        return r
+    }
+}

@@ -1,0 +1,158 @@
+import Synchronization
+
+/// Read-mostly facts about a zone, read by the fast path. Written only at
+/// set-up (and by later watermark changes, which happen under the zone lock).
+@frozen @usableFromInline struct ZoneInfo {
+    @usableFromInline var wmarkMin: Int
+    @usableFromInline var wmarkLow: Int
+    @usableFromInline var wmarkHigh: Int
+    @usableFromInline var wmarkPromo: Int
+    /// First pfn and one past the last (spanned == present == managed here).
+    @usableFromInline var startPFN: Int
+    @usableFromInline var endPFN: Int
+    @usableFromInline var managed: Int
+    /// Metadata of `startPFN`; index by `pfn - startPFN`.
+    @usableFromInline var meta: UnsafeMutablePointer<PageMeta>
+    /// Address of `startPFN`'s page.
+    @usableFromInline var memory: UnsafeMutableRawPointer
+    /// Per-CPU slots of this zone, `PerCPUPages.stride` apart.
+    @usableFromInline var pcpBase: UnsafeMutableRawPointer
+    @usableFromInline var pageShift: Int
+    /// Largest error of `freePages` against the exact count: CPUs x threshold.
+    @usableFromInline var maxDrift: Int
+    /// Per-CPU vmstat fold threshold.
+    @usableFromInline var vmThreshold: Int
+    @usableFromInline var node: Int
+    @usableFromInline var type: ZoneType
+    /// Index of this zone in the allocator's zone table.
+    @usableFromInline var index: Int
+    @usableFromInline var batch: Int
+    @usableFromInline var highMin: Int
+    @usableFromInline var highMax: Int
+    @usableFromInline var cpuCount: Int
+}
+
+/// A zone: a handle on one 1 KiB block of raw memory laid out in cache lines.
+///
+/// ```
+///   0  zone lock (Atomic<Int>)                        own line: contended
+/// 128  NR_FREE_PAGES (Atomic<Int>), then ZoneInfo     read-mostly line(s)
+/// 448  lowmem_reserve[4] (Int)
+/// 512  buddy: freeHead[11], freeTail[11] (UInt32), nrFree[11] (Int),
+///      counters[VMEvent.count] (Int)                  under the zone lock
+/// 896  rare atomics: counters bumped outside any lock
+/// ```
+/// Invariants (checked by `PageAllocator.validate()`):
+/// - each free list is a well-formed doubly linked list whose members are
+///   `.buddy` heads of that order, aligned to their size in pfn space, inside
+///   the zone; `nrFree[o]` counts the blocks (not pages) of list `o`;
+/// - no two free buddies of the same order are left unmerged;
+/// - NR_FREE_PAGES plus every CPU's delta equals the pages on the free lists.
+@frozen @usableFromInline struct Zone {
+    @usableFromInline let base: UnsafeMutableRawPointer
+    @inlinable init(base: UnsafeMutableRawPointer) { self.base = base }
+
+    static let byteSize = 1024
+    static let rareCount = 16
+
+    @inlinable var lock: RawSpinLock { RawSpinLock(base.assumingMemoryBound(to: Atomic<Int>.self)) }
+    /// NR_FREE_PAGES without the per-CPU deltas (zone_page_state()).
+    @inlinable var freePages: UnsafeMutablePointer<Atomic<Int>> { (base + 128).assumingMemoryBound(to: Atomic<Int>.self) }
+    @inlinable var info: UnsafeMutablePointer<ZoneInfo> { (base + 136).assumingMemoryBound(to: ZoneInfo.self) }
+    @inlinable var lowmemReserve: UnsafeMutablePointer<Int> { (base + 448).assumingMemoryBound(to: Int.self) }
+    @inlinable var freeHead: UnsafeMutablePointer<UInt32> { (base + 512).assumingMemoryBound(to: UInt32.self) }
+    @inlinable var freeTail: UnsafeMutablePointer<UInt32> { (base + 560).assumingMemoryBound(to: UInt32.self) }
+    @inlinable var nrFree: UnsafeMutablePointer<Int> { (base + 608).assumingMemoryBound(to: Int.self) }
+    /// Counters written only under the zone lock.
+    @inlinable var lockedCounters: UnsafeMutablePointer<Int> { (base + 704).assumingMemoryBound(to: Int.self) }
+    /// Counters bumped without a lock (slow path only).
+    @inlinable var rare: UnsafeMutablePointer<Atomic<Int>> { (base + 896).assumingMemoryBound(to: Atomic<Int>.self) }
+
+    @inlinable var meta: UnsafeMutablePointer<PageMeta> { info.pointee.meta }
+
+    /// The per-CPU slot of `cpu`.
+    @inlinable func pcp(_ cpu: Int) -> PerCPUPages {
+        PerCPUPages(base: info.pointee.pcpBase + cpu &* PerCPUPages.stride)
+    }
+
+    /// Allocates and lays out a zone block. `info` fields are filled by the caller.
+    static func make(info: ZoneInfo) -> Zone {
+        precondition(MemoryLayout<ZoneInfo>.size <= 448 - 136, "ZoneInfo outgrew its lines")
+        precondition(704 + VMEvent.count * 8 <= 896, "zone counters outgrew their lines")
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: byteSize, alignment: 128)
+        raw.initializeMemory(as: UInt8.self, repeating: 0, count: byteSize)
+        raw.bindMemory(to: Atomic<Int>.self, capacity: 1).initialize(to: Atomic(0))
+        (raw + 128).bindMemory(to: Atomic<Int>.self, capacity: 1).initialize(to: Atomic(0))
+        (raw + 136).bindMemory(to: ZoneInfo.self, capacity: 1).initialize(to: info)
+        (raw + 448).bindMemory(to: Int.self, capacity: 4).initialize(repeating: 0, count: 4)
+        (raw + 512).bindMemory(to: UInt32.self, capacity: 2 * Order.count).initialize(repeating: PageMeta.none, count: 2 * Order.count)
+        (raw + 608).bindMemory(to: Int.self, capacity: Order.count + VMEvent.count).initialize(repeating: 0, count: Order.count + VMEvent.count)
+        let rare = (raw + 896).bindMemory(to: Atomic<Int>.self, capacity: rareCount)
+        for i in 0..<rareCount { (rare + i).initialize(to: Atomic(0)) }
+        return Zone(base: raw)
+    }
+
+    func destroy() {
+        info.deinitialize(count: 1)
+        base.deallocate()
+    }
+
+    // MARK: free lists (caller holds the zone lock)
+
+    /// Puts the block at local index `idx` on free list `order`, marking it a
+    /// buddy head. At the tail when `toTail` (a merge is likely soon).
+    @inlinable @inline(__always)
+    func addToFreeListLocked(_ idx: UInt32, order: Int, toTail: Bool) {
+        let m = meta
+        m[Int(idx)].state = .buddy
+        m[Int(idx)].order = UInt8(truncatingIfNeeded: order)
+        let head = freeHead[order]
+        if head == PageMeta.none {
+            m[Int(idx)].next = PageMeta.none
+            m[Int(idx)].prev = PageMeta.none
+            freeHead[order] = idx
+            freeTail[order] = idx
+        } else if toTail {
+            let tail = freeTail[order]
+            m[Int(idx)].prev = tail
+            m[Int(idx)].next = PageMeta.none
+            m[Int(tail)].next = idx
+            freeTail[order] = idx
+        } else {
+            m[Int(idx)].next = head
+            m[Int(idx)].prev = PageMeta.none
+            m[Int(head)].prev = idx
+            freeHead[order] = idx
+        }
+        nrFree[order] &+= 1
+    }
+
+    /// O(1) unlink of a free block from list `order`. Leaves its state to the caller.
+    @inlinable @inline(__always)
+    func removeFromFreeListLocked(_ idx: UInt32, order: Int) {
+        let m = meta
+        let n = m[Int(idx)].next, p = m[Int(idx)].prev
+        if p == PageMeta.none { freeHead[order] = n } else { m[Int(p)].next = n }
+        if n == PageMeta.none { freeTail[order] = p } else { m[Int(n)].prev = p }
+        nrFree[order] &-= 1
+    }
+
+    @inlinable @inline(__always)
+    func bumpLocked(_ e: VMEvent, _ by: Int = 1) { lockedCounters[e.rawValue] &+= by }
+
+    @inlinable @inline(__always)
+    func bumpRare(_ e: VMEvent, _ by: Int = 1) {
+        rare[e.rawValue].wrappingAdd(by, ordering: .relaxed)
+    }
+
+    /// Takes the zone lock, counting the acquisition and any contention.
+    @inlinable @inline(__always)
+    func lockZone() {
+        let contended = lock.lock()
+        lockedCounters[VMEvent.zoneLockAcquire.rawValue] &+= 1
+        if contended { lockedCounters[VMEvent.zoneLockContended.rawValue] &+= 1 }
+    }
+
+    @inlinable @inline(__always)
+    func unlockZone() { lock.unlock() }
+}

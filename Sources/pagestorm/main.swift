@@ -1,0 +1,1 @@
+print("pagestorm: CLI under construction")
