@@ -120,3 +120,9 @@ int cnuma_current_affinity_count(void) {
     if (rc != 0) return -rc;
     return CPU_COUNT(&set);
 }
+
+volatile uint64_t cnuma_blackhole_sink;
+uint64_t cnuma_blackhole(uint64_t value) {
+    cnuma_blackhole_sink = value;
+    return value;
+}

@@ -80,6 +80,9 @@ public struct AllocatorConfig: Sendable, Equatable {
     public var percpuPagelistHighFraction: Int = 0
     /// Bind each node's arena to its node with libnuma (only where the topology can).
     public var bindMemory: Bool = true
+    /// Highest order the per-CPU lists cache: 3 as the kernel (orders 0...3),
+    /// -1 sends every request to the buddy under the zone lock.
+    public var perCPUMaxOrder: Int = Order.pcpMax
 
     public init(topology: Topology, zones: [ZoneSpec]) {
         self.topology = topology
@@ -119,6 +122,9 @@ public struct AllocatorConfig: Sendable, Equatable {
         }
         guard lowmemReserveRatio.count >= 1, lowmemReserveRatio.count <= ZoneType.count, lowmemReserveRatio.allSatisfy({ $0 >= 0 }) else {
             throw .invalid(field: "lowmem_reserve_ratio", value: "\(lowmemReserveRatio)", reason: "1 to 4 non-negative ratios (DMA, DMA32, Normal, Movable)")
+        }
+        guard (-1...Order.pcpMax).contains(perCPUMaxOrder) else {
+            throw .invalid(field: "pcp_max_order", value: "\(perCPUMaxOrder)", reason: "must be -1 (no per-CPU lists) to \(Order.pcpMax)")
         }
         guard percpuPagelistHighFraction == 0 || percpuPagelistHighFraction >= 8 else {
             throw .invalid(field: "percpu_pagelist_high_fraction", value: "\(percpuPagelistHighFraction)", reason: "0 (auto) or at least 8, as the sysctl")

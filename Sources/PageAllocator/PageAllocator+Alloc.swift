@@ -59,7 +59,7 @@ extension PageAllocator {
     /// fails), buddy under the zone lock for larger orders.
     @inlinable @inline(__always)
     func rmqueue(_ zone: Zone, order: Int, cpu: Int, preferredNode: Int, owner: UInt16) -> PageBlock? {
-        if order <= Order.pcpMax {
+        if order <= pcpMaxOrder {
             let slot = zone.pcp(cpu)
             if slot.lock.tryLock() {
                 let idx = rmqueuePCPLocked(zone, slot: slot, order: order, cpu: cpu)
@@ -75,7 +75,7 @@ extension PageAllocator {
                 return makeBlock(zone, idx: idx, order: order)
             }
         }
-        return rmqueueBuddy(zone, order: order, cpu: cpu, preferredNode: preferredNode, owner: owner, pcpContended: order <= Order.pcpMax)
+        return rmqueueBuddy(zone, order: order, cpu: cpu, preferredNode: preferredNode, owner: owner, pcpContended: order <= pcpMaxOrder)
     }
 
     /// Pops a block from the per-CPU list of `order`, refilling it on a miss.

@@ -43,7 +43,7 @@ extension PageAllocator {
     @inlinable @inline(__always)
     func freeBlock(_ zone: Zone, idx: UInt32, order: Int, cpu: Int) throws(AllocError) {
         let m = zone.meta
-        if order <= Order.pcpMax {
+        if order <= pcpMaxOrder {
             let slot = zone.pcp(cpu)
             if slot.lock.tryLock() {
                 if m[Int(idx)].state != .allocated || Int(m[Int(idx)].order) != order {
@@ -63,7 +63,7 @@ extension PageAllocator {
                 return
             }
         }
-        try freeToBuddy(zone, idx: idx, order: order, cpu: cpu, pcpContended: order <= Order.pcpMax)
+        try freeToBuddy(zone, idx: idx, order: order, cpu: cpu, pcpContended: order <= pcpMaxOrder)
     }
 
     /// free_one_page(): straight to the buddy under the zone lock.

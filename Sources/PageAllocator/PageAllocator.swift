@@ -33,6 +33,8 @@ public final class PageAllocator: @unchecked Sendable {
     public let minFreeKbytes: Int
     /// Pages managed by all zones.
     public let totalPages: Int
+    /// Highest order served by the per-CPU lists (-1: none).
+    @usableFromInline let pcpMaxOrder: Int
 
     @usableFromInline let zones: UnsafeMutablePointer<Zone>
     /// zonelists[((node * 2 + thisNode) * 4 + type) * zoneCount + i]: zone indices.
@@ -60,6 +62,7 @@ public final class PageAllocator: @unchecked Sendable {
         cpuCount = topo.cpuCount
         zonesPerNode = config.zones.count
         zoneCount = nodeCount * zonesPerNode
+        pcpMaxOrder = config.perCPUMaxOrder
         guard zoneCount <= 255, nodeCount <= 255 else {
             throw .invalid(field: "nodes", value: "\(nodeCount)", reason: "at most 255 zones in all")
         }

@@ -75,3 +75,8 @@ extension Topology {
 #if canImport(Glibc)
 import Glibc
 #endif
+
+extension Topology {
+    /// Whether libnuma reports NUMA support on this machine (numa_available() >= 0).
+    public static var numaAvailable: Bool { cnuma_init(); return cnuma_available() != 0 }
+}

@@ -63,6 +63,11 @@ static inline int cnuma_current_cpu(void) {
     return cnuma_sched_getcpu();
 }
 
+/// Opaque to the optimiser: consumes a value (benchmarks' black hole) and
+/// returns its argument unchanged, so results cannot be computed away or
+/// moved across clock reads.
+uint64_t cnuma_blackhole(uint64_t value);
+
 // ---- set-up (call once) ----
 
 /// Resolves the rseq offset and silences libnuma's stderr output. Idempotent.

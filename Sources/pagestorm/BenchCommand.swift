@@ -1,0 +1,65 @@
+import ArgumentParser
+import Foundation
+import PageAllocator
+import StressHarness
+
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Time the allocator's paths: ns per alloc+free pair (median of runs) and the ratio to a calibration loop.",
+        discussion: "Build in release first (make bench, or swift build -c release). Writes a JSON report with --output.")
+    @OptionGroup var topology: TopologyOptions
+
+    @Option(help: "Pairs per measurement.")
+    var iterations: Int = 2_000_000
+    @Option(help: "Runs per measurement; the median is reported.")
+    var runs: Int = 5
+    @Option(help: "Threads for the multi-threaded rows.")
+    var threads: Int = 2
+    @Option(help: "Write the JSON report here.")
+    var output: String?
+    @Option(help: "Run only these measurements (comma-separated): \(Bench.keys.joined(separator: ", ")).")
+    var only: String?
+
+    func validate() throws {
+        guard iterations >= 1000 else { throw ValidationError("--iterations must be at least 1000, got \(iterations)") }
+        guard (1...101).contains(runs) else { throw ValidationError("--runs must be 1...101, got \(runs)") }
+        if let only {
+            for k in only.split(separator: ",") where !Bench.keys.contains(String(k)) {
+                throw ValidationError("--only: unknown measurement '\(k)'; known: \(Bench.keys.joined(separator: ", "))")
+            }
+        }
+        guard (1...256).contains(threads) else { throw ValidationError("--threads must be 1...256, got \(threads)") }
+    }
+
+    func run() throws {
+        #if DEBUG
+        FileHandle.standardError.write(Data("pagestorm bench: this is a debug build; numbers are meaningless. Use `make bench` or `swift build -c release`.\n".utf8))
+        #endif
+        // 1 GiB per node unless told otherwise: batch 63, as any zone >= 1 GiB.
+        let cfg = try topology.config(defaultPagesPerNode: (1 << 30) / topology.pageSize)
+        var bench = Bench(config: cfg, iterations: iterations, runs: runs, threads: threads) { line in
+            FileHandle.standardError.write(Data((line + "\n").utf8))
+        }
+        bench.only = only.map { Set($0.split(separator: ",").map(String.init)) }
+        let report = try bench.run()
+        print("pagestorm bench: \(report.machine.cpuModel), \(report.machine.cores) cores, \(report.machine.kernel), swift \(report.machine.swiftVersion), rev \(report.machine.gitRevision)")
+        print("iterations \(iterations) x runs \(runs); medians; ratio = value / calibration in the same run")
+        print("")
+        print(pad("measurement", 70) + pad("median", 10, right: true) + "  " + pad("unit", 8) + pad("ratio", 8, right: true) + "   runs")
+        for r in report.rows {
+            var line = pad(r.name, 70) + pad(fmt(r.median), 10, right: true) + "  " + pad(r.unit, 8) + pad(fmt(r.ratioToCalibration), 8, right: true)
+            line += "   " + r.runs.map { fmt($0, 1) }.joined(separator: " ")
+            print(line)
+            for (k, v) in r.notes.sorted(by: { $0.key < $1.key }) { print(pad("  " + k.replacingOccurrences(of: "_", with: " "), 70) + pad(fmt(v) + "x", 10, right: true)) }
+        }
+        if let output {
+            try ResultsFile.write(report, to: output)
+            print("\nwrote \(output)")
+        }
+    }
+}
+
+func pad(_ s: String, _ w: Int, right: Bool = false) -> String {
+    s.count >= w ? s : (right ? String(repeating: " ", count: w - s.count) + s : s + String(repeating: " ", count: w - s.count))
+}

@@ -1,0 +1,27 @@
+import ArgumentParser
+import PageAllocator
+
+struct BuddyInfo: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "buddyinfo",
+        abstract: "Print /proc/buddyinfo for a configured topology (free blocks per order, per zone).")
+    @OptionGroup var topology: TopologyOptions
+
+    func run() throws {
+        let a = try topology.allocator(defaultPagesPerNode: nil)
+        print(a.buddyinfo(), terminator: "")
+    }
+}
+
+struct ZoneInfo: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "zoneinfo",
+        abstract: "Print /proc/zoneinfo for a configured topology (free pages, min/low/high, spanned/present/managed, protection, per-CPU high/batch/high_min/high_max).")
+    @OptionGroup var topology: TopologyOptions
+
+    func run() throws {
+        let a = try topology.allocator(defaultPagesPerNode: nil)
+        print(a.zoneinfo(), terminator: "")
+        print("# \(a.topology); min_free_kbytes \(a.minFreeKbytes); page metadata \(a.metadataBytesPerPage) bytes/page")
+    }
+}

@@ -1,0 +1,34 @@
+import ArgumentParser
+import Foundation
+import StressHarness
+
+@main
+struct Pagestorm: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "pagestorm",
+        abstract: "A per-CPU-cached, NUMA-aware buddy page allocator modelled on Linux, and a stress harness for the allocation-failure policies of the 2015 debate.",
+        discussion: """
+        Exit codes: 0 ok; 1 the run's verdict is `failures`; 2 bad input (flags, workload, trace); \
+        3 the tool failed (an invariant broke, I/O); 4 livelock; 5 deadlock; 130 interrupted.
+        """,
+        subcommands: [Smoke.self, BuddyInfo.self, ZoneInfo.self, BenchCommand.self],
+        defaultSubcommand: Smoke.self)
+
+    /// Maps argument and validation errors to exit code 2 (bad input) instead
+    /// of ArgumentParser's 64, and anything unexpected to 3.
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch {
+            let code = exitCode(for: error)
+            if code == .success {
+                print(fullMessage(for: error))
+                Foundation.exit(0)
+            }
+            if let e = error as? ExitCode { Foundation.exit(e.rawValue) }
+            FileHandle.standardError.write(Data(("pagestorm: " + fullMessage(for: error) + "\n").utf8))
+            Foundation.exit(code == .validationFailure ? ExitStatus.badInput.rawValue : ExitStatus.toolFailed.rawValue)
+        }
+    }
+}

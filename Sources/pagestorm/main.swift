@@ -1,1 +1,0 @@
-print("pagestorm: CLI under construction")
