@@ -17,9 +17,43 @@ extension PageAllocator {
     ///     thread runs on now (sched_getcpu). Declared topologies pass it.
     ///   - owner: a tag recorded in the block's metadata (a worker/task id).
     ///   - reserve: reserves the calling task may use (OOM victim, PF_MEMALLOC).
-    @inline(__always)
+    @inlinable @inline(__always)
     public func allocate(order: Order, flags: GFP = .kernel, node: NodeID? = nil, cpu: CPUID? = nil,
                          owner: UInt16 = 0, reserve: ReserveAccess = .none) throws(AllocError) -> PageBlock {
+        // Fast path: the local node's first eligible zone, this CPU's list,
+        // a LOW watermark that is clearly met, and a non-empty list.
+        let c = cpu?.rawValue ?? currentCPUIndex()
+        if order.rawValue <= pcpMaxOrder, UInt(bitPattern: c) < UInt(cpuCount), node == nil || node!.rawValue == cpuNode[c] {
+            let entry = cpuFast + (c &<< 3 | ZoneType.highest(for: flags).rawValue &<< 1)
+            if let zb = entry[0] {
+                let zone = Zone(base: zb), slot = PerCPUPages(base: entry[1].unsafelyUnwrapped)
+                if watermarkOK(zone, order: order.rawValue, mark: zone.info.pointee.wmarkLow,
+                               classzone: ZoneType.highest(for: flags).rawValue, flags: []),
+                   slot.lock.tryLock() {
+                    let idx = slot.heads[order.rawValue]
+                    if idx != PageMeta.none {
+                        let m = zone.meta
+                        slot.heads[order.rawValue] = m[Int(idx)].next
+                        slot.lengths[order.rawValue] &-= 1
+                        slot.count.pointee &-= 1 &<< order.rawValue
+                        m[Int(idx)].state = .allocated
+                        m[Int(idx)].owner = owner
+                        slot.bump(.pgalloc, 1 &<< order.rawValue)
+                        slot.bump(.fastAlloc)
+                        slot.lock.unlock()
+                        return makeBlock(zone, idx: idx, order: order.rawValue)
+                    }
+                    slot.lock.unlock()
+                }
+            }
+        }
+        return try allocateGeneral(order: order, flags: flags, node: node, cpu: cpu, owner: owner, reserve: reserve)
+    }
+
+    /// get_page_from_freelist() over the whole zonelist, then the slow path.
+    @usableFromInline @inline(never)
+    func allocateGeneral(order: Order, flags: GFP, node: NodeID?, cpu: CPUID?, owner: UInt16,
+                         reserve: ReserveAccess) throws(AllocError) -> PageBlock {
         let c: Int
         if let cpu {
             guard UInt(bitPattern: cpu.rawValue) < UInt(cpuCount) else { throw .noSuchCPU(cpu.rawValue, cpuCount: cpuCount) }
@@ -161,8 +195,9 @@ extension PageAllocator {
 
     @inlinable @inline(__always)
     func makeBlock(_ zone: Zone, idx: UInt32, order: Int) -> PageBlock {
-        let info = zone.info.pointee
-        return PageBlock(address: info.memory + (Int(idx) << info.pageShift), pfn: info.startPFN &+ Int(idx),
-                         order: order, node: info.node, zone: info.index, pageShift: info.pageShift)
+        let info = zone.info
+        let shift = info.pointee.pageShift
+        return PageBlock(address: info.pointee.memory + (Int(idx) &<< shift), pfn: info.pointee.startPFN &+ Int(idx),
+                         order: order, node: info.pointee.node, zone: info.pointee.index, pageShift: shift)
     }
 }

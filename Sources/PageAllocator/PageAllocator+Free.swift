@@ -8,7 +8,7 @@ extension PageAllocator {
     /// Misuse (double free, a pfn never allocated, the wrong order, a pfn
     /// outside the allocator) throws and changes nothing. Detection is exact
     /// for frees that do not race with another free of the same block.
-    @inline(__always)
+    @inlinable @inline(__always)
     public func free(_ block: PageBlock, cpu: CPUID? = nil) throws(AllocError) {
         let zi = block.zoneIndex
         guard zi < zoneCount else { throw .pfnOutOfRange(pfn: Int(block.pfn32)) }

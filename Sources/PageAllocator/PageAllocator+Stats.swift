@@ -11,6 +11,11 @@ extension PageAllocator {
             for c in 0..<cpuCount { v += zone.pcp(c).counters[e] }
             r.values[e] = v
         }
+        let fast = r[.fastAlloc]
+        r[.pcpAllocHit] += fast
+        r[.numaHit] += fast
+        r[.numaLocal] += fast
+        r[.fastAlloc] = 0
         return r
     }
 
@@ -57,7 +62,7 @@ extension PageAllocator {
         for t in ZoneType.allCases where config.zones.contains(where: { $0.type == t }) {
             out.append(("pgalloc_" + t.name.lowercased(), byType[t.rawValue]))
         }
-        for e in VMEvent.allCases where e != .pgalloc { out.append((e.name, sum[e])) }
+        for e in VMEvent.allCases where e != .pgalloc && e != .fastAlloc { out.append((e.name, sum[e])) }
         return out
     }
 

@@ -45,6 +45,12 @@ public final class PageAllocator: @unchecked Sendable {
     /// Logical CPU for each real CPU (sched_getcpu value).
     @usableFromInline let realToLogical: UnsafeMutablePointer<Int>
     @usableFromInline let realCPUCount: Int
+    /// Logical CPU i is real CPU i (a discovered topology): skip the table.
+    @usableFromInline let identityCPUMap: Bool
+    /// The fast path's shortcut, per logical CPU and zone type t:
+    /// cpuFast[cpu * 8 + t * 2] = the first zone of that CPU's node's zonelist
+    /// for t, and [+1] = that zone's per-CPU slot of this CPU (nil: no zone).
+    @usableFromInline let cpuFast: UnsafeMutablePointer<UnsafeMutableRawPointer?>
     private let mappings: [(UnsafeMutableRawPointer, Int)]
     private let pcpBlocks: [UnsafeMutableRawPointer]
 
@@ -156,6 +162,18 @@ public final class PageAllocator: @unchecked Sendable {
         realCPUCount = max(topo.machineCPUs, topo.realCPU.max().map { $0 + 1 } ?? 1)
         realToLogical = .allocate(capacity: realCPUCount)
         for r in 0..<realCPUCount { realToLogical[r] = topo.realCPU.firstIndex(of: r) ?? (r % cpuCount) }
+        identityCPUMap = topo.realCPU == Array(0..<cpuCount)
+        cpuFast = .allocate(capacity: cpuCount * 8)
+        cpuFast.initialize(repeating: nil, count: cpuCount * 8)
+        for c in 0..<cpuCount {
+            for t in 0..<ZoneType.count {
+                let slot = (cpuNode[c] * 2) * ZoneType.count + t
+                guard zonelistLens[slot] > 0 else { continue }
+                let zone = zones[Int(zonelists[slot * stride])]
+                cpuFast[c * 8 + t * 2] = zone.base
+                cpuFast[c * 8 + t * 2 + 1] = zone.pcp(c).base
+            }
+        }
     }
 
     deinit {
@@ -167,6 +185,7 @@ public final class PageAllocator: @unchecked Sendable {
         zonelistLens.deallocate()
         cpuNode.deallocate()
         realToLogical.deallocate()
+        cpuFast.deallocate()
     }
 
     // MARK: small lookups
@@ -175,6 +194,7 @@ public final class PageAllocator: @unchecked Sendable {
     @inlinable @inline(__always)
     public func currentCPUIndex() -> Int {
         let r = Int(cnuma_current_cpu())
+        if identityCPUMap && r < cpuCount { return r }
         return realToLogical[r < realCPUCount ? r : r % realCPUCount]
     }
 
