@@ -22,6 +22,14 @@ public enum AllocError: Error, Hashable, Sendable, CustomStringConvertible {
     case wrongOrder(pfn: Int, allocated: Int, given: Int)
     /// A pfn (or zone) outside the allocator's memory.
     case pfnOutOfRange(pfn: Int)
+    /// The calling task is an OOM victim: it left the allocator at a safe
+    /// point and must free what it holds and exit (fatal_signal_pending).
+    case killed(task: Int)
+    /// The allocator was shut down (the watchdog ended the run) while this
+    /// allocation looped in the slow path.
+    case aborted(order: Int, flags: GFP)
+    /// The allocation spent longer than policy max_stall_ms in the slow path.
+    case timedOut(order: Int, flags: GFP, milliseconds: Int)
 
     public var description: String {
         switch self {
@@ -36,6 +44,9 @@ public enum AllocError: Error, Hashable, Sendable, CustomStringConvertible {
         case .notAllocated(let p): return "pfn 0x\(String(p, radix: 16)) was never allocated (it is not the head of an allocated block)"
         case .wrongOrder(let p, let a, let g): return "pfn 0x\(String(p, radix: 16)) was allocated with order \(a) but freed with order \(g)"
         case .pfnOutOfRange(let p): return "pfn 0x\(String(p, radix: 16)) is outside the allocator's memory"
+        case .killed(let t): return "task \(t) was chosen by the OOM killer and must exit"
+        case .aborted(let o, let f): return "allocator shut down while order:\(o) mode:\(f.hex)(\(f)) looped in the slow path"
+        case .timedOut(let o, let f, let ms): return "order:\(o) mode:\(f.hex)(\(f)) gave up after \(ms) ms in the slow path"
         }
     }
 }

@@ -51,6 +51,8 @@ public final class PageAllocator: @unchecked Sendable {
     /// cpuFast[cpu * 8 + t * 2] = the first zone of that CPU's node's zonelist
     /// for t, and [+1] = that zone's per-CPU slot of this CPU (nil: no zone).
     @usableFromInline let cpuFast: UnsafeMutablePointer<UnsafeMutableRawPointer?>
+    /// Slow-path state: policy, tasks, LRUs, OOM killer, background threads.
+    let slow: SlowPathState
     private let mappings: [(UnsafeMutableRawPointer, Int)]
     private let pcpBlocks: [UnsafeMutableRawPointer]
 
@@ -134,6 +136,7 @@ public final class PageAllocator: @unchecked Sendable {
             }
         }
         zones = zs
+        slow = SlowPathState(policy: config.policy, reclaim: config.reclaim, nodes: nodeCount, zones: zoneCount)
         mappings = maps
         pcpBlocks = blocks
 
@@ -177,6 +180,7 @@ public final class PageAllocator: @unchecked Sendable {
     }
 
     deinit {
+        stopBackgroundThreads()
         for i in 0..<zoneCount { zones[i].destroy() }
         zones.deallocate()
         for b in pcpBlocks { b.deallocate() }
