@@ -30,6 +30,8 @@ public enum AllocError: Error, Hashable, Sendable, CustomStringConvertible {
     case aborted(order: Int, flags: GFP)
     /// The allocation spent longer than policy max_stall_ms in the slow path.
     case timedOut(order: Int, flags: GFP, milliseconds: Int)
+    /// fail_page_alloc failed this request on purpose (no reclaim, no OOM, no warning).
+    case injectedFailure(order: Int, flags: GFP)
 
     public var description: String {
         switch self {
@@ -46,6 +48,7 @@ public enum AllocError: Error, Hashable, Sendable, CustomStringConvertible {
         case .pfnOutOfRange(let p): return "pfn 0x\(String(p, radix: 16)) is outside the allocator's memory"
         case .killed(let t): return "task \(t) was chosen by the OOM killer and must exit"
         case .aborted(let o, let f): return "allocator shut down while order:\(o) mode:\(f.hex)(\(f)) looped in the slow path"
+        case .injectedFailure(let o, let f): return "fail_page_alloc injected a failure: order:\(o), mode:\(f.hex)(\(f))"
         case .timedOut(let o, let f, let ms): return "order:\(o) mode:\(f.hex)(\(f)) gave up after \(ms) ms in the slow path"
         }
     }

@@ -87,6 +87,10 @@ public struct AllocatorConfig: Sendable, Equatable {
     public var policy = SlowPathPolicy()
     /// Reclaim costs and swap space.
     public var reclaim = ReclaimSettings()
+    /// fail_page_alloc's knobs (disabled unless probability > 0).
+    public var faultInjection = FaultInjectionSettings()
+    /// warn_alloc's rate limit: one warning per this many milliseconds (the kernel: 10 s).
+    public var warnRatelimitMs: Int = 10_000
 
     public init(topology: Topology, zones: [ZoneSpec]) {
         self.topology = topology
@@ -136,6 +140,7 @@ public struct AllocatorConfig: Sendable, Equatable {
         if case .retries(let n) = policy.retry, n < 0 {
             throw .invalid(field: "policy.retry", value: "retries=\(n)", reason: "N must be >= 0")
         }
+        guard warnRatelimitMs >= 0 else { throw .invalid(field: "warn_ratelimit_ms", value: "\(warnRatelimitMs)", reason: "must be >= 0") }
         guard percpuPagelistHighFraction == 0 || percpuPagelistHighFraction >= 8 else {
             throw .invalid(field: "percpu_pagelist_high_fraction", value: "\(percpuPagelistHighFraction)", reason: "0 (auto) or at least 8, as the sysctl")
         }

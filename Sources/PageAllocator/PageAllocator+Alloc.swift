@@ -23,7 +23,7 @@ extension PageAllocator {
         // Fast path: the local node's first eligible zone, this CPU's list,
         // a LOW watermark that is clearly met, and a non-empty list.
         let c = cpu?.rawValue ?? currentCPUIndex()
-        if order.rawValue <= pcpMaxOrder, UInt(bitPattern: c) < UInt(cpuCount), node == nil || node!.rawValue == cpuNode[c] {
+        if order.rawValue <= pcpMaxOrder, !faultInjectionOn, UInt(bitPattern: c) < UInt(cpuCount), node == nil || node!.rawValue == cpuNode[c] {
             let entry = cpuFast + (c &<< 3 | ZoneType.highest(for: flags).rawValue &<< 1)
             if let zb = entry[0] {
                 let zone = Zone(base: zb), slot = PerCPUPages(base: entry[1].unsafelyUnwrapped)
@@ -68,6 +68,11 @@ extension PageAllocator {
         } else {
             n = cpuNode[c]
         }
+        // should_fail_alloc_page(): before anything else; no reclaim, no OOM, no warning.
+        if faultInjectionOn, let inj = slow.injector, inj.shouldFail(order: order.rawValue, gfp: flags) {
+            injectedFailure(order: order.rawValue, flags: flags, owner: owner, cpu: c)
+            throw .injectedFailure(order: order.rawValue, flags: flags)
+        }
         let type = ZoneType.highest(for: flags)
         let (list, count) = zonelist(node: n, type: type, thisNode: flags.contains(.thisNode))
         var i = 0
@@ -87,6 +92,16 @@ extension PageAllocator {
     public func allocate(order: Int, flags: GFP = .kernel, node: NodeID? = nil, cpu: CPUID? = nil,
                          owner: UInt16 = 0, reserve: ReserveAccess = .none) throws(AllocError) -> PageBlock {
         try allocate(order: Order(order), flags: flags, node: node, cpu: cpu, owner: owner, reserve: reserve)
+    }
+
+    @usableFromInline @inline(never)
+    func injectedFailure(order: Int, flags: GFP, owner: UInt16, cpu: Int) {
+        guard let inj = slow.injector else { return }
+        let s = inj.settings
+        let line: String? = s.verbose > 0 && !flags.contains(.noWarn)
+            ? "FAULT_INJECTION: forcing a failure. name fail_page_alloc, interval \(s.interval), probability \(s.probability), space \(inj.space.load(ordering: .relaxed)), times \(inj.times.load(ordering: .relaxed)) (\(taskName(owner, cpu: cpu)) order:\(order) mode:\(flags.hex)(\(flags)))"
+            : nil
+        slow.warnings.record(comm: taskName(owner, cpu: cpu), order: order, gfp: flags, nodemask: "(null)", injected: true, extra: line)
     }
 
     /// rmqueue(): per-CPU list for orders 0...3 (buddy when its trylock

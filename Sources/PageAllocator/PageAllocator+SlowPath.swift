@@ -44,7 +44,7 @@ extension PageAllocator {
         for i in 0..<count { let n = zones[Int(list[i])].info.pointee.node; if !nodes.contains(n) { nodes.append(n) } }
         func wakeAllKswapds() { if flags.contains(.kswapdReclaim) { for n in nodes { wakeKswapd(node: n) } } }
 
-        // Step 0: fault injection (should_fail_alloc_page) plugs in here.
+        // Step 0, fault injection, already ran in allocateGeneral (prepare_alloc_pages).
 
         // Step 1: gfp_to_alloc_flags(); wake kswapd; retry with MIN.
         var allocFlags = AllocFlags.from(gfp: flags, order: o)
@@ -138,11 +138,9 @@ extension PageAllocator {
             }
             break
         }
-        // nopage
-        if nofail && canReclaim {
-            // Unreachable by construction: NOFAIL only leaves through the safe points.
-        }
+        // nopage: warn_alloc (rate limited, NOWARN respected, always counted).
         first.bumpRare(.allocFail)
+        warnAlloc(owner: owner, cpu: cpu, order: o, gfp: flags, thisNode: flags.contains(.thisNode) ? preferredNode : nil)
         throw .outOfMemory(order: o, flags: flags)
     }
 

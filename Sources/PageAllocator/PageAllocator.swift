@@ -35,6 +35,8 @@ public final class PageAllocator: @unchecked Sendable {
     public let totalPages: Int
     /// Highest order served by the per-CPU lists (-1: none).
     @usableFromInline let pcpMaxOrder: Int
+    /// fail_page_alloc is armed: every allocation takes the general path.
+    @usableFromInline let faultInjectionOn: Bool
 
     @usableFromInline let zones: UnsafeMutablePointer<Zone>
     /// zonelists[((node * 2 + thisNode) * 4 + type) * zoneCount + i]: zone indices.
@@ -58,7 +60,9 @@ public final class PageAllocator: @unchecked Sendable {
 
     /// Builds the allocator: maps each node's arena, lays out zones and
     /// per-CPU caches, computes watermarks and seeds the free lists.
-    public init(_ config: AllocatorConfig) throws(ConfigError) {
+    ///
+    /// `warningSink` receives each printed allocation-failure warning line.
+    public init(_ config: AllocatorConfig, warningSink: (@Sendable (String) -> Void)? = nil) throws(ConfigError) {
         try config.validate()
         cnuma_init()
         self.config = config
@@ -71,6 +75,7 @@ public final class PageAllocator: @unchecked Sendable {
         zonesPerNode = config.zones.count
         zoneCount = nodeCount * zonesPerNode
         pcpMaxOrder = config.perCPUMaxOrder
+        faultInjectionOn = config.faultInjection.enabled
         guard zoneCount <= 255, nodeCount <= 255 else {
             throw .invalid(field: "nodes", value: "\(nodeCount)", reason: "at most 255 zones in all")
         }
@@ -136,7 +141,8 @@ public final class PageAllocator: @unchecked Sendable {
             }
         }
         zones = zs
-        slow = SlowPathState(policy: config.policy, reclaim: config.reclaim, nodes: nodeCount, zones: zoneCount)
+        slow = SlowPathState(policy: config.policy, reclaim: config.reclaim, nodes: nodeCount, zones: zoneCount,
+                             faultInjection: config.faultInjection, warnRatelimitMs: config.warnRatelimitMs, warningSink: warningSink)
         mappings = maps
         pcpBlocks = blocks
 

@@ -30,10 +30,15 @@ final class SlowPathState: @unchecked Sendable {
     let reapQueue = Mutex<[(UInt16, UInt64)]>([])
     let reapWake = WaitQueue()
     let threads = Mutex<[pthread_t]>([])
+    let warnings: WarningLog
+    let injector: FaultInjector?
 
-    init(policy: SlowPathPolicy, reclaim: ReclaimSettings, nodes: Int, zones: Int) {
+    init(policy: SlowPathPolicy, reclaim: ReclaimSettings, nodes: Int, zones: Int,
+         faultInjection: FaultInjectionSettings, warnRatelimitMs: Int, warningSink: (@Sendable (String) -> Void)?) {
         self.policy = policy
         self.reclaim = reclaim
+        warnings = WarningLog(ratelimitMs: warnRatelimitMs, sink: warningSink)
+        injector = faultInjection.enabled ? FaultInjector(faultInjection) : nil
         lrus = (0..<nodes).map { _ in NodeLRU() }
         zoneCount = zones
         zoneFile = .allocate(capacity: zones)
