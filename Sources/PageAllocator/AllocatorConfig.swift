@@ -91,6 +91,8 @@ public struct AllocatorConfig: Sendable, Equatable {
     public var faultInjection = FaultInjectionSettings()
     /// warn_alloc's rate limit: one warning per this many milliseconds (the kernel: 10 s).
     public var warnRatelimitMs: Int = 10_000
+    /// Memory groups (ids 1...n in this order); tasks join one at registration.
+    public var memoryGroups: [MemoryGroupSpec] = []
 
     public init(topology: Topology, zones: [ZoneSpec]) {
         self.topology = topology
@@ -139,6 +141,13 @@ public struct AllocatorConfig: Sendable, Equatable {
         }
         if case .retries(let n) = policy.retry, n < 0 {
             throw .invalid(field: "policy.retry", value: "retries=\(n)", reason: "N must be >= 0")
+        }
+        var seen = Set<String>()
+        for g in memoryGroups {
+            guard !g.name.isEmpty, seen.insert(g.name).inserted else {
+                throw .invalid(field: "memory_groups", value: g.name, reason: "group names must be non-empty and unique")
+            }
+            guard g.limitPages >= 1 else { throw .invalid(field: "memory_groups.\(g.name).limit_pages", value: "\(g.limitPages)", reason: "must be at least 1") }
         }
         guard warnRatelimitMs >= 0 else { throw .invalid(field: "warn_ratelimit_ms", value: "\(warnRatelimitMs)", reason: "must be >= 0") }
         guard percpuPagelistHighFraction == 0 || percpuPagelistHighFraction >= 8 else {

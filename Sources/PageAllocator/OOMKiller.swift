@@ -39,7 +39,7 @@ extension PageAllocator {
     /// select_bad_process() + oom_kill_process(), oom_lock held. A live
     /// victim not yet skipped blocks new selections (the killer waits for it)
     /// unless victim_timeout_ms has passed, which skips it.
-    func selectAndKill(triggeredBy task: UInt16, order: Int, gfp: GFP) -> OOMSelection {
+    func selectAndKill(triggeredBy task: UInt16, order: Int, gfp: GFP, group: Int = 0) -> OOMSelection {
         let t = slow.tasks
         let now = Int(cnuma_monotonic_ns())
         var chosen: UInt16 = 0
@@ -47,6 +47,7 @@ extension PageAllocator {
         for i in 1..<t.count {
             let id = UInt16(i)
             guard t.get(id, .state) == 1 else { continue }
+            if group != 0 && t.get(id, .group) != group { continue } // a group OOM stays inside the group
             if t.get(id, .victim) != 0 {
                 if t.get(id, .skip) != 0 { continue }
                 let timeout = slow.policy.victimTimeoutMs

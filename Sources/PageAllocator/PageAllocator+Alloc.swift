@@ -23,7 +23,8 @@ extension PageAllocator {
         // Fast path: the local node's first eligible zone, this CPU's list,
         // a LOW watermark that is clearly met, and a non-empty list.
         let c = cpu?.rawValue ?? currentCPUIndex()
-        if order.rawValue <= pcpMaxOrder, !faultInjectionOn, UInt(bitPattern: c) < UInt(cpuCount), node == nil || node!.rawValue == cpuNode[c] {
+        if order.rawValue <= pcpMaxOrder, fastPathOn, reserve != .transaction, UInt(bitPattern: c) < UInt(cpuCount),
+           node == nil || node!.rawValue == cpuNode[c] {
             let entry = cpuFast + (c &<< 3 | ZoneType.highest(for: flags).rawValue &<< 1)
             if let zb = entry[0] {
                 let zone = Zone(base: zb), slot = PerCPUPages(base: entry[1].unsafelyUnwrapped)
@@ -73,12 +74,30 @@ extension PageAllocator {
             injectedFailure(order: order.rawValue, flags: flags, owner: owner, cpu: c)
             throw .injectedFailure(order: order.rawValue, flags: flags)
         }
+        // Memory groups: charge first (reclaim / OOM inside the group when full).
+        var charged = 0
+        if memcgOn && owner != 0 {
+            charged = try chargeGroup(task: owner, pages: order.pages, order: order.rawValue, flags: flags, cpu: c)
+        }
+        do {
+            let b = try allocateUncharged(order: order, flags: flags, node: n, cpu: c, owner: owner, reserve: reserve)
+            if reserve == .transaction { consumeReservation(zone: b.zoneIndex, owner: owner, pages: b.pages) }
+            return b
+        } catch {
+            if charged != 0 { slow.groups.add(charged, .usage, -order.pages) }
+            throw error
+        }
+    }
+
+    @usableFromInline
+    func allocateUncharged(order: Order, flags: GFP, node n: Int, cpu c: Int, owner: UInt16, reserve: ReserveAccess) throws(AllocError) -> PageBlock {
         let type = ZoneType.highest(for: flags)
         let (list, count) = zonelist(node: n, type: type, thisNode: flags.contains(.thisNode))
         var i = 0
         while i < count {
             let zone = zones[Int(list[i])]
-            if watermarkOK(zone, order: order.rawValue, mark: zone.info.pointee.wmarkLow, classzone: type.rawValue, flags: []) {
+            let credit = reserve == .transaction ? reservationCredit(zone: Int(list[i]), owner: owner) : 0
+            if watermarkOK(zone, order: order.rawValue, mark: zone.info.pointee.wmarkLow, classzone: type.rawValue, flags: [], credit: credit) {
                 if let block = rmqueue(zone, order: order.rawValue, cpu: c, preferredNode: n, owner: owner) {
                     return block
                 }

@@ -42,6 +42,21 @@ extension PageAllocator {
 
     @inlinable @inline(__always)
     func freeBlock(_ zone: Zone, idx: UInt32, order: Int, cpu: Int) throws(AllocError) {
+        if memcgOn { return try freeBlockCharged(zone, idx: idx, order: order, cpu: cpu) }
+        try freeBlockRaw(zone, idx: idx, order: order, cpu: cpu)
+    }
+
+    /// A free that also uncharges the owner's memory group.
+    @usableFromInline @inline(never)
+    func freeBlockCharged(_ zone: Zone, idx: UInt32, order: Int, cpu: Int) throws(AllocError) {
+        let m = zone.meta
+        let owner = m[Int(idx)].state == .allocated ? m[Int(idx)].owner : 0
+        try freeBlockRaw(zone, idx: idx, order: order, cpu: cpu)
+        unchargeGroup(task: owner, pages: 1 << order)
+    }
+
+    @inlinable @inline(__always)
+    func freeBlockRaw(_ zone: Zone, idx: UInt32, order: Int, cpu: Int) throws(AllocError) {
         let m = zone.meta
         if order <= pcpMaxOrder {
             let slot = zone.pcp(cpu)

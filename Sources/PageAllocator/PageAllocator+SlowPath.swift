@@ -243,8 +243,9 @@ extension PageAllocator {
                              classzone: Int, preferredNode: Int, cpu: Int, owner: UInt16) -> PageBlock? {
         for i in 0..<count {
             let zone = zones[Int(list[i])]
+            let credit = owner != 0 ? reservationCredit(zone: Int(list[i]), owner: owner) : 0
             if !flags.contains(.noWatermarks) &&
-                !watermarkOK(zone, order: order, mark: mark(zone, level), classzone: classzone, flags: flags) {
+                !watermarkOK(zone, order: order, mark: mark(zone, level), classzone: classzone, flags: flags, credit: credit) {
                 continue
             }
             if let b = rmqueue(zone, order: order, cpu: cpu, preferredNode: preferredNode, owner: owner) { return b }

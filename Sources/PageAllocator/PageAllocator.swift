@@ -35,8 +35,12 @@ public final class PageAllocator: @unchecked Sendable {
     public let totalPages: Int
     /// Highest order served by the per-CPU lists (-1: none).
     @usableFromInline let pcpMaxOrder: Int
-    /// fail_page_alloc is armed: every allocation takes the general path.
+    /// fail_page_alloc is armed.
     @usableFromInline let faultInjectionOn: Bool
+    /// Memory groups exist: allocations charge, frees uncharge.
+    @usableFromInline let memcgOn: Bool
+    /// Neither of the above: the fast path may serve allocations.
+    @usableFromInline let fastPathOn: Bool
 
     @usableFromInline let zones: UnsafeMutablePointer<Zone>
     /// zonelists[((node * 2 + thisNode) * 4 + type) * zoneCount + i]: zone indices.
@@ -76,6 +80,8 @@ public final class PageAllocator: @unchecked Sendable {
         zoneCount = nodeCount * zonesPerNode
         pcpMaxOrder = config.perCPUMaxOrder
         faultInjectionOn = config.faultInjection.enabled
+        memcgOn = !config.memoryGroups.isEmpty
+        fastPathOn = !faultInjectionOn && !memcgOn
         guard zoneCount <= 255, nodeCount <= 255 else {
             throw .invalid(field: "nodes", value: "\(nodeCount)", reason: "at most 255 zones in all")
         }
@@ -142,7 +148,8 @@ public final class PageAllocator: @unchecked Sendable {
         }
         zones = zs
         slow = SlowPathState(policy: config.policy, reclaim: config.reclaim, nodes: nodeCount, zones: zoneCount,
-                             faultInjection: config.faultInjection, warnRatelimitMs: config.warnRatelimitMs, warningSink: warningSink)
+                             faultInjection: config.faultInjection, warnRatelimitMs: config.warnRatelimitMs, warningSink: warningSink,
+                             groups: config.memoryGroups)
         mappings = maps
         pcpBlocks = blocks
 

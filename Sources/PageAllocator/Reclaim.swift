@@ -136,35 +136,42 @@ extension PageAllocator {
     /// (writeback: needs __GFP_FS, costs I/O time), then anonymous memory
     /// (swap: needs __GFP_IO and a free slot, costs I/O time). Pages a
     /// caller may not reclaim are scanned and rotated back.
-    func shrinkNode(_ node: Int, target: Int, gfp: GFP, kswapd: Bool, cpu: Int, task: UInt16) -> (scanned: Int, reclaimed: Int) {
+    func shrinkNode(_ node: Int, target: Int, gfp: GFP, kswapd: Bool, cpu: Int, task: UInt16, group: Int = 0) -> (scanned: Int, reclaimed: Int) {
         var free: [(LRUEntry, ReclaimableKind)] = []
         var write: [LRUEntry] = []
         var swap: [LRUEntry] = []
         var scanned = 0
         let swapLimit = slow.reclaim.swapPages
+        let s = slow
+        let groupOf: (UInt16) -> Int = { [unowned self] in self.group(of: $0) }
         slow.lrus[node].lists.withLock { l in
             var got = 0
-            while got < target, let e = l[ReclaimableKind.clean.rawValue].pop() { free.append((e, .clean)); got += e.block.pages; scanned += e.block.pages }
-            if got < target {
-                let dirty = ReclaimableKind.dirty.rawValue
-                if gfp.contains(.fs) && gfp.contains(.io) {
-                    while got < target, let e = l[dirty].pop() { write.append(e); got += e.block.pages; scanned += e.block.pages }
-                } else {
-                    // Scanned, cannot be written back in this context: rotate.
-                    var seen = 0
-                    while seen < target - got, let e = l[dirty].pop() { l[dirty].push(e); seen += e.block.pages }
-                    scanned += seen
-                }
-            }
-            if got < target {
-                let anon = ReclaimableKind.anon.rawValue
-                if gfp.contains(.io) {
-                    while got < target, slow.swapUsed.load(ordering: .relaxed) < swapLimit, let e = l[anon].pop() {
-                        slow.swapUsed.wrappingAdd(e.block.pages, ordering: .relaxed)
-                        swap.append(e); got += e.block.pages; scanned += e.block.pages
+            // Scans up to the list's length from the oldest end: takes what it
+            // may (in `group`, allowed by `ok`), rotates the rest to the back.
+            func scan(_ k: ReclaimableKind, allowed: Bool, _ take: (LRUEntry) -> Bool) {
+                var n = l[k.rawValue].count
+                while got < target && n > 0, let e = l[k.rawValue].pop() {
+                    n -= 1
+                    scanned += e.block.pages
+                    if allowed && (group == 0 || groupOf(e.owner) == group) && take(e) {
+                        got += e.block.pages
+                    } else {
+                        l[k.rawValue].push(e)
+                        if !allowed && group == 0 { break } // nothing of this kind may go: one look is enough
                     }
                 }
-                if got < target { scanned += min(l[anon].count, target - got) }
+            }
+            scan(.clean, allowed: true) { free.append(($0, .clean)); return true }
+            // Writeback needs __GFP_FS (and __GFP_IO under it).
+            scan(.dirty, allowed: gfp.contains(.fs) && gfp.contains(.io)) { write.append($0); return true }
+            // Swap needs __GFP_IO and a free slot.
+            scan(.anon, allowed: gfp.contains(.io) && swapLimit > 0) { e in
+                guard s.swapUsed.wrappingAdd(e.block.pages, ordering: .relaxed).newValue <= swapLimit else {
+                    s.swapUsed.wrappingAdd(-e.block.pages, ordering: .relaxed)
+                    return false
+                }
+                swap.append(e)
+                return true
             }
         }
         let ioPages = write.reduce(0) { $0 + $1.block.pages } + swap.reduce(0) { $0 + $1.block.pages }

@@ -53,6 +53,8 @@ public struct SlowPathPolicy: Sendable, Equatable, Codable {
     /// allocator gives up with `.timedOut` (0 = unbounded; the harness's
     /// watchdog still bounds the run).
     public var maxStallMs: Int = 0
+    /// Longest time a reservation waits for reclaim to make room (0 = fail at once).
+    public var reservationWaitMs: Int = 1000
 
     public init() {}
 
@@ -69,6 +71,7 @@ public struct SlowPathPolicy: Sendable, Equatable, Codable {
         ("oom_killer_reserve", "false", "Weiner: the allocation that issued a kill may use the ALLOC_OOM share on its next try"),
         ("nofail_emergency_reserve", "true", "__GFP_NOFAIL gets ALLOC_NO_WATERMARKS after an OOM attempt"),
         ("max_stall_ms", "0", "give up one allocation after this long in the slow path (.timedOut); 0 = unbounded"),
+        ("reservation_wait_ms", "1000", "how long a reservation that does not fit waits for reclaim before failing; 0 = fail at once"),
     ]
 
     /// A setting that does not parse. Names the key and what is expected.
@@ -112,6 +115,7 @@ public struct SlowPathPolicy: Sendable, Equatable, Codable {
         case "oom_killer_reserve": oomKillerReserve = try bool()
         case "nofail_emergency_reserve": nofailEmergencyReserve = try bool()
         case "max_stall_ms": maxStallMs = try ms()
+        case "reservation_wait_ms": reservationWaitMs = try ms()
         default:
             throw ParseError(key: key, value: value, expected: "a known policy key: " + SlowPathPolicy.table.map(\.name).joined(separator: ", "))
         }
@@ -123,7 +127,7 @@ public struct SlowPathPolicy: Sendable, Equatable, Codable {
          ("victim_timeout_ms", "\(victimTimeoutMs)"), ("oom_wait_timeout_ms", "\(oomWaitTimeoutMs)"),
          ("oom_lock", oomLockTrylock ? "trylock" : "mutex"), ("oom_victim_reserve", "\(oomVictimReserve)"),
          ("oom_killer_reserve", "\(oomKillerReserve)"), ("nofail_emergency_reserve", "\(nofailEmergencyReserve)"),
-         ("max_stall_ms", "\(maxStallMs)")]
+         ("max_stall_ms", "\(maxStallMs)"), ("reservation_wait_ms", "\(reservationWaitMs)")]
     }
 }
 

@@ -32,9 +32,12 @@ final class SlowPathState: @unchecked Sendable {
     let threads = Mutex<[pthread_t]>([])
     let warnings: WarningLog
     let injector: FaultInjector?
+    let groups: GroupTable
 
     init(policy: SlowPathPolicy, reclaim: ReclaimSettings, nodes: Int, zones: Int,
-         faultInjection: FaultInjectionSettings, warnRatelimitMs: Int, warningSink: (@Sendable (String) -> Void)?) {
+         faultInjection: FaultInjectionSettings, warnRatelimitMs: Int, warningSink: (@Sendable (String) -> Void)?,
+         groups: [MemoryGroupSpec]) {
+        self.groups = GroupTable(groups)
         self.policy = policy
         self.reclaim = reclaim
         warnings = WarningLog(ratelimitMs: warnRatelimitMs, sink: warningSink)

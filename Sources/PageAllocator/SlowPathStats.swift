@@ -25,8 +25,16 @@ public enum SlowEvent: Int, CaseIterable, Sendable {
     case drainAll            // drain_all_pages from direct reclaim
     case slowpathTimeouts    // max_stall_ms reached
     case slowpathAborts      // allocator shut down while looping
+    case resvReserved        // pages reserved
+    case resvUsed            // reserved pages used by transaction allocations
+    case resvReturned        // unused reserved pages returned at commit/abort
+    case resvOverrun         // transaction pages beyond the reservation
+    case resvWaits           // reservations that had to wait for room
+    case resvWaitNs          // total wait
+    case resvWaitMaxNs       // longest wait
+    case resvTimeouts        // reservations that gave up
 
-    public static let count = 25
+    public static let count = 33
 
     public var name: String {
         switch self {
@@ -55,6 +63,14 @@ public enum SlowEvent: Int, CaseIterable, Sendable {
         case .drainAll: return "drain_all_pages"
         case .slowpathTimeouts: return "slowpath_timeouts"
         case .slowpathAborts: return "slowpath_aborts"
+        case .resvReserved: return "resv_pages_reserved"
+        case .resvUsed: return "resv_pages_used"
+        case .resvReturned: return "resv_pages_returned"
+        case .resvOverrun: return "resv_pages_overrun"
+        case .resvWaits: return "resv_waits"
+        case .resvWaitNs: return "resv_wait_ns_total"
+        case .resvWaitMaxNs: return "resv_wait_ns_max"
+        case .resvTimeouts: return "resv_timeouts"
         }
     }
 }
@@ -68,6 +84,14 @@ final class SlowPathCounters: @unchecked Sendable {
     deinit { values.deallocate() }
     @inline(__always) func bump(_ e: SlowEvent, _ by: Int = 1) { values[e.rawValue].wrappingAdd(by, ordering: .relaxed) }
     func get(_ e: SlowEvent) -> Int { values[e.rawValue].load(ordering: .relaxed) }
+    func max(_ e: SlowEvent, _ v: Int) {
+        var cur = get(e)
+        while v > cur {
+            let (ok, now) = values[e.rawValue].compareExchange(expected: cur, desired: v, ordering: .relaxed)
+            if ok { return }
+            cur = now
+        }
+    }
 }
 
 extension PageAllocator {

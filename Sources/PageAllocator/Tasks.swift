@@ -45,10 +45,11 @@ public struct TaskSnapshot: Sendable, Equatable {
 /// `.acquiring` load, so a victim sees the kill before it looks for reserves.
 final class TaskTable: @unchecked Sendable {
     static let capacity = 4096
-    static let stride = 16 // atomics per slot (128 bytes)
+    static let stride = 32 // atomics per slot (256 bytes)
     enum Field: Int {
         case state = 0 // 0 unused, 1 alive, 2 exited
         case victim, skip, rss, anon, cache, swap, adj, group, killedAt, activity, since, order, flags, target
+        case resvLeft, resvZone
     }
     let slots: UnsafeMutablePointer<Atomic<Int>>
     let next = Atomic<Int>(1)
@@ -71,9 +72,11 @@ final class TaskTable: @unchecked Sendable {
 
 extension PageAllocator {
     /// Registers a task (a worker) for the OOM killer and the watchdog.
-    /// `oomScoreAdj` -1000 makes it exempt. Returns its id (the `owner` to
-    /// pass to allocate), or nil when the table is full.
+    /// `oomScoreAdj` -1000 makes it exempt; `group` is a memory group id
+    /// (1...memoryGroups.count) or 0 for none. Returns its id (the `owner` to
+    /// pass to allocate), or nil when the table is full or the group unknown.
     public func registerTask(name: String, oomScoreAdj: Int = 0, group: Int = 0) -> UInt16? {
+        guard group >= 0 && group <= slow.groups.specs.count else { return nil }
         let t = slow.tasks
         let id = t.next.wrappingAdd(1, ordering: .relaxed).oldValue
         guard id < TaskTable.capacity else { return nil }
@@ -115,6 +118,10 @@ extension PageAllocator {
         t.set(id, .state, 2)
         t.set(id, .activity, TaskActivity.exited.rawValue)
         uncharge(id)
+        if t.get(id, .resvLeft) > 0 {
+            let z = t.get(id, .resvZone)
+            zones[z].reserved.pointee.wrappingAdd(-t.field(id, .resvLeft).pointee.exchange(0, ordering: .relaxed), ordering: .relaxed)
+        }
         slow.oomWait.wakeAll()
     }
 
