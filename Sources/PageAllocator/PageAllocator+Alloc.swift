@@ -35,12 +35,10 @@ extension PageAllocator {
                     if idx != PageMeta.none {
                         let m = zone.meta
                         slot.heads[order.rawValue] = m[Int(idx)].next
-                        slot.lengths[order.rawValue] &-= 1
                         slot.count.pointee &-= 1 &<< order.rawValue
                         m[Int(idx)].state = .allocated
                         m[Int(idx)].owner = owner
-                        slot.bump(.pgalloc, 1 &<< order.rawValue)
-                        slot.bump(.fastAlloc)
+                        slot.counters[VMEvent.fastAlloc.rawValue &+ order.rawValue] &+= 1
                         slot.lock.unlock()
                         return makeBlock(zone, idx: idx, order: order.rawValue)
                     }
@@ -158,7 +156,6 @@ extension PageAllocator {
             slot.bump(.pcpAllocHit)
         }
         slot.heads[order] = zone.meta[Int(idx)].next
-        slot.lengths[order] &-= 1
         slot.count.pointee &-= 1 << order
         return idx
     }
@@ -185,7 +182,6 @@ extension PageAllocator {
         guard got > 0 else { return PageMeta.none }
         modFreePages(zone, cpu: cpu, -(got << order))
         slot.heads[order] = first
-        slot.lengths[order] &+= got
         slot.count.pointee &+= got << order
         slot.bump(.pcpRefill)
         slot.bump(.pcpRefillPages, got << order)

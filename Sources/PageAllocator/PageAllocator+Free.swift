@@ -68,7 +68,6 @@ extension PageAllocator {
                 m[Int(idx)].state = .pcp
                 m[Int(idx)].next = slot.heads[order]
                 slot.heads[order] = idx
-                slot.lengths[order] &+= 1
                 slot.count.pointee &+= 1 << order
                 slot.bump(.pgfree, 1 << order)
                 if slot.count.pointee >= slot.high.pointee {
@@ -136,7 +135,6 @@ extension PageAllocator {
             } else {
                 emptyLook = 0
                 slot.heads[order] = m[Int(idx)].next
-                slot.lengths[order] -= 1
                 slot.count.pointee -= 1 << order
                 zone.freeOneLocked(idx, order: order)
                 freed += 1 << order

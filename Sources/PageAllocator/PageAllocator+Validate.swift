@@ -109,7 +109,6 @@ extension PageAllocator {
                         pages += 1 << o
                         idx = pm.next
                     }
-                    if slot.lengths[o] != len { fail("\(name): cpu \(c) list \(o) length \(slot.lengths[o]) but holds \(len)") }
                 }
                 if slot.count.pointee != pages { fail("\(name): cpu \(c) pcp count \(slot.count.pointee) but lists hold \(pages) pages") }
                 acct.perCPU += pages
