@@ -5,54 +5,54 @@
     public let rawValue: UInt32
     @inlinable public init(rawValue: UInt32) { self.rawValue = rawValue }
 
-    public static let dma = GFP(rawValue: 0x1)
-    public static let highmem = GFP(rawValue: 0x2)
-    public static let dma32 = GFP(rawValue: 0x4)
-    public static let movable = GFP(rawValue: 0x8)
-    public static let reclaimable = GFP(rawValue: 0x10)
-    public static let high = GFP(rawValue: 0x20)
-    public static let io = GFP(rawValue: 0x40)
-    public static let fs = GFP(rawValue: 0x80)
-    public static let zero = GFP(rawValue: 0x100)
-    public static let directReclaim = GFP(rawValue: 0x400)
-    public static let kswapdReclaim = GFP(rawValue: 0x800)
-    public static let write = GFP(rawValue: 0x1000)
-    public static let noWarn = GFP(rawValue: 0x2000)
-    public static let retryMayFail = GFP(rawValue: 0x4000)
-    public static let noFail = GFP(rawValue: 0x8000)
-    public static let noRetry = GFP(rawValue: 0x10000)
-    public static let memalloc = GFP(rawValue: 0x20000)
-    public static let comp = GFP(rawValue: 0x40000)
-    public static let noMemalloc = GFP(rawValue: 0x80000)
-    public static let hardwall = GFP(rawValue: 0x100000)
-    public static let thisNode = GFP(rawValue: 0x200000)
-    public static let account = GFP(rawValue: 0x400000)
+    @inlinable public static var dma: GFP { GFP(rawValue: 0x1) }
+    @inlinable public static var highmem: GFP { GFP(rawValue: 0x2) }
+    @inlinable public static var dma32: GFP { GFP(rawValue: 0x4) }
+    @inlinable public static var movable: GFP { GFP(rawValue: 0x8) }
+    @inlinable public static var reclaimable: GFP { GFP(rawValue: 0x10) }
+    @inlinable public static var high: GFP { GFP(rawValue: 0x20) }
+    @inlinable public static var io: GFP { GFP(rawValue: 0x40) }
+    @inlinable public static var fs: GFP { GFP(rawValue: 0x80) }
+    @inlinable public static var zero: GFP { GFP(rawValue: 0x100) }
+    @inlinable public static var directReclaim: GFP { GFP(rawValue: 0x400) }
+    @inlinable public static var kswapdReclaim: GFP { GFP(rawValue: 0x800) }
+    @inlinable public static var write: GFP { GFP(rawValue: 0x1000) }
+    @inlinable public static var noWarn: GFP { GFP(rawValue: 0x2000) }
+    @inlinable public static var retryMayFail: GFP { GFP(rawValue: 0x4000) }
+    @inlinable public static var noFail: GFP { GFP(rawValue: 0x8000) }
+    @inlinable public static var noRetry: GFP { GFP(rawValue: 0x10000) }
+    @inlinable public static var memalloc: GFP { GFP(rawValue: 0x20000) }
+    @inlinable public static var comp: GFP { GFP(rawValue: 0x40000) }
+    @inlinable public static var noMemalloc: GFP { GFP(rawValue: 0x80000) }
+    @inlinable public static var hardwall: GFP { GFP(rawValue: 0x100000) }
+    @inlinable public static var thisNode: GFP { GFP(rawValue: 0x200000) }
+    @inlinable public static var account: GFP { GFP(rawValue: 0x400000) }
 
     // Presets (include/linux/gfp_types.h).
     /// __GFP_RECLAIM = DIRECT_RECLAIM|KSWAPD_RECLAIM (0xc00).
-    public static let reclaim: GFP = [.directReclaim, .kswapdReclaim]
+    @inlinable public static var reclaim: GFP { GFP(rawValue: 0xc00) }
     /// GFP_ATOMIC = HIGH|KSWAPD_RECLAIM (0x820).
-    public static let atomic: GFP = [.high, .kswapdReclaim]
+    @inlinable public static var atomic: GFP { GFP(rawValue: 0x820) }
     /// GFP_KERNEL = RECLAIM|IO|FS (0xcc0).
-    public static let kernel: GFP = [.reclaim, .io, .fs]
+    @inlinable public static var kernel: GFP { GFP(rawValue: 0xcc0) }
     /// GFP_KERNEL_ACCOUNT = GFP_KERNEL|__GFP_ACCOUNT.
-    public static let kernelAccount: GFP = [.kernel, .account]
+    @inlinable public static var kernelAccount: GFP { GFP(rawValue: 0x400cc0) }
     /// GFP_NOWAIT = KSWAPD_RECLAIM (0x800).
-    public static let noWait: GFP = [.kswapdReclaim]
+    @inlinable public static var noWait: GFP { GFP(rawValue: 0x800) }
     /// GFP_NOIO = RECLAIM (0xc00).
-    public static let noIO: GFP = [.reclaim]
+    @inlinable public static var noIO: GFP { GFP(rawValue: 0xc00) }
     /// GFP_NOFS = RECLAIM|IO (0xc40).
-    public static let noFS: GFP = [.reclaim, .io]
+    @inlinable public static var noFS: GFP { GFP(rawValue: 0xc40) }
     /// GFP_USER = RECLAIM|IO|FS|HARDWALL.
-    public static let user: GFP = [.reclaim, .io, .fs, .hardwall]
+    @inlinable public static var user: GFP { GFP(rawValue: 0x100cc0) }
     /// GFP_HIGHUSER = GFP_USER|__GFP_HIGHMEM.
-    public static let highUser: GFP = [.user, .highmem]
+    @inlinable public static var highUser: GFP { GFP(rawValue: 0x100cc2) }
     /// GFP_HIGHUSER_MOVABLE = GFP_HIGHUSER|__GFP_MOVABLE.
-    public static let highUserMovable: GFP = [.highUser, .movable]
+    @inlinable public static var highUserMovable: GFP { GFP(rawValue: 0x100cca) }
     /// GFP_TRANSHUGE_LIGHT = (GFP_HIGHUSER_MOVABLE|COMP|NOMEMALLOC|NOWARN) & ~RECLAIM.
-    public static let transhugeLight: GFP = GFP([.highUserMovable, .comp, .noMemalloc, .noWarn]).subtracting(.reclaim)
+    @inlinable public static var transhugeLight: GFP { GFP(rawValue: 0x1c20ca) }
     /// GFP_TRANSHUGE = GFP_TRANSHUGE_LIGHT|DIRECT_RECLAIM.
-    public static let transhuge: GFP = [.transhugeLight, .directReclaim]
+    @inlinable public static var transhuge: GFP { GFP(rawValue: 0x1c24ca) }
 
     /// Can the caller sleep and reclaim (gfpflags_allow_blocking)?
     @inlinable public var allowsBlocking: Bool { contains(.directReclaim) }

@@ -20,7 +20,7 @@
     /// Makes an order without checking. The caller guarantees `0...10`.
     @inlinable public init(unchecked value: Int) { rawValue = value }
 
-    public static let zero = Order(unchecked: 0)
+    @inlinable public static var zero: Order { Order(unchecked: 0) }
 
     /// Pages in a block of this order.
     @inlinable public var pages: Int { 1 << rawValue }

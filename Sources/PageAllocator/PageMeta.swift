@@ -26,8 +26,8 @@
     /// Who allocated the block (a worker/task tag); meaningful on allocated heads.
     @usableFromInline var owner: UInt16
 
-    @usableFromInline static let none: UInt32 = .max
-    @usableFromInline static let freedMark: UInt16 = .max
+    @inlinable static var none: UInt32 { .max }
+    @inlinable static var freedMark: UInt16 { .max }
 }
 
 /// Bytes of metadata per page.

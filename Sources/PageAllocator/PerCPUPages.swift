@@ -17,8 +17,8 @@ import Synchronization
     @usableFromInline let base: UnsafeMutableRawPointer
     @inlinable init(base: UnsafeMutableRawPointer) { self.base = base }
 
-    @usableFromInline static let stride = 384
-    @usableFromInline static let lists = Order.pcpMax + 1
+    @inlinable static var stride: Int { 384 }
+    @inlinable static var lists: Int { Order.pcpMax + 1 }
 
     @inlinable var lock: RawSpinLock { RawSpinLock(base.assumingMemoryBound(to: Atomic<Int>.self)) }
     @inlinable var freeDelta: UnsafeMutablePointer<Atomic<Int>> { (base + 8).assumingMemoryBound(to: Atomic<Int>.self) }
