@@ -80,8 +80,9 @@ extension PageAllocator {
         zone.freeOneLocked(idx, order: order)
         zone.bumpLocked(.pgfree, 1 << order)
         if pcpContended { zone.bumpLocked(.pcpLockContended) }
-        zone.unlockZone()
+        // Under the zone lock, so validate() never sees the lists and NR_FREE_PAGES disagree.
         modFreePages(zone, cpu: cpu, 1 << order)
+        zone.unlockZone()
     }
 
     /// Names what is wrong with freeing (`idx`, `order`). A free pfn is a
