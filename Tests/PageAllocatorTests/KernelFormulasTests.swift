@@ -251,6 +251,18 @@ import Topology
         #expect(refused { $0.lowmemReserveRatio = [1, 2, 3, 4, 5] })
         #expect(refused { $0.percpuPagelistHighFraction = 7 })
         #expect(!refused { $0.percpuPagelistHighFraction = 8 })
+        // PageBlock keeps a 32-bit pfn: the whole pfn space (nodes start on
+        // 1024-page boundaries) must fit. Only validate(): nothing is mapped.
+        func config(nodes: Int, pages: Int) throws -> AllocatorConfig {
+            AllocatorConfig(topology: try Topology.declared(nodes: nodes, cpusPerNode: 1), pagesPerNode: pages)
+        }
+        #expect(throws: ConfigError.self) { try config(nodes: 5, pages: 1 << 30).validate() }
+        #expect(throws: ConfigError.self) { try config(nodes: 5, pages: (1 << 30) - 1024).validate() }
+        #expect(throws: ConfigError.self) { try config(nodes: 255, pages: 1 << 25).validate() }
+        #expect(throws: ConfigError.self) { try config(nodes: 3, pages: (1 << 30) + 1).validate() }
+        try config(nodes: 4, pages: 1 << 30).validate()                 // ends exactly at 2^32
+        try config(nodes: 5, pages: (1 << 32) / 5 - 1024).validate()
+        try config(nodes: 255, pages: (1 << 32) / 255 - 1023).validate()
         #expect(throws: ConfigError.self) { try ZoneSpec.parseList("DMA=4096,Bogus=1") }
         #expect(throws: ConfigError.self) { try ZoneSpec.parseList("DMA") }
         #expect(throws: ConfigError.self) { try ZoneSpec.parseList("Normal=x") }
