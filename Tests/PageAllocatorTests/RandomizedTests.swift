@@ -13,14 +13,19 @@ import Topology
     ]
 
     /// 2 nodes x (DMA32 1024 + Normal 1024 pages), 2 CPUs per node.
-    static func allocator() throws -> PageAllocator {
-        try makeAllocator(nodes: 2, cpusPerNode: 2, zones: [ZoneSpec(.dma32, pages: 1024), ZoneSpec(.normal, pages: 1024)])
+    static func allocator(pageSize: Int = 4096) throws -> PageAllocator {
+        var c = AllocatorConfig(topology: try Topology.declared(nodes: 2, cpusPerNode: 2),
+                                zones: [ZoneSpec(.dma32, pages: 1024), ZoneSpec(.normal, pages: 1024)])
+        c.pageSize = pageSize
+        c.bindMemory = false
+        return try PageAllocator(c)
     }
 
     /// One random operation sequence. Returns the trace of (op, pfn) for reproducibility checks.
     @discardableResult
-    static func run(seed: UInt64, steps: Int, validateEveryStep: Bool = true) throws -> [Int] {
-        let a = try allocator()
+    static func run(seed: UInt64, steps: Int, validateEveryStep: Bool = true, pageSize: Int = 4096) throws -> [Int] {
+        let a = try allocator(pageSize: pageSize)
+        #expect(a.pageSize == pageSize && a.pageShift == pageSize.trailingZeroBitCount)
         let seeds = a.allFreeBlocks()
         var rng = SplitMix64(seed: seed)
         var held = Holdings(pageSize: a.pageSize)
@@ -142,6 +147,24 @@ import Topology
     /// A longer run checking every 64 steps, where memory runs out often.
     @Test func longSequence() throws {
         try Self.run(seed: 7, steps: 12000, validateEveryStep: false)
+    }
+
+    /// Larger pages: block sizes, addresses and the kB-based formulas follow the page size.
+    @Test(arguments: [16384, 65536])
+    func largerPages(pageSize: Int) throws {
+        try Self.run(seed: UInt64(pageSize), steps: 800, pageSize: pageSize)
+        let a = try Self.allocator(pageSize: pageSize)
+        let kb = pageSize / 1024
+        #expect(a.minFreeKbytes == KernelFormulas.minFreeKbytes(lowmemKbytes: 4096 * kb))
+        let d = a.zoneDescription(1)
+        #expect(d.min == a.minFreeKbytes / kb * 1024 / 4096)
+        #expect(d.batch == KernelFormulas.pcpBatch(managed: 1024, pageSize: pageSize))
+        #expect(d.vmstatThreshold == KernelFormulas.vmstatThreshold(managed: 1024, onlineCPUs: 4, pageSize: pageSize))
+        let b = try a.allocate(order: 3, cpu: CPUID(0))
+        #expect(b.byteCount == 8 * pageSize && b.bytes.count == 8 * pageSize)
+        b.bytes[b.byteCount - 1] = 0x5a
+        #expect(b.bytes[b.byteCount - 1] == 0x5a)
+        try a.free(b, cpu: CPUID(1))
     }
 
     @Test func sameSeedSameTrace() throws {
