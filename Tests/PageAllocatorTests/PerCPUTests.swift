@@ -132,7 +132,7 @@ import Topology
         #expect(t == KernelFormulas.vmstatThreshold(managed: 8192, onlineCPUs: 4))
         var rng = SplitMix64(seed: 99)
         var held: [PageBlock] = []
-        for step in 0..<2000 {
+        for step in 0..<1000 {
             if held.isEmpty || rng.chance(55) {
                 if let b = try? a.allocate(order: rng.below(6), cpu: CPUID(rng.below(4))) { held.append(b) }
             } else {

@@ -141,18 +141,18 @@ import Topology
 
     @Test(arguments: [1, 2, 0xDEAD_BEEF, 0x5EED_0000_0000_0042] as [UInt64])
     func randomSequencesKeepEveryInvariant(seed: UInt64) throws {
-        try Self.run(seed: seed, steps: 3000)
+        try Self.run(seed: seed, steps: 2000)
     }
 
     /// A longer run checking every 64 steps, where memory runs out often.
     @Test func longSequence() throws {
-        try Self.run(seed: 7, steps: 12000, validateEveryStep: false)
+        try Self.run(seed: 7, steps: 10000, validateEveryStep: false)
     }
 
     /// Larger pages: block sizes, addresses and the kB-based formulas follow the page size.
     @Test(arguments: [16384, 65536])
     func largerPages(pageSize: Int) throws {
-        try Self.run(seed: UInt64(pageSize), steps: 800, pageSize: pageSize)
+        try Self.run(seed: UInt64(pageSize), steps: 500, pageSize: pageSize)
         let a = try Self.allocator(pageSize: pageSize)
         let kb = pageSize / 1024
         #expect(a.minFreeKbytes == KernelFormulas.minFreeKbytes(lowmemKbytes: 4096 * kb))
