@@ -124,6 +124,12 @@ public struct AllocatorConfig: Sendable, Equatable {
         guard total <= AllocatorConfig.maxPagesPerNode else {
             throw .invalid(field: "zones", value: "\(total) pages", reason: "at most \(AllocatorConfig.maxPagesPerNode) pages per node")
         }
+        // Nodes start on 1024-page boundaries; a PageBlock keeps its pfn in 32 bits.
+        let pfnEnd = (topology.nodeCount - 1) * ((total + 1023) & ~1023) + total
+        guard pfnEnd <= 1 << 32 else {
+            throw .invalid(field: "zones", value: "\(topology.nodeCount) nodes x \(total) pages",
+                           reason: "the pfn space of all nodes must fit in 32 bits (at most 2^32 pages)")
+        }
         guard (1...3000).contains(watermarkScaleFactor) else {
             throw .invalid(field: "watermark_scale_factor", value: "\(watermarkScaleFactor)", reason: "must be 1...3000, as vm.watermark_scale_factor")
         }

@@ -68,8 +68,9 @@ public struct GFPParseError: Error, Equatable, CustomStringConvertible {
 }
 
 extension GFP: CustomStringConvertible {
-    /// Names in the order the kernel's show_gfp_flags() tries them: composite
-    /// presets first, then single bits. Printing is greedy, as in
+    /// Names in the order the kernel's show_gfp_flags() tries them
+    /// (include/trace/events/mmflags.h): composite presets first, then single
+    /// bits in bit order (TRACE_GFP_FLAGS). Printing is greedy, as in
     /// trace_print_flags_seq: a name is printed when all its bits remain set.
     static let names: [(String, GFP)] = [
         ("GFP_TRANSHUGE", .transhuge),
@@ -84,8 +85,11 @@ extension GFP: CustomStringConvertible {
         ("GFP_NOIO", .noIO),
         ("GFP_NOWAIT", .noWait),
         ("GFP_DMA", .dma),
-        ("__GFP_HIGHMEM", .highmem),
         ("GFP_DMA32", .dma32),
+        ("__GFP_RECLAIM", .reclaim),
+        ("__GFP_HIGHMEM", .highmem),
+        ("__GFP_MOVABLE", .movable),
+        ("__GFP_RECLAIMABLE", .reclaimable),
         ("__GFP_HIGH", .high),
         ("__GFP_IO", .io),
         ("__GFP_FS", .fs),
@@ -103,9 +107,6 @@ extension GFP: CustomStringConvertible {
         ("__GFP_HARDWALL", .hardwall),
         ("__GFP_THISNODE", .thisNode),
         ("__GFP_ACCOUNT", .account),
-        ("__GFP_RECLAIMABLE", .reclaimable),
-        ("__GFP_MOVABLE", .movable),
-        ("__GFP_RECLAIM", .reclaim),
     ]
     static let byName: [String: GFP] = {
         var d: [String: GFP] = [:]

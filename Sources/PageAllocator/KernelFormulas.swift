@@ -6,8 +6,9 @@ public enum KernelFormulas {
     public static func intSqrt(_ x: Int) -> Int {
         guard x > 1 else { return max(x, 0) }
         var r = Int(Double(x).squareRoot())
-        while r * r > x { r -= 1 }
-        while (r + 1) * (r + 1) <= x { r += 1 }
+        // Compared by division: (r + 1) * (r + 1) overflows near Int.max.
+        while r > x / r { r -= 1 }
+        while r + 1 <= x / (r + 1) { r += 1 }
         return r
     }
 

@@ -204,8 +204,9 @@ extension PageAllocator {
         zone.bumpLocked(.pgalloc, 1 << order)
         if pcpContended { zone.bumpLocked(.pcpLockContended) }
         countNUMA(zone, preferredNode: preferredNode, cpu: cpu) { zone.bumpLocked($0) }
-        zone.unlockZone()
+        // Under the zone lock, so validate() never sees the lists and NR_FREE_PAGES disagree.
         modFreePages(zone, cpu: cpu, -(1 << order))
+        zone.unlockZone()
         return makeBlock(zone, idx: idx, order: order)
     }
 

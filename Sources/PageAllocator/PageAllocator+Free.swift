@@ -66,6 +66,7 @@ extension PageAllocator {
                     throw badFree(zone, idx: idx, order: order)
                 }
                 m[Int(idx)].state = .pcp
+                m[Int(idx)].owner = PageMeta.freedMark
                 m[Int(idx)].next = slot.heads[order]
                 slot.heads[order] = idx
                 slot.count.pointee &+= 1 << order
@@ -89,14 +90,18 @@ extension PageAllocator {
             zone.unlockZone()
             throw badFree(zone, idx: idx, order: order)
         }
+        m[Int(idx)].owner = PageMeta.freedMark
         zone.freeOneLocked(idx, order: order)
         zone.bumpLocked(.pgfree, 1 << order)
         if pcpContended { zone.bumpLocked(.pcpLockContended) }
-        zone.unlockZone()
+        // Under the zone lock, so validate() never sees the lists and NR_FREE_PAGES disagree.
         modFreePages(zone, cpu: cpu, 1 << order)
+        zone.unlockZone()
     }
 
-    /// Names what is wrong with freeing (`idx`, `order`). Cold.
+    /// Names what is wrong with freeing (`idx`, `order`). A free pfn is a
+    /// double free if it was freed before (`PageMeta.freedMark`), else it was
+    /// never allocated. Cold.
     @usableFromInline @inline(never)
     func badFree(_ zone: Zone, idx: UInt32, order: Int) -> AllocError {
         let m = zone.meta
@@ -104,14 +109,19 @@ extension PageAllocator {
         let pfn = info.startPFN + Int(idx)
         switch m[Int(idx)].state {
         case .allocated: return .wrongOrder(pfn: pfn, allocated: Int(m[Int(idx)].order), given: order)
-        case .buddy, .pcp: return .doubleFree(pfn: pfn, order: Int(m[Int(idx)].order))
+        case .buddy, .pcp:
+            if m[Int(idx)].owner != PageMeta.freedMark { return .notAllocated(pfn: pfn) }
+            return .doubleFree(pfn: pfn, order: Int(m[Int(idx)].order))
         case .tail:
             // Inside a free block that absorbed it (freed twice, then merged)?
             for o in 1...Order.maxOrder {
                 let head = pfn & ~((1 << o) - 1)
                 guard head >= info.startPFN else { break }
                 let h = m[head - info.startPFN]
-                if (h.state == .buddy || h.state == .pcp) && Int(h.order) >= o { return .doubleFree(pfn: pfn, order: order) }
+                if (h.state == .buddy || h.state == .pcp) && Int(h.order) >= o {
+                    if m[Int(idx)].owner != PageMeta.freedMark { return .notAllocated(pfn: pfn) }
+                    return .doubleFree(pfn: pfn, order: order)
+                }
                 if h.state == .allocated && Int(h.order) >= o { break }
             }
             return .notAllocated(pfn: pfn)

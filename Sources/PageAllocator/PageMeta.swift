@@ -24,6 +24,9 @@
     @usableFromInline var state: PageState
     @usableFromInline var order: UInt8
     /// Who allocated the block (a worker/task tag); meaningful on allocated heads.
+    /// On a page that is not allocated: `freedMark` if a free of a block headed
+    /// by this pfn succeeded since it was last allocated, else 0 (never handed
+    /// out). Lets a bad free tell a double free from a pfn never allocated.
     @usableFromInline var owner: UInt16
 
     @inlinable static var none: UInt32 { .max }
