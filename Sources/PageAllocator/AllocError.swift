@@ -35,7 +35,7 @@ public enum AllocError: Error, Hashable, Sendable, CustomStringConvertible {
     /// The task's memory group is at its limit and neither reclaim nor an
     /// OOM kill inside the group made room.
     case groupLimit(group: Int, order: Int, flags: GFP)
-    /// Reservations belong to a task (owner != 0).
+    /// Reservations belong to a registered, live task.
     case reservationNeedsTask
     /// More pages than the zone could ever hold above MIN.
     case reservationTooLarge(pages: Int, available: Int)
@@ -60,7 +60,7 @@ public enum AllocError: Error, Hashable, Sendable, CustomStringConvertible {
         case .killed(let t): return "task \(t) was chosen by the OOM killer and must exit"
         case .aborted(let o, let f): return "allocator shut down while order:\(o) mode:\(f.hex)(\(f)) looped in the slow path"
         case .groupLimit(let g, let o, let f): return "memory group \(g) is at its limit: order:\(o), mode:\(f.hex)(\(f))"
-        case .reservationNeedsTask: return "a reservation needs a task (owner != 0)"
+        case .reservationNeedsTask: return "a reservation needs a registered, live task as its owner"
         case .reservationTooLarge(let p, let a): return "a reservation of \(p) pages can never fit (at most \(a) above MIN)"
         case .reservationActive(let t): return "task \(t) already holds a reservation in another zone"
         case .reservationTimeout(let p, let w): return "a reservation of \(p) pages did not fit after \(w) ms"

@@ -24,7 +24,7 @@ extension PageAllocator {
     /// reservation_wait_ms, then fails with `.reservationTimeout`.
     /// One reservation per task at a time: reserving again adds to it.
     public func reserve(pages: Int, node: NodeID? = nil, owner: UInt16, cpu: CPUID? = nil) throws(AllocError) -> Reservation {
-        guard owner != 0 else { throw .reservationNeedsTask }
+        guard slow.tasks.alive(owner) else { throw .reservationNeedsTask }
         let c = cpu?.rawValue ?? currentCPUIndex()
         guard c >= 0 && c < cpuCount else { throw .noSuchCPU(c, cpuCount: cpuCount) }
         let n = node?.rawValue ?? cpuNode[c]
@@ -82,6 +82,7 @@ extension PageAllocator {
     @discardableResult
     public func commit(_ r: Reservation) -> Int {
         let t = slow.tasks
+        guard t.valid(r.owner) else { return 0 }
         let left = t.field(r.owner, .resvLeft).pointee.exchange(0, ordering: .relaxed)
         if left > 0 {
             zones[r.zone].reserved.pointee.wrappingAdd(-left, ordering: .relaxed)
@@ -105,7 +106,7 @@ extension PageAllocator {
     @usableFromInline
     func consumeReservation(zone: Int, owner: UInt16, pages: Int) {
         let t = slow.tasks
-        guard t.get(owner, .resvZone) == zone else { return }
+        guard t.valid(owner), t.get(owner, .resvZone) == zone else { return }
         let f = t.field(owner, .resvLeft)
         var left = f.pointee.load(ordering: .relaxed)
         while left > 0 {

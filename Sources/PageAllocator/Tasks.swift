@@ -64,9 +64,14 @@ final class TaskTable: @unchecked Sendable {
     @inline(__always) func field(_ id: UInt16, _ f: Field) -> UnsafeMutablePointer<Atomic<Int>> {
         slots + Int(id) * TaskTable.stride + f.rawValue
     }
-    @inline(__always) func get(_ id: UInt16, _ f: Field) -> Int { field(id, f).pointee.load(ordering: .relaxed) }
-    @inline(__always) func set(_ id: UInt16, _ f: Field, _ v: Int) { field(id, f).pointee.store(v, ordering: .relaxed) }
-    @inline(__always) func add(_ id: UInt16, _ f: Field, _ v: Int) { field(id, f).pointee.wrappingAdd(v, ordering: .relaxed) }
+    /// Whether `id` names a slot of the table (owner tags may be any UInt16;
+    /// only registered ids are tasks).
+    @inline(__always) func valid(_ id: UInt16) -> Bool { id != 0 && Int(id) < TaskTable.capacity }
+    @inline(__always) func get(_ id: UInt16, _ f: Field) -> Int { valid(id) ? field(id, f).pointee.load(ordering: .relaxed) : 0 }
+    @inline(__always) func set(_ id: UInt16, _ f: Field, _ v: Int) { if valid(id) { field(id, f).pointee.store(v, ordering: .relaxed) } }
+    @inline(__always) func add(_ id: UInt16, _ f: Field, _ v: Int) { if valid(id) { field(id, f).pointee.wrappingAdd(v, ordering: .relaxed) } }
+    /// A registered, live task.
+    func alive(_ id: UInt16) -> Bool { get(id, .state) == 1 }
     var count: Int { min(next.load(ordering: .relaxed), TaskTable.capacity) }
 }
 
@@ -92,7 +97,7 @@ extension PageAllocator {
     /// Has the OOM killer chosen this task? Its next safe point should free
     /// everything it holds and call `taskExited`.
     public func taskShouldDie(_ id: UInt16) -> Bool {
-        id != 0 && slow.tasks.field(id, .victim).pointee.load(ordering: .acquiring) != 0
+        slow.tasks.valid(id) && slow.tasks.field(id, .victim).pointee.load(ordering: .acquiring) != 0
     }
 
     /// Publishes the pages a task holds outside the allocator's LRUs (its RSS for badness).
@@ -111,7 +116,7 @@ extension PageAllocator {
     /// freed, its page cache is uncharged (file pages outlive tasks), and
     /// anyone waiting on an OOM victim is woken.
     public func taskExited(_ id: UInt16) {
-        guard id != 0 else { return }
+        guard slow.tasks.alive(id) else { return }
         freeAnonPages(of: id)
         let t = slow.tasks
         t.set(id, .rss, 0)
@@ -120,7 +125,9 @@ extension PageAllocator {
         uncharge(id)
         if t.get(id, .resvLeft) > 0 {
             let z = t.get(id, .resvZone)
-            zones[z].reserved.pointee.wrappingAdd(-t.field(id, .resvLeft).pointee.exchange(0, ordering: .relaxed), ordering: .relaxed)
+            let left = t.field(id, .resvLeft).pointee.exchange(0, ordering: .relaxed)
+            zones[z].reserved.pointee.wrappingAdd(-left, ordering: .relaxed)
+            slow.counters.bump(.resvReturned, left)
         }
         slow.oomWait.wakeAll()
     }

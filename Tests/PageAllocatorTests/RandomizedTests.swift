@@ -18,6 +18,8 @@ import Topology
                                 zones: [ZoneSpec(.dma32, pages: 1024), ZoneSpec(.normal, pages: 1024)])
         c.pageSize = pageSize
         c.bindMemory = false
+        c.policy.retry = .retries(0) // see makeAllocator
+        c.policy.maxStallMs = 50
         return try PageAllocator(c)
     }
 
@@ -98,6 +100,11 @@ import Topology
                     allocCPU[b.pfn.rawValue] = cpu
                     trace.append(b.pfn.rawValue << 4 | order)
                     outcomes["alloc", default: 0] += 1
+                } catch .timedOut(let o, let f, _) {
+                    // Only __GFP_NOFAIL loops until max_stall_ms under retries=0.
+                    #expect(o == order && f == flags && flags.contains(.noFail))
+                    trace.append(-1)
+                    outcomes["oom", default: 0] += 1
                 } catch .outOfMemory(let o, let f) {
                     #expect(o == order && f == flags)
                     if validateEveryStep { #expect(try a.validate().allocated == allocatedBefore) }
@@ -182,25 +189,33 @@ import Topology
         var rng = SplitMix64(seed: 2024)
         var held = Holdings(pageSize: a.pageSize)
         // Take everything, with NO_WATERMARKS, from the largest order down.
-        for order in stride(from: 10, through: 0, by: -1) {
-            while let b = try? a.allocate(order: order, cpu: CPUID(rng.below(4)), reserve: .memalloc) {
-                #expect(held.add(b, tag: UInt64(order), allocator: a) == nil)
+        // PF_MEMALLOC does not reclaim (so does not drain): drain by hand between passes.
+        repeat {
+            for order in stride(from: 10, through: 0, by: -1) {
+                while let b = try? a.allocate(order: order, cpu: CPUID(rng.below(4)), reserve: .memalloc) {
+                    #expect(held.add(b, tag: UInt64(order), allocator: a) == nil)
+                }
             }
-        }
+        } while a.drainAllCPUs() > 0
         #expect(held.pages == 4096)
         let full = try a.validate()
         #expect(full.allocated == 4096 && full.buddyFree == 0 && full.perCPU == 0)
         for flags in Self.flagChoices {
             for order in 0...10 {
                 for reserve in [ReserveAccess.none, .oomVictim, .memalloc] {
-                    #expect(throws: AllocError.outOfMemory(order: order, flags: flags)) {
+                    let expected: AllocError = flags.contains(.noFail) && flags.allowsBlocking && reserve != .memalloc
+                        ? .timedOut(order: order, flags: flags, milliseconds: 50)
+                        : .outOfMemory(order: order, flags: flags)
+                    #expect(throws: expected) {
                         try a.allocate(order: order, flags: flags, node: NodeID(rng.below(2)), cpu: CPUID(rng.below(4)), reserve: reserve)
                     }
                 }
             }
         }
         #expect(try a.validate() == full)
-        #expect(a.totalCounters()[.allocFail] == Self.flagChoices.count * 11 * 3 + 11)
+        // Every attempt failed and counted, except the NOFAIL ones that timed out instead.
+        let timedOut = Self.flagChoices.filter { $0.contains(.noFail) && $0.allowsBlocking }.count * 11 * 2
+        #expect(a.totalCounters()[.allocFail] == Self.flagChoices.count * 11 * 3 + 11 - timedOut)
         // Free it all on other CPUs, then every zone hands out its top blocks again.
         while !held.blocks.isEmpty {
             let (b, ok) = held.remove(at: rng.below(held.blocks.count))

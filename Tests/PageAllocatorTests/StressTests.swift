@@ -66,6 +66,8 @@ final class StressShared: Sendable {
                     s.allocations.add(1, ordering: .relaxed)
                 } catch .outOfMemory {
                     s.outOfMemory.add(1, ordering: .relaxed)
+                } catch .timedOut {
+                    s.outOfMemory.add(1, ordering: .relaxed)
                 } catch {
                     s.fail("thread \(id): allocate(order: \(order), flags: \(f)) threw \(error)")
                 }

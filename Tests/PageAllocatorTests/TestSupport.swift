@@ -31,6 +31,12 @@ struct SplitMix64: RandomNumberGenerator {
 // MARK: building allocators
 
 /// An allocator over a declared topology. Memory is never bound to nodes.
+///
+/// The core tests run under Hocko's `retries=0`, so a small allocation that
+/// cannot be served fails at once with `.outOfMemory` instead of looping as
+/// the kernel's policy does (GFP_NOFS at order <= 3 loops forever there), and
+/// under `max_stall_ms`, which bounds __GFP_NOFAIL (it never fails, so it
+/// times out). The loops themselves are tested in SlowPathTests.
 func makeAllocator(nodes: Int = 1, cpusPerNode: Int = 1, zones: [ZoneSpec],
                    minFreeKbytes: Int? = nil, ratios: [Int]? = nil,
                    highFraction: Int = 0) throws -> PageAllocator {
@@ -39,6 +45,8 @@ func makeAllocator(nodes: Int = 1, cpusPerNode: Int = 1, zones: [ZoneSpec],
     if let ratios { c.lowmemReserveRatio = ratios }
     c.percpuPagelistHighFraction = highFraction
     c.bindMemory = false
+    c.policy.retry = .retries(0)
+    c.policy.maxStallMs = 50
     return try PageAllocator(c)
 }
 
