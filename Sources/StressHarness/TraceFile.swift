@@ -94,7 +94,7 @@ public enum TraceFile {
             throw .unreadable(file: path, reason: "cannot run \(exe): \(error)")
         }
         let bytes: Int
-        do {
+        do throws(TraceError) {
             bytes = try readLines(fd: out.fileHandleForReading.fileDescriptor, file: path, into: &parser)
         } catch {
             // Stop the decompressor: nobody reads its output any more.
