@@ -102,7 +102,7 @@ public struct Trace: Sendable {
 public enum TraceError: Error, Equatable, CustomStringConvertible {
     /// A line that does not parse: which line, which field, what is wrong.
     case badLine(file: String, line: Int, field: String, reason: String, text: String)
-    /// The file has no lines at all (or only blank ones).
+    /// The file has no lines, or only blank ones.
     case empty(file: String)
     /// The file parses but holds no mm_page_alloc/mm_page_free/mm_page_free_batched events.
     case noPageEvents(file: String, lines: Int, otherEvents: [String: Int])
@@ -119,7 +119,7 @@ public enum TraceError: Error, Equatable, CustomStringConvertible {
             let shown = text.count > 200 ? String(text.prefix(200)) + "..." : text
             return "\(f):\(l): field '\(field)': \(reason)\n  line \(l): \(shown)"
         case .empty(let f):
-            return "\(f): the trace is empty (no lines); capture one with: cat /sys/kernel/tracing/trace > FILE"
+            return "\(f): the trace is empty (no lines, or only blank ones); capture one with: cat /sys/kernel/tracing/trace > FILE"
         case .noPageEvents(let f, let n, let other):
             let seen = other.isEmpty ? "" : "; it holds only " + other.sorted { $0.key < $1.key }.map { "\($0.key) x\($0.value)" }.joined(separator: ", ")
             return "\(f): no page events in \(n) lines (mm_page_alloc, mm_page_free, mm_page_free_batched)\(seen); enable them with: "

@@ -24,6 +24,7 @@ public struct TraceParser {
     public let fileName: String
     private(set) var events: [TraceEvent] = []
     private(set) var lineCount = 0
+    private var nonBlankLines = 0
     private var declaredCPUs: Int?
     private var maxCPU = -1
     private var entriesInBuffer: Int?
@@ -61,7 +62,7 @@ public struct TraceParser {
     /// The trace, once every line has been consumed. Refuses an empty trace
     /// and a trace without page events.
     public func finish() throws(TraceError) -> Trace {
-        guard lineCount > 0 else { throw .empty(file: fileName) }
+        guard nonBlankLines > 0 else { throw .empty(file: fileName) }
         guard !events.isEmpty else { throw .noPageEvents(file: fileName, lines: lineCount, otherEvents: other) }
         return Trace(fileName: fileName, events: events, lineCount: lineCount, declaredCPUs: declaredCPUs,
                      cpuCount: max(declaredCPUs ?? 0, maxCPU + 1), entriesInBuffer: entriesInBuffer,
@@ -79,6 +80,7 @@ public struct TraceParser {
         var i = 0
         while i < end, Byte.isSpace(line[i]) { i += 1 }
         if i == end { return }
+        nonBlankLines += 1
         let l = Line(bytes: line, start: i, end: end, number: lineCount, file: fileName)
         if line[i] == Byte.hash { header(l); return }
         if l.hasPrefix("CPU:", at: i) { try lostMarker(l); return }
