@@ -63,7 +63,7 @@ public struct TraceEvent: Sendable, Equatable {
 /// `cpuCount`; `events` is not empty (the parser refuses a trace without
 /// page events).
 public struct Trace: Sendable {
-    /// The file's name as given (for messages and the results file).
+    /// The file's path as given (for messages).
     public var fileName: String
     public var events: [TraceEvent]
     /// Lines read, including comments and blank lines.

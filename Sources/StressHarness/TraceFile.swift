@@ -54,7 +54,7 @@ public enum TraceFile {
             size += n
         }
         let format = formats.first { head.starts(with: $0.magic) }
-        var parser = TraceParser(fileName: name)
+        var parser = TraceParser(fileName: path)
         let textBytes: Int
         if let format {
             textBytes = try decompress(path: path, format: format, searchPath: searchPath, into: &parser)

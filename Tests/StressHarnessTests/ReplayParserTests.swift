@@ -220,7 +220,7 @@ import Testing
 
     @Test func emptyFile() throws {
         let path = try Self.temp("empty.trace", [])
-        #expect(throws: TraceError.empty(file: "empty.trace")) { _ = try TraceFile.load(path: path) }
+        #expect(throws: TraceError.empty(file: path)) { _ = try TraceFile.load(path: path) }
     }
 
     @Test func corruptXzAndMissingFile() throws {
@@ -253,7 +253,7 @@ import Testing
         #expect {
             _ = try TraceFile.load(path: plain + ".xz")
         } throws: { error in
-            if case .badLine("long.trace.xz", 2, "cpu", _, _) = error as? TraceError { return true }
+            if case .badLine(plain + ".xz", 2, "cpu", _, _) = error as? TraceError { return true }
             return false
         }
     }
