@@ -104,8 +104,10 @@ public struct TraceReplay {
                     let target = start &+ UInt64(Double(op.offsetNs) / speed)
                     var now = cnuma_monotonic_ns()
                     if now < target {
-                        if target - now > 200_000 {
-                            let sleep = target - now - 100_000
+                        // Sleep to within 1 ms of the op's time (nanosleep
+                        // overshoots by ~0.1-0.8 ms on a loaded machine), then spin.
+                        if target - now > 2_000_000 {
+                            let sleep = target - now - 1_000_000
                             var ts = timespec(tv_sec: Int(sleep / 1_000_000_000), tv_nsec: Int(sleep % 1_000_000_000))
                             nanosleep(&ts, nil)
                         }

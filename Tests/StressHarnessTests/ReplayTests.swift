@@ -120,6 +120,7 @@ import Topology
         Self.expectClean(r)
         // The allocator's own counters agree: every page allocated was freed.
         #expect(r.vmstat["pgalloc_normal"] == r.vmstat["pgfree"])
+        #expect(r.vmstat["pgalloc_fail"] == 0)
         #expect(r.latencyNs["alloc"]?.count == want.allocs)
         #expect(r.latencyNs["free"]?.count == want.pairedFrees + want.pairedBatched)
     }
@@ -212,6 +213,7 @@ import Topology
         #expect(r.totals.freesOfFailedAllocs == r.totals.allocsFailed)
         #expect(r.allocFailuresByReason["outOfMemory"] == r.totals.allocsFailed)
         #expect(r.allocFailuresByOrder["order3"] == r.totals.allocsFailed)
+        #expect(r.vmstat["pgalloc_fail"] == r.totals.allocsFailed)
         #expect(r.verdict == "failures")
         #expect(r.exitStatus == .failures)
         Self.expectClean(r)
