@@ -20,14 +20,26 @@ struct TraceDigest {
 
     mutating func update(_ bytes: UnsafeRawBufferPointer) {
         length &+= UInt64(bytes.count)
+        guard let base = bytes.baseAddress else { return }
         var i = 0
-        while i < bytes.count {
-            let n = min(64 - filled, bytes.count - i)
-            for j in 0..<n { block[filled + j] = bytes[i + j] }
+        // Top up a partly filled block first.
+        if filled > 0 {
+            let n = min(64 - filled, bytes.count)
+            for j in 0..<n { block[filled + j] = bytes[j] }
             filled += n
-            i += n
-            if filled == 64 { compress(); filled = 0 }
+            i = n
+            if filled < 64 { return }
+            let full = block // a copy: compress mutates self
+            full.withUnsafeBytes { compress($0.baseAddress!) }
+            filled = 0
         }
+        // Whole blocks straight from the input.
+        while bytes.count - i >= 64 {
+            compress(base + i)
+            i += 64
+        }
+        for j in i..<bytes.count { block[j - i] = bytes[j] }
+        filled = bytes.count - i
     }
 
     mutating func update(_ bytes: [UInt8]) { bytes.withUnsafeBytes { update($0) } }
@@ -49,10 +61,18 @@ struct TraceDigest {
         }.joined()
     }
 
-    private mutating func compress() {
-        var w = [UInt32](repeating: 0, count: 64)
+    /// One 64-byte block at `p`.
+    private mutating func compress(_ p: UnsafeRawPointer) {
+        withUnsafeTemporaryAllocation(of: UInt32.self, capacity: 64) { w in
+            TraceDigest.k.withUnsafeBufferPointer { k in
+                compress(p, w.baseAddress!, k.baseAddress!)
+            }
+        }
+    }
+
+    private mutating func compress(_ p: UnsafeRawPointer, _ w: UnsafeMutablePointer<UInt32>, _ k: UnsafePointer<UInt32>) {
         for t in 0..<16 {
-            w[t] = UInt32(block[t * 4]) << 24 | UInt32(block[t * 4 + 1]) << 16 | UInt32(block[t * 4 + 2]) << 8 | UInt32(block[t * 4 + 3])
+            w[t] = UInt32(bigEndian: p.loadUnaligned(fromByteOffset: t * 4, as: UInt32.self))
         }
         @inline(__always) func rotr(_ x: UInt32, _ n: UInt32) -> UInt32 { x >> n | x << (32 - n) }
         for t in 16..<64 {
@@ -64,7 +84,7 @@ struct TraceDigest {
         for t in 0..<64 {
             let s1 = rotr(e, 6) ^ rotr(e, 11) ^ rotr(e, 25)
             let ch = (e & f) ^ (~e & g)
-            let t1 = hh &+ s1 &+ ch &+ TraceDigest.k[t] &+ w[t]
+            let t1 = hh &+ s1 &+ ch &+ k[t] &+ w[t]
             let s0 = rotr(a, 2) ^ rotr(a, 13) ^ rotr(a, 22)
             let maj = (a & b) ^ (a & c) ^ (b & c)
             let t2 = s0 &+ maj

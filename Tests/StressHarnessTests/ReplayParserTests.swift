@@ -176,6 +176,16 @@ import Testing
         #expect(hex("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
         #expect(hex("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq") == "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1")
         #expect(hex(String(repeating: "a", count: 1000)) == "41edece42d63e8d9bf515a9ba6932e1c20cbc9f5a5d134645adb5db1b9737ea3")
+        // Fed in uneven pieces (partial blocks, whole blocks, a partial tail): the same digest.
+        var d = TraceDigest()
+        let bytes = Array(String(repeating: "a", count: 1000).utf8)
+        var i = 0
+        for n in [1, 63, 64, 65, 127, 200, 3, 477] {
+            d.update(Array(bytes[i..<(i + n)]))
+            i += n
+        }
+        #expect(i == 1000)
+        #expect(d.finalizeHex() == "41edece42d63e8d9bf515a9ba6932e1c20cbc9f5a5d134645adb5db1b9737ea3")
     }
 }
 
