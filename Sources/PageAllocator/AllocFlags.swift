@@ -38,6 +38,8 @@ public enum ReserveAccess: UInt8, Sendable {
     case oomVictim
     /// PF_MEMALLOC (reclaim itself): ALLOC_NO_WATERMARKS.
     case memalloc
+    /// Inside a transaction: may use the task's reservation (see `reserve`).
+    case transaction
 
     /// __gfp_pfmemalloc_flags(): the flags that replace the slow path's, or [].
     public func reserveFlags(for gfp: GFP) -> AllocFlags {
@@ -46,7 +48,7 @@ public enum ReserveAccess: UInt8, Sendable {
         switch self {
         case .memalloc: return .noWatermarks
         case .oomVictim: return .oom
-        case .none: return []
+        case .none, .transaction: return []
         }
     }
 }

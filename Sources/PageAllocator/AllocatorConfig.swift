@@ -83,6 +83,16 @@ public struct AllocatorConfig: Sendable, Equatable {
     /// Highest order the per-CPU lists cache: 3 as the kernel (orders 0...3),
     /// -1 sends every request to the buddy under the zone lock.
     public var perCPUMaxOrder: Int = Order.pcpMax
+    /// Slow-path policies (retry, OOM mode, reserves, reaper...).
+    public var policy = SlowPathPolicy()
+    /// Reclaim costs and swap space.
+    public var reclaim = ReclaimSettings()
+    /// fail_page_alloc's knobs (disabled unless probability > 0).
+    public var faultInjection = FaultInjectionSettings()
+    /// warn_alloc's rate limit: one warning per this many milliseconds (the kernel: 10 s).
+    public var warnRatelimitMs: Int = 10_000
+    /// Memory groups (ids 1...n in this order); tasks join one at registration.
+    public var memoryGroups: [MemoryGroupSpec] = []
 
     public init(topology: Topology, zones: [ZoneSpec]) {
         self.topology = topology
@@ -126,6 +136,20 @@ public struct AllocatorConfig: Sendable, Equatable {
         guard (-1...Order.pcpMax).contains(perCPUMaxOrder) else {
             throw .invalid(field: "pcp_max_order", value: "\(perCPUMaxOrder)", reason: "must be -1 (no per-CPU lists) to \(Order.pcpMax)")
         }
+        guard reclaim.swapPages >= 0, reclaim.writebackNsPerPage >= 0, reclaim.swapNsPerPage >= 0, reclaim.batch >= 1 else {
+            throw .invalid(field: "reclaim", value: "\(reclaim)", reason: "swap pages and I/O times must be >= 0, batch >= 1")
+        }
+        if case .retries(let n) = policy.retry, n < 0 {
+            throw .invalid(field: "policy.retry", value: "retries=\(n)", reason: "N must be >= 0")
+        }
+        var seen = Set<String>()
+        for g in memoryGroups {
+            guard !g.name.isEmpty, seen.insert(g.name).inserted else {
+                throw .invalid(field: "memory_groups", value: g.name, reason: "group names must be non-empty and unique")
+            }
+            guard g.limitPages >= 1 else { throw .invalid(field: "memory_groups.\(g.name).limit_pages", value: "\(g.limitPages)", reason: "must be at least 1") }
+        }
+        guard warnRatelimitMs >= 0 else { throw .invalid(field: "warn_ratelimit_ms", value: "\(warnRatelimitMs)", reason: "must be >= 0") }
         guard percpuPagelistHighFraction == 0 || percpuPagelistHighFraction >= 8 else {
             throw .invalid(field: "percpu_pagelist_high_fraction", value: "\(percpuPagelistHighFraction)", reason: "0 (auto) or at least 8, as the sysctl")
         }

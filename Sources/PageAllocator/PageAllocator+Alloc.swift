@@ -17,9 +17,42 @@ extension PageAllocator {
     ///     thread runs on now (sched_getcpu). Declared topologies pass it.
     ///   - owner: a tag recorded in the block's metadata (a worker/task id).
     ///   - reserve: reserves the calling task may use (OOM victim, PF_MEMALLOC).
-    @inline(__always)
+    @inlinable @inline(__always)
     public func allocate(order: Order, flags: GFP = .kernel, node: NodeID? = nil, cpu: CPUID? = nil,
                          owner: UInt16 = 0, reserve: ReserveAccess = .none) throws(AllocError) -> PageBlock {
+        // Fast path: the local node's first eligible zone, this CPU's list,
+        // a LOW watermark that is clearly met, and a non-empty list.
+        let c = cpu?.rawValue ?? currentCPUIndex()
+        if order.rawValue <= pcpMaxOrder, fastPathOn, reserve != .transaction, UInt(bitPattern: c) < UInt(cpuCount),
+           node == nil || node!.rawValue == cpuNode[c] {
+            let entry = cpuFast + (c &<< 3 | ZoneType.highest(for: flags).rawValue &<< 1)
+            if let zb = entry[0] {
+                let zone = Zone(base: zb), slot = PerCPUPages(base: entry[1].unsafelyUnwrapped)
+                if watermarkOK(zone, order: order.rawValue, mark: zone.info.pointee.wmarkLow,
+                               classzone: ZoneType.highest(for: flags).rawValue, flags: []),
+                   slot.lock.tryLock() {
+                    let idx = slot.heads[order.rawValue]
+                    if idx != PageMeta.none {
+                        let m = zone.meta
+                        slot.heads[order.rawValue] = m[Int(idx)].next
+                        slot.count.pointee &-= 1 &<< order.rawValue
+                        m[Int(idx)].state = .allocated
+                        m[Int(idx)].owner = owner
+                        slot.counters[VMEvent.fastAlloc.rawValue &+ order.rawValue] &+= 1
+                        slot.lock.unlock()
+                        return makeBlock(zone, idx: idx, order: order.rawValue)
+                    }
+                    slot.lock.unlock()
+                }
+            }
+        }
+        return try allocateGeneral(order: order, flags: flags, node: node, cpu: cpu, owner: owner, reserve: reserve)
+    }
+
+    /// get_page_from_freelist() over the whole zonelist, then the slow path.
+    @usableFromInline @inline(never)
+    func allocateGeneral(order: Order, flags: GFP, node: NodeID?, cpu: CPUID?, owner: UInt16,
+                         reserve: ReserveAccess) throws(AllocError) -> PageBlock {
         let c: Int
         if let cpu {
             guard UInt(bitPattern: cpu.rawValue) < UInt(cpuCount) else { throw .noSuchCPU(cpu.rawValue, cpuCount: cpuCount) }
@@ -34,12 +67,35 @@ extension PageAllocator {
         } else {
             n = cpuNode[c]
         }
+        // should_fail_alloc_page(): before anything else; no reclaim, no OOM, no warning.
+        if faultInjectionOn, let inj = slow.injector, inj.shouldFail(order: order.rawValue, gfp: flags) {
+            injectedFailure(order: order.rawValue, flags: flags, owner: owner, cpu: c)
+            throw .injectedFailure(order: order.rawValue, flags: flags)
+        }
+        // Memory groups: charge first (reclaim / OOM inside the group when full).
+        var charged = 0
+        if memcgOn && owner != 0 {
+            charged = try chargeGroup(task: owner, pages: order.pages, order: order.rawValue, flags: flags, cpu: c)
+        }
+        do {
+            let b = try allocateUncharged(order: order, flags: flags, node: n, cpu: c, owner: owner, reserve: reserve)
+            if reserve == .transaction { consumeReservation(zone: b.zoneIndex, owner: owner, pages: b.pages) }
+            return b
+        } catch {
+            if charged != 0 { slow.groups.add(charged, .usage, -order.pages) }
+            throw error
+        }
+    }
+
+    @usableFromInline
+    func allocateUncharged(order: Order, flags: GFP, node n: Int, cpu c: Int, owner: UInt16, reserve: ReserveAccess) throws(AllocError) -> PageBlock {
         let type = ZoneType.highest(for: flags)
         let (list, count) = zonelist(node: n, type: type, thisNode: flags.contains(.thisNode))
         var i = 0
         while i < count {
             let zone = zones[Int(list[i])]
-            if watermarkOK(zone, order: order.rawValue, mark: zone.info.pointee.wmarkLow, classzone: type.rawValue, flags: []) {
+            let credit = reserve == .transaction ? reservationCredit(zone: Int(list[i]), owner: owner) : 0
+            if watermarkOK(zone, order: order.rawValue, mark: zone.info.pointee.wmarkLow, classzone: type.rawValue, flags: [], credit: credit) {
                 if let block = rmqueue(zone, order: order.rawValue, cpu: c, preferredNode: n, owner: owner) {
                     return block
                 }
@@ -53,6 +109,16 @@ extension PageAllocator {
     public func allocate(order: Int, flags: GFP = .kernel, node: NodeID? = nil, cpu: CPUID? = nil,
                          owner: UInt16 = 0, reserve: ReserveAccess = .none) throws(AllocError) -> PageBlock {
         try allocate(order: Order(order), flags: flags, node: node, cpu: cpu, owner: owner, reserve: reserve)
+    }
+
+    @usableFromInline @inline(never)
+    func injectedFailure(order: Int, flags: GFP, owner: UInt16, cpu: Int) {
+        guard let inj = slow.injector else { return }
+        let s = inj.settings
+        let line: String? = s.verbose > 0 && !flags.contains(.noWarn)
+            ? "FAULT_INJECTION: forcing a failure. name fail_page_alloc, interval \(s.interval), probability \(s.probability), space \(inj.space.load(ordering: .relaxed)), times \(inj.times.load(ordering: .relaxed)) (\(taskName(owner, cpu: cpu)) order:\(order) mode:\(flags.hex)(\(flags)))"
+            : nil
+        slow.warnings.record(comm: taskName(owner, cpu: cpu), order: order, gfp: flags, nodemask: "(null)", injected: true, extra: line)
     }
 
     /// rmqueue(): per-CPU list for orders 0...3 (buddy when its trylock
@@ -90,7 +156,6 @@ extension PageAllocator {
             slot.bump(.pcpAllocHit)
         }
         slot.heads[order] = zone.meta[Int(idx)].next
-        slot.lengths[order] &-= 1
         slot.count.pointee &-= 1 << order
         return idx
     }
@@ -117,7 +182,6 @@ extension PageAllocator {
         guard got > 0 else { return PageMeta.none }
         modFreePages(zone, cpu: cpu, -(got << order))
         slot.heads[order] = first
-        slot.lengths[order] &+= got
         slot.count.pointee &+= got << order
         slot.bump(.pcpRefill)
         slot.bump(.pcpRefillPages, got << order)
@@ -161,8 +225,9 @@ extension PageAllocator {
 
     @inlinable @inline(__always)
     func makeBlock(_ zone: Zone, idx: UInt32, order: Int) -> PageBlock {
-        let info = zone.info.pointee
-        return PageBlock(address: info.memory + (Int(idx) << info.pageShift), pfn: info.startPFN &+ Int(idx),
-                         order: order, node: info.node, zone: info.index, pageShift: info.pageShift)
+        let info = zone.info
+        let shift = info.pointee.pageShift
+        return PageBlock(address: info.pointee.memory + (Int(idx) &<< shift), pfn: info.pointee.startPFN &+ Int(idx),
+                         order: order, node: info.pointee.node, zone: info.pointee.index, pageShift: shift)
     }
 }

@@ -8,7 +8,7 @@ extension PageAllocator {
     /// Misuse (double free, a pfn never allocated, the wrong order, a pfn
     /// outside the allocator) throws and changes nothing. Detection is exact
     /// for frees that do not race with another free of the same block.
-    @inline(__always)
+    @inlinable @inline(__always)
     public func free(_ block: PageBlock, cpu: CPUID? = nil) throws(AllocError) {
         let zi = block.zoneIndex
         guard zi < zoneCount else { throw .pfnOutOfRange(pfn: Int(block.pfn32)) }
@@ -42,6 +42,21 @@ extension PageAllocator {
 
     @inlinable @inline(__always)
     func freeBlock(_ zone: Zone, idx: UInt32, order: Int, cpu: Int) throws(AllocError) {
+        if memcgOn { return try freeBlockCharged(zone, idx: idx, order: order, cpu: cpu) }
+        try freeBlockRaw(zone, idx: idx, order: order, cpu: cpu)
+    }
+
+    /// A free that also uncharges the owner's memory group.
+    @usableFromInline @inline(never)
+    func freeBlockCharged(_ zone: Zone, idx: UInt32, order: Int, cpu: Int) throws(AllocError) {
+        let m = zone.meta
+        let owner = m[Int(idx)].state == .allocated ? m[Int(idx)].owner : 0
+        try freeBlockRaw(zone, idx: idx, order: order, cpu: cpu)
+        unchargeGroup(task: owner, pages: 1 << order)
+    }
+
+    @inlinable @inline(__always)
+    func freeBlockRaw(_ zone: Zone, idx: UInt32, order: Int, cpu: Int) throws(AllocError) {
         let m = zone.meta
         if order <= pcpMaxOrder {
             let slot = zone.pcp(cpu)
@@ -53,7 +68,6 @@ extension PageAllocator {
                 m[Int(idx)].state = .pcp
                 m[Int(idx)].next = slot.heads[order]
                 slot.heads[order] = idx
-                slot.lengths[order] &+= 1
                 slot.count.pointee &+= 1 << order
                 slot.bump(.pgfree, 1 << order)
                 if slot.count.pointee >= slot.high.pointee {
@@ -121,7 +135,6 @@ extension PageAllocator {
             } else {
                 emptyLook = 0
                 slot.heads[order] = m[Int(idx)].next
-                slot.lengths[order] -= 1
                 slot.count.pointee -= 1 << order
                 zone.freeOneLocked(idx, order: order)
                 freed += 1 << order

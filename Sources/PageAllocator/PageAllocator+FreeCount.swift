@@ -30,21 +30,24 @@ extension PageAllocator {
     /// than the largest per-CPU drift above the mark; anything closer reads an
     /// exact snapshot (zone_watermark_ok_safe's idea).
     @inlinable @inline(__always)
-    func watermarkOK(_ zone: Zone, order: Int, mark: Int, classzone: Int, flags: AllocFlags) -> Bool {
-        let free = zone.freePages.pointee.load(ordering: .relaxed)
+    func watermarkOK(_ zone: Zone, order: Int, mark: Int, classzone: Int, flags: AllocFlags, credit: Int = 0) -> Bool {
+        let held = zone.reserved.pointee.load(ordering: .relaxed) &- credit
+        let free = zone.freePages.pointee.load(ordering: .relaxed) &- held
         let info = zone.info
         if order == 0 && flags.isEmpty && free &- info.pointee.maxDrift > mark &+ zone.lowmemReserve[classzone] {
             return true
         }
-        return watermarkOKSlow(zone, order: order, mark: mark, classzone: classzone, flags: flags, free: free)
+        return watermarkOKSlow(zone, order: order, mark: mark, classzone: classzone, flags: flags, free: free, held: held)
     }
 
+    /// The careful check: an exact snapshot when close to the mark. `held`
+    /// is what reservations hold back from this caller.
     @usableFromInline @inline(never)
-    func watermarkOKSlow(_ zone: Zone, order: Int, mark: Int, classzone: Int, flags: AllocFlags, free: Int) -> Bool {
+    func watermarkOKSlow(_ zone: Zone, order: Int, mark: Int, classzone: Int, flags: AllocFlags, free: Int, held: Int) -> Bool {
         if flags.contains(.noWatermarks) { return true }
         var free = free
         let threshold = PageAllocator.reserveThreshold(mark: mark, flags: flags) + zone.lowmemReserve[classzone] + (1 << order) - 1
-        if abs(free - threshold) <= zone.info.pointee.maxDrift { free = freePagesSnapshot(zone) }
+        if abs(free - threshold) <= zone.info.pointee.maxDrift { free = freePagesSnapshot(zone) - held }
         return PageAllocator.zoneWatermarkOK(free: free, order: order, mark: mark, lowmemReserve: zone.lowmemReserve[classzone], flags: flags) {
             zone.nrFree[$0] > 0
         }

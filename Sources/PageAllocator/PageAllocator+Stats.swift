@@ -11,6 +11,16 @@ extension PageAllocator {
             for c in 0..<cpuCount { v += zone.pcp(c).counters[e] }
             r.values[e] = v
         }
+        var fast = 0
+        for o in 0...Order.pcpMax {
+            let e = VMEvent.fastAlloc.rawValue + o
+            fast += r.values[e]
+            r[.pgalloc] += r.values[e] << o
+            r.values[e] = 0
+        }
+        r[.pcpAllocHit] += fast
+        r[.numaHit] += fast
+        r[.numaLocal] += fast
         return r
     }
 
@@ -57,7 +67,7 @@ extension PageAllocator {
         for t in ZoneType.allCases where config.zones.contains(where: { $0.type == t }) {
             out.append(("pgalloc_" + t.name.lowercased(), byType[t.rawValue]))
         }
-        for e in VMEvent.allCases where e != .pgalloc { out.append((e.name, sum[e])) }
+        for e in VMEvent.allCases where e != .pgalloc && e.rawValue < VMEvent.fastAlloc.rawValue { out.append((e.name, sum[e])) }
         return out
     }
 

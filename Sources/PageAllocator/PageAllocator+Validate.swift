@@ -10,8 +10,10 @@ public struct PageAccounting: Sendable, Equatable, CustomStringConvertible {
     public var allocated = 0
     /// Allocated blocks.
     public var allocatedBlocks = 0
+    /// Of the allocated pages, those on the LRUs (reclaimable, owned by the allocator).
+    public var reclaimable = 0
     public var description: String {
-        "managed \(managed) = buddy \(buddyFree) + per-CPU \(perCPU) + allocated \(allocated) (\(allocatedBlocks) blocks)"
+        "managed \(managed) = buddy \(buddyFree) + per-CPU \(perCPU) + allocated \(allocated) (\(allocatedBlocks) blocks, \(reclaimable) pages on LRUs)"
     }
 }
 
@@ -107,7 +109,6 @@ extension PageAllocator {
                         pages += 1 << o
                         idx = pm.next
                     }
-                    if slot.lengths[o] != len { fail("\(name): cpu \(c) list \(o) length \(slot.lengths[o]) but holds \(len)") }
                 }
                 if slot.count.pointee != pages { fail("\(name): cpu \(c) pcp count \(slot.count.pointee) but lists hold \(pages) pages") }
                 acct.perCPU += pages
@@ -132,6 +133,8 @@ extension PageAllocator {
                 if !isHead[p] && m[p].state != .tail { fail("\(name): pfn \(info.startPFN + p) inside a block carries state \(m[p].state)"); break }
             }
         }
+        acct.reclaimable = reclaimablePages().values.reduce(0, +)
+        if acct.reclaimable > acct.allocated { fail("LRUs hold \(acct.reclaimable) pages but only \(acct.allocated) are allocated") }
         if acct.buddyFree + acct.perCPU + acct.allocated != acct.managed {
             fail("page total: \(acct)")
         }

@@ -35,6 +35,12 @@ public final class PageAllocator: @unchecked Sendable {
     public let totalPages: Int
     /// Highest order served by the per-CPU lists (-1: none).
     @usableFromInline let pcpMaxOrder: Int
+    /// fail_page_alloc is armed.
+    @usableFromInline let faultInjectionOn: Bool
+    /// Memory groups exist: allocations charge, frees uncharge.
+    @usableFromInline let memcgOn: Bool
+    /// Neither of the above: the fast path may serve allocations.
+    @usableFromInline let fastPathOn: Bool
 
     @usableFromInline let zones: UnsafeMutablePointer<Zone>
     /// zonelists[((node * 2 + thisNode) * 4 + type) * zoneCount + i]: zone indices.
@@ -45,12 +51,22 @@ public final class PageAllocator: @unchecked Sendable {
     /// Logical CPU for each real CPU (sched_getcpu value).
     @usableFromInline let realToLogical: UnsafeMutablePointer<Int>
     @usableFromInline let realCPUCount: Int
+    /// Logical CPU i is real CPU i (a discovered topology): skip the table.
+    @usableFromInline let identityCPUMap: Bool
+    /// The fast path's shortcut, per logical CPU and zone type t:
+    /// cpuFast[cpu * 8 + t * 2] = the first zone of that CPU's node's zonelist
+    /// for t, and [+1] = that zone's per-CPU slot of this CPU (nil: no zone).
+    @usableFromInline let cpuFast: UnsafeMutablePointer<UnsafeMutableRawPointer?>
+    /// Slow-path state: policy, tasks, LRUs, OOM killer, background threads.
+    let slow: SlowPathState
     private let mappings: [(UnsafeMutableRawPointer, Int)]
     private let pcpBlocks: [UnsafeMutableRawPointer]
 
     /// Builds the allocator: maps each node's arena, lays out zones and
     /// per-CPU caches, computes watermarks and seeds the free lists.
-    public init(_ config: AllocatorConfig) throws(ConfigError) {
+    ///
+    /// `warningSink` receives each printed allocation-failure warning line.
+    public init(_ config: AllocatorConfig, warningSink: (@Sendable (String) -> Void)? = nil) throws(ConfigError) {
         try config.validate()
         cnuma_init()
         self.config = config
@@ -63,6 +79,9 @@ public final class PageAllocator: @unchecked Sendable {
         zonesPerNode = config.zones.count
         zoneCount = nodeCount * zonesPerNode
         pcpMaxOrder = config.perCPUMaxOrder
+        faultInjectionOn = config.faultInjection.enabled
+        memcgOn = !config.memoryGroups.isEmpty
+        fastPathOn = !faultInjectionOn && !memcgOn
         guard zoneCount <= 255, nodeCount <= 255 else {
             throw .invalid(field: "nodes", value: "\(nodeCount)", reason: "at most 255 zones in all")
         }
@@ -128,6 +147,9 @@ public final class PageAllocator: @unchecked Sendable {
             }
         }
         zones = zs
+        slow = SlowPathState(policy: config.policy, reclaim: config.reclaim, nodes: nodeCount, zones: zoneCount,
+                             faultInjection: config.faultInjection, warnRatelimitMs: config.warnRatelimitMs, warningSink: warningSink,
+                             groups: config.memoryGroups)
         mappings = maps
         pcpBlocks = blocks
 
@@ -156,9 +178,22 @@ public final class PageAllocator: @unchecked Sendable {
         realCPUCount = max(topo.machineCPUs, topo.realCPU.max().map { $0 + 1 } ?? 1)
         realToLogical = .allocate(capacity: realCPUCount)
         for r in 0..<realCPUCount { realToLogical[r] = topo.realCPU.firstIndex(of: r) ?? (r % cpuCount) }
+        identityCPUMap = topo.realCPU == Array(0..<cpuCount)
+        cpuFast = .allocate(capacity: cpuCount * 8)
+        cpuFast.initialize(repeating: nil, count: cpuCount * 8)
+        for c in 0..<cpuCount {
+            for t in 0..<ZoneType.count {
+                let slot = (cpuNode[c] * 2) * ZoneType.count + t
+                guard zonelistLens[slot] > 0 else { continue }
+                let zone = zones[Int(zonelists[slot * stride])]
+                cpuFast[c * 8 + t * 2] = zone.base
+                cpuFast[c * 8 + t * 2 + 1] = zone.pcp(c).base
+            }
+        }
     }
 
     deinit {
+        stopBackgroundThreads()
         for i in 0..<zoneCount { zones[i].destroy() }
         zones.deallocate()
         for b in pcpBlocks { b.deallocate() }
@@ -167,6 +202,7 @@ public final class PageAllocator: @unchecked Sendable {
         zonelistLens.deallocate()
         cpuNode.deallocate()
         realToLogical.deallocate()
+        cpuFast.deallocate()
     }
 
     // MARK: small lookups
@@ -175,6 +211,7 @@ public final class PageAllocator: @unchecked Sendable {
     @inlinable @inline(__always)
     public func currentCPUIndex() -> Int {
         let r = Int(cnuma_current_cpu())
+        if identityCPUMap && r < cpuCount { return r }
         return realToLogical[r < realCPUCount ? r : r % realCPUCount]
     }
 

@@ -27,6 +27,7 @@
     @usableFromInline var owner: UInt16
 
     @usableFromInline static let none: UInt32 = .max
+    @usableFromInline static let freedMark: UInt16 = .max
 }
 
 /// Bytes of metadata per page.

@@ -8,7 +8,6 @@ import Synchronization
 ///   8  vmstat delta of NR_FREE_PAGES (Atomic<Int>), folded past the threshold
 ///  16  count, high, batch, high_min, high_max (Int)
 ///  56  list heads for orders 0...3 (UInt32, singly linked by PageMeta.next)
-///  72  list lengths for orders 0...3 (Int, blocks)
 /// 128  counters[VMEvent.count] (Int), written only under this slot's lock
 /// ```
 /// Invariants: `count` is the pages on the four lists; every list member is a
@@ -29,7 +28,6 @@ import Synchronization
     @inlinable var highMin: UnsafeMutablePointer<Int> { (base + 40).assumingMemoryBound(to: Int.self) }
     @inlinable var highMax: UnsafeMutablePointer<Int> { (base + 48).assumingMemoryBound(to: Int.self) }
     @inlinable var heads: UnsafeMutablePointer<UInt32> { (base + 56).assumingMemoryBound(to: UInt32.self) }
-    @inlinable var lengths: UnsafeMutablePointer<Int> { (base + 72).assumingMemoryBound(to: Int.self) }
     @inlinable var counters: UnsafeMutablePointer<Int> { (base + 128).assumingMemoryBound(to: Int.self) }
 
     @inlinable @inline(__always)
@@ -46,7 +44,6 @@ import Synchronization
             (s + 8).bindMemory(to: Atomic<Int>.self, capacity: 1).initialize(to: Atomic(0))
             (s + 16).bindMemory(to: Int.self, capacity: 5).initialize(from: [0, highMin, batch, highMin, highMax], count: 5)
             (s + 56).bindMemory(to: UInt32.self, capacity: 4).initialize(repeating: PageMeta.none, count: 4)
-            (s + 72).bindMemory(to: Int.self, capacity: 4).initialize(repeating: 0, count: 4)
             (s + 128).bindMemory(to: Int.self, capacity: VMEvent.count).initialize(repeating: 0, count: VMEvent.count)
         }
         return raw

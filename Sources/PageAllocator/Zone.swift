@@ -37,6 +37,7 @@ import Synchronization
 /// ```
 ///   0  zone lock (Atomic<Int>)                        own line: contended
 /// 128  NR_FREE_PAGES (Atomic<Int>), then ZoneInfo     read-mostly line(s)
+/// 440  pages reserved by transactions (Atomic<Int>)
 /// 448  lowmem_reserve[4] (Int)
 /// 512  buddy: freeHead[11], freeTail[11] (UInt32), nrFree[11] (Int),
 ///      counters[VMEvent.count] (Int)                  under the zone lock
@@ -61,6 +62,9 @@ import Synchronization
     @inlinable var freePages: UnsafeMutablePointer<Atomic<Int>> { (base + 128).assumingMemoryBound(to: Atomic<Int>.self) }
     @inlinable var info: UnsafeMutablePointer<ZoneInfo> { (base + 136).assumingMemoryBound(to: ZoneInfo.self) }
     @inlinable var lowmemReserve: UnsafeMutablePointer<Int> { (base + 448).assumingMemoryBound(to: Int.self) }
+    /// Pages held back by reservations (Chinner): everyone else sees this
+    /// much less free memory; a transaction may use its own share.
+    @inlinable var reserved: UnsafeMutablePointer<Atomic<Int>> { (base + 440).assumingMemoryBound(to: Atomic<Int>.self) }
     @inlinable var freeHead: UnsafeMutablePointer<UInt32> { (base + 512).assumingMemoryBound(to: UInt32.self) }
     @inlinable var freeTail: UnsafeMutablePointer<UInt32> { (base + 560).assumingMemoryBound(to: UInt32.self) }
     @inlinable var nrFree: UnsafeMutablePointer<Int> { (base + 608).assumingMemoryBound(to: Int.self) }
@@ -78,7 +82,7 @@ import Synchronization
 
     /// Allocates and lays out a zone block. `info` fields are filled by the caller.
     static func make(info: ZoneInfo) -> Zone {
-        precondition(MemoryLayout<ZoneInfo>.size <= 448 - 136, "ZoneInfo outgrew its lines")
+        precondition(MemoryLayout<ZoneInfo>.size <= 440 - 136, "ZoneInfo outgrew its lines")
         precondition(704 + VMEvent.count * 8 <= 896, "zone counters outgrew their lines")
         precondition(896 + rareCount * 8 <= byteSize, "rare counters outgrew the zone block")
         let raw = UnsafeMutableRawPointer.allocate(byteCount: byteSize, alignment: 128)
@@ -86,6 +90,7 @@ import Synchronization
         raw.bindMemory(to: Atomic<Int>.self, capacity: 1).initialize(to: Atomic(0))
         (raw + 128).bindMemory(to: Atomic<Int>.self, capacity: 1).initialize(to: Atomic(0))
         (raw + 136).bindMemory(to: ZoneInfo.self, capacity: 1).initialize(to: info)
+        (raw + 440).bindMemory(to: Atomic<Int>.self, capacity: 1).initialize(to: Atomic(0))
         (raw + 448).bindMemory(to: Int.self, capacity: 4).initialize(repeating: 0, count: 4)
         (raw + 512).bindMemory(to: UInt32.self, capacity: 2 * Order.count).initialize(repeating: PageMeta.none, count: 2 * Order.count)
         (raw + 608).bindMemory(to: Int.self, capacity: Order.count + VMEvent.count).initialize(repeating: 0, count: Order.count + VMEvent.count)

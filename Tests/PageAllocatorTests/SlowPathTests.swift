@@ -1,0 +1,285 @@
+import Foundation
+import Synchronization
+import Testing
+@testable import PageAllocator
+import Topology
+
+/// The slow path: reclaim gated by flags, the OOM killer and its policies.
+/// Every test bounds its waits (max_stall_ms, joins with deadlines) and ends
+/// with validate() and a full page accounting.
+@Suite(.serialized) struct SlowPathTests {
+    static func allocator(pages: Int = 1024, _ tweak: (inout AllocatorConfig) -> Void = { _ in }) throws -> PageAllocator {
+        var cfg = AllocatorConfig(topology: try Topology.declared(nodes: 1, cpusPerNode: 1), pagesPerNode: pages)
+        cfg.reclaim.writebackNsPerPage = 1000
+        cfg.reclaim.swapNsPerPage = 1000
+        cfg.policy.maxStallMs = 300
+        tweak(&cfg)
+        return try PageAllocator(cfg)
+    }
+
+    /// Allocates order-0 GFP_ATOMIC-free pages (GFP_NOWAIT: no reclaim, no OOM) until it fails.
+    static func fill(_ a: PageAllocator, owner: UInt16 = 0) -> [PageBlock] {
+        var out: [PageBlock] = []
+        repeat {
+            while let b = try? a.allocate(order: .zero, flags: .noWait, cpu: CPUID(0), owner: owner) { out.append(b) }
+        } while a.drainAllCPUs() > 0 // pages stranded on the per-CPU list go back, then fill again
+        return out
+    }
+
+    static func freeAll(_ a: PageAllocator, _ bs: [PageBlock]) throws {
+        for b in bs { try a.free(b, cpu: CPUID(0)) }
+    }
+
+    static func expectAllFree(_ a: PageAllocator) throws {
+        a.dropAllReclaimable()
+        let acct = try a.validate()
+        #expect(acct.allocated == 0)
+        #expect(acct.buddyFree + acct.perCPU == acct.managed)
+    }
+
+    @Test func directReclaimDropsCleanCache() throws {
+        let a = try Self.allocator()
+        let cache = Self.fill(a)
+        for b in cache { a.addReclaimable(b, kind: .clean, owner: 0) }
+        // Only the reserve below LOW is left: GFP_KERNEL must reclaim.
+        let b = try a.allocate(order: .zero, flags: .kernel, cpu: CPUID(0))
+        #expect(a.slowPathCounter(.pgstealDirect) > 0)
+        #expect(a.slowPathCounter(.allocstall) >= 1)
+        try a.free(b, cpu: CPUID(0))
+        try Self.expectAllFree(a)
+    }
+
+    @Test func noFSCannotWriteBackDirtyPagesButKernelCan() throws {
+        let a = try Self.allocator { $0.policy.retry = .retries(0) }
+        let dirty = Self.fill(a)
+        for b in dirty { a.addReclaimable(b, kind: .dirty, owner: 0) }
+        // GFP_NOFS: no writeback, and a global OOM without __GFP_FS kills nobody.
+        #expect(throws: AllocError.self) { _ = try a.allocate(order: .zero, flags: .noFS, cpu: CPUID(0)) }
+        #expect(a.slowPathCounter(.pgwriteback) == 0)
+        #expect(a.slowPathCounter(.nofsNoKill) >= 1)
+        #expect(a.slowPathCounter(.oomKill) == 0)
+        // GFP_KERNEL writes back and succeeds.
+        let b = try a.allocate(order: .zero, flags: .kernel, cpu: CPUID(0))
+        #expect(a.slowPathCounter(.pgwriteback) > 0)
+        try a.free(b, cpu: CPUID(0))
+        try Self.expectAllFree(a)
+    }
+
+    @Test func anonNeedsSwapSpaceAndIO() throws {
+        let a = try Self.allocator { $0.reclaim.swapPages = 64; $0.policy.retry = .retries(0) }
+        let anon = Self.fill(a)
+        for b in anon { a.addReclaimable(b, kind: .anon, owner: 0) }
+        // GFP_NOIO may not swap.
+        #expect(throws: AllocError.self) { _ = try a.allocate(order: .zero, flags: .noIO, cpu: CPUID(0)) }
+        #expect(a.slowPathCounter(.pswpout) == 0)
+        let b = try a.allocate(order: .zero, flags: .kernel, cpu: CPUID(0))
+        #expect(a.slowPathCounter(.pswpout) > 0)
+        #expect(a.slowPathCounter(.pswpout) <= 64)
+        try a.free(b, cpu: CPUID(0))
+        try Self.expectAllFree(a)
+    }
+
+    @Test func oomKillsTheBiggestTaskAndTheAllocationSucceedsAfterItExits() throws {
+        let a = try Self.allocator { $0.policy.maxStallMs = 5000 }
+        let hog = try #require(a.registerTask(name: "hog"))
+        let small = try #require(a.registerTask(name: "small"))
+        let exempt = try #require(a.registerTask(name: "exempt", oomScoreAdj: -1000))
+        let held = Self.fill(a, owner: hog)
+        a.setTaskRSS(hog, pages: held.count)
+        a.setTaskRSS(exempt, pages: 10 * held.count)
+        let heldBox = UnsafeSendableBox(held)
+        // The hog's worker: polls for the kill, frees everything, exits.
+        let exited = Atomic<Bool>(false)
+        let t = Thread {
+            let deadline = Date().addingTimeInterval(5)
+            while !a.taskShouldDie(hog) && Date() < deadline { usleep(1000) }
+            for b in heldBox.value { try? a.free(b, cpu: CPUID(0)) }
+            a.taskExited(hog)
+            exited.store(true, ordering: .relaxed)
+        }
+        t.start()
+        let b = try a.allocate(order: .zero, flags: .kernel, cpu: CPUID(0), owner: small)
+        #expect(a.slowPathCounter(.oomKill) == 1)
+        #expect(a.oomEvents().first?.victim == Int(hog))
+        let deadline = Date().addingTimeInterval(5)
+        while !exited.load(ordering: .relaxed) && Date() < deadline { usleep(1000) }
+        let didExit = exited.load(ordering: .relaxed)
+        #expect(didExit)
+        try a.free(b, cpu: CPUID(0))
+        try Self.expectAllFree(a)
+    }
+
+    @Test func hockoRetriesKnobFailsAfterNOOMRetries() throws {
+        // The victim never exits: the kernel policy would loop; retries=2 fails.
+        let a = try Self.allocator { $0.policy.retry = .retries(2); $0.policy.maxStallMs = 3000 }
+        let stuck = try #require(a.registerTask(name: "stuck"))
+        let me = try #require(a.registerTask(name: "me"))
+        let held = Self.fill(a, owner: stuck)
+        a.setTaskRSS(stuck, pages: held.count)
+        #expect(throws: AllocError.outOfMemory(order: 0, flags: .kernel)) {
+            _ = try a.allocate(order: .zero, flags: .kernel, cpu: CPUID(0), owner: me)
+        }
+        #expect(a.slowPathCounter(.oomKill) == 1)
+        #expect(a.slowPathCounter(.oomRetries) == 3)
+        try Self.freeAll(a, held)
+        try Self.expectAllFree(a)
+    }
+
+    @Test func kernelPolicyLoopsWhileAVictimIsPendingUntilMaxStall() throws {
+        let a = try Self.allocator { $0.policy.maxStallMs = 200 }
+        let stuck = try #require(a.registerTask(name: "stuck"))
+        let me = try #require(a.registerTask(name: "me"))
+        let held = Self.fill(a, owner: stuck)
+        a.setTaskRSS(stuck, pages: held.count)
+        #expect(throws: AllocError.timedOut(order: 0, flags: .kernel, milliseconds: 200)) {
+            _ = try a.allocate(order: .zero, flags: .kernel, cpu: CPUID(0), owner: me)
+        }
+        #expect(a.slowPathCounter(.oomKill) == 1) // no over-killing while the victim is pending
+        try Self.freeAll(a, held)
+        try Self.expectAllFree(a)
+    }
+
+    @Test func nofailGetsEmergencyReservesAfterAnOOMAttempt() throws {
+        let a = try Self.allocator()
+        let held = Self.fill(a)
+        // Drain the per-CPU list and take everything down to MIN with HIGH.
+        var more: [PageBlock] = []
+        while let b = try? a.allocate(order: .zero, flags: .atomic, cpu: CPUID(0)) { more.append(b) }
+        let b = try a.allocate(order: .zero, flags: [.noFS, .noFail], cpu: CPUID(0))
+        #expect(a.slowPathCounter(.nofailReserveDips) >= 1)
+        try a.free(b, cpu: CPUID(0))
+        try Self.freeAll(a, held + more)
+        try Self.expectAllFree(a)
+    }
+
+    @Test func nofailWithoutEmergencyReservesLoopsUntilBounded() throws {
+        let a = try Self.allocator { $0.policy.nofailEmergencyReserve = false; $0.policy.maxStallMs = 200 }
+        let held = Self.fill(a)
+        var more: [PageBlock] = []
+        while let b = try? a.allocate(order: .zero, flags: .atomic, cpu: CPUID(0)) { more.append(b) }
+        #expect(throws: AllocError.timedOut(order: 0, flags: [.noFS, .noFail], milliseconds: 200)) {
+            _ = try a.allocate(order: .zero, flags: [.noFS, .noFail], cpu: CPUID(0))
+        }
+        #expect(a.slowPathCounter(.nofailReserveDips) == 0)
+        try Self.freeAll(a, held + more)
+        try Self.expectAllFree(a)
+    }
+
+    @Test func atomicNeverSleepsAndFailsCleanly() throws {
+        let a = try Self.allocator()
+        let held = Self.fill(a)
+        var more: [PageBlock] = []
+        while let b = try? a.allocate(order: .zero, flags: .atomic, cpu: CPUID(0)) { more.append(b) }
+        #expect(throws: AllocError.outOfMemory(order: 0, flags: .atomic)) { _ = try a.allocate(order: .zero, flags: .atomic, cpu: CPUID(0)) }
+        #expect(a.slowPathCounter(.allocstall) == 0)
+        try Self.freeAll(a, held + more)
+        try Self.expectAllFree(a)
+    }
+
+    @Test func aVictimLeavesTheAllocatorAtASafePoint() throws {
+        let a = try Self.allocator { $0.policy.oomVictimReserve = false; $0.policy.maxStallMs = 3000 }
+        let victim = try #require(a.registerTask(name: "victim"))
+        let held = Self.fill(a, owner: victim)
+        a.setTaskRSS(victim, pages: held.count)
+        // The victim itself allocates and triggers its own kill: it must leave with .killed.
+        #expect(throws: AllocError.killed(task: Int(victim))) {
+            _ = try a.allocate(order: .zero, flags: .kernel, cpu: CPUID(0), owner: victim)
+        }
+        #expect(a.taskShouldDie(victim))
+        try Self.freeAll(a, held)
+        a.taskExited(victim)
+        try Self.expectAllFree(a)
+    }
+
+    @Test func shutdownAbortsALoopingAllocation() throws {
+        let a = try Self.allocator { $0.policy.retry = .legacy; $0.policy.maxStallMs = 0 }
+        let held = Self.fill(a)
+        let result = Mutex<AllocError?>(nil)
+        let t = Thread {
+            do { _ = try a.allocate(order: .zero, flags: .noFS, cpu: CPUID(0)) } catch let e as AllocError { result.withLock { $0 = e } } catch {}
+        }
+        t.start()
+        usleep(100_000)
+        a.shutdown()
+        let deadline = Date().addingTimeInterval(5)
+        while result.withLock({ $0 == nil }) && Date() < deadline { usleep(1000) }
+        #expect(result.withLock { $0 } == .aborted(order: 0, flags: .noFS))
+        try Self.freeAll(a, held)
+        try Self.expectAllFree(a)
+    }
+
+    @Test func reaperFreesTheVictimsAnonymousMemory() throws {
+        let a = try Self.allocator { $0.policy.reaper = true; $0.policy.reaperDelayMs = 10; $0.policy.maxStallMs = 5000 }
+        a.startBackgroundThreads()
+        defer { a.stopBackgroundThreads() }
+        let victim = try #require(a.registerTask(name: "victim"))
+        let me = try #require(a.registerTask(name: "me"))
+        let anon = Self.fill(a, owner: victim)
+        for b in anon { a.addReclaimable(b, kind: .anon, owner: victim) } // no swap: only the reaper can free it
+        let b = try a.allocate(order: .zero, flags: .kernel, cpu: CPUID(0), owner: me)
+        #expect(a.slowPathCounter(.oomKill) == 1)
+        #expect(a.slowPathCounter(.oomReaped) == 1)
+        #expect(a.slowPathCounter(.oomReapedPages) == anon.count)
+        try a.free(b, cpu: CPUID(0))
+        a.taskExited(victim)
+        try Self.expectAllFree(a)
+    }
+
+    @Test func syncOOMSleepsOnTheWaitQueueAndKillsOnce() throws {
+        let a = try Self.allocator { $0.policy.oom = .sync; $0.policy.maxStallMs = 5000 }
+        let hog = try #require(a.registerTask(name: "hog"))
+        let me = try #require(a.registerTask(name: "me"))
+        let held = Self.fill(a, owner: hog)
+        a.setTaskRSS(hog, pages: held.count)
+        let heldBox = UnsafeSendableBox(held)
+        let t = Thread {
+            let deadline = Date().addingTimeInterval(5)
+            while !a.taskShouldDie(hog) && Date() < deadline { usleep(20_000) }
+            usleep(50_000)
+            for b in heldBox.value { try? a.free(b, cpu: CPUID(0)) }
+            a.taskExited(hog)
+        }
+        t.start()
+        let b = try a.allocate(order: .zero, flags: .kernel, cpu: CPUID(0), owner: me)
+        #expect(a.slowPathCounter(.oomKill) == 1)
+        #expect(a.slowPathCounter(.oomWaits) >= 1)
+        try a.free(b, cpu: CPUID(0))
+        try Self.expectAllFree(a)
+    }
+
+    @Test func kswapdWakesBelowLowAndReclaimsToHigh() throws {
+        let a = try Self.allocator()
+        a.startBackgroundThreads()
+        defer { a.stopBackgroundThreads() }
+        let cache = Self.fill(a)
+        for b in cache { a.addReclaimable(b, kind: .clean, owner: 0) }
+        // A GFP_KERNEL allocation below LOW enters the slow path, which wakes kswapd.
+        let b = try a.allocate(order: .zero, flags: .kernel, cpu: CPUID(0))
+        let zone = a.zoneDescription(0)
+        let deadline = Date().addingTimeInterval(5)
+        while a.freePages(zone: 0) < zone.high && Date() < deadline { usleep(1000) }
+        #expect(a.freePages(zone: 0) >= zone.high)
+        #expect(a.slowPathCounter(.kswapdWakeups) >= 1)
+        #expect(a.slowPathCounter(.pgstealKswapd) > 0)
+        try a.free(b, cpu: CPUID(0))
+        try Self.expectAllFree(a)
+    }
+
+    @Test func policyTextParsesAndRejectsBadValues() throws {
+        var p = SlowPathPolicy()
+        try p.set("retry", "retries=5")
+        #expect(p.retry == .retries(5))
+        try p.set("oom", "sync")
+        #expect(p.oom == .sync)
+        #expect(throws: SlowPathPolicy.ParseError.self) { try p.set("retry", "sometimes") }
+        #expect(throws: SlowPathPolicy.ParseError.self) { try p.set("oom", "lazy") }
+        #expect(throws: SlowPathPolicy.ParseError.self) { try p.set("reaper", "maybe") }
+        #expect(throws: SlowPathPolicy.ParseError.self) { try p.set("no_such_knob", "1") }
+        #expect(SlowPathPolicy.table.count == p.settings.count)
+    }
+}
+
+struct UnsafeSendableBox<T>: @unchecked Sendable {
+    let value: T
+    init(_ v: T) { value = v }
+}
