@@ -92,7 +92,9 @@ import Synchronization
         (raw + 136).bindMemory(to: ZoneInfo.self, capacity: 1).initialize(to: info)
         (raw + 440).bindMemory(to: Atomic<Int>.self, capacity: 1).initialize(to: Atomic(0))
         (raw + 448).bindMemory(to: Int.self, capacity: 4).initialize(repeating: 0, count: 4)
-        (raw + 512).bindMemory(to: UInt32.self, capacity: 2 * Order.count).initialize(repeating: PageMeta.none, count: 2 * Order.count)
+        // freeHead at 512 and freeTail at 560 are not contiguous (11 x 4 = 44 bytes): empty both.
+        (raw + 512).bindMemory(to: UInt32.self, capacity: Order.count).initialize(repeating: PageMeta.none, count: Order.count)
+        (raw + 560).bindMemory(to: UInt32.self, capacity: Order.count).initialize(repeating: PageMeta.none, count: Order.count)
         (raw + 608).bindMemory(to: Int.self, capacity: Order.count + VMEvent.count).initialize(repeating: 0, count: Order.count + VMEvent.count)
         let rare = (raw + 896).bindMemory(to: Atomic<Int>.self, capacity: rareCount)
         for i in 0..<rareCount { (rare + i).initialize(to: Atomic(0)) }

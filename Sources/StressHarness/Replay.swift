@@ -23,12 +23,19 @@ public struct ReplayOptions: Sendable, Equatable {
     public var waitTimeoutNs: UInt64 = 10_000_000_000
     /// Pin each worker to the real CPU behind its allocator CPU.
     public var pin: Bool = true
+    /// The watchdog: when one `allocate` has run this long (an allocation
+    /// that loops in the slow path, e.g. __GFP_NOFAIL in a full arena), the
+    /// replay calls `allocator.shutdown()`, so every looping allocation ends
+    /// with `.aborted`, and the verdict is `livelock`. 0 = no watchdog.
+    public var stallTimeoutNs: UInt64 = 10_000_000_000
 
-    public init(timing: Timing = .fast, speed: Double = 1, waitTimeoutNs: UInt64 = 10_000_000_000, pin: Bool = true) {
+    public init(timing: Timing = .fast, speed: Double = 1, waitTimeoutNs: UInt64 = 10_000_000_000, pin: Bool = true,
+                stallTimeoutNs: UInt64 = 10_000_000_000) {
         self.timing = timing
         self.speed = speed
         self.waitTimeoutNs = waitTimeoutNs
         self.pin = pin
+        self.stallTimeoutNs = stallTimeoutNs
     }
 }
 
@@ -69,8 +76,11 @@ public struct TraceReplay {
         var endNs: UInt64
     }
 
-    /// Replays the plan. Never hangs: every wait is bounded by
-    /// `options.waitTimeoutNs`. Never throws: failures are in the result.
+    /// Replays the plan. Never hangs: a free's wait for its allocation is
+    /// bounded by `options.waitTimeoutNs`, and an allocation that loops in the
+    /// slow path longer than `options.stallTimeoutNs` makes the watchdog shut
+    /// the allocator down (verdict `livelock`; the allocator stays shut down).
+    /// Never throws: failures are in the result.
     public func run() -> ReplayResult {
         let a = allocator
         let plan = self.plan
@@ -83,8 +93,9 @@ public struct TraceReplay {
         let outs = Mutex<[WorkerOut?]>([WorkerOut?](repeating: nil, count: workers.count))
         let speed = opts.speed > 0 ? opts.speed : 1
         let timed = opts.timing == .trace
+        let watch = ReplayWatch(workers: workers.count)
 
-        Threads.run(count: workers.count) { w in
+        let threads = Threads.start(count: workers.count) { w in
             let traceCPU = workers[w]
             let cpu = CPUID(traceCPU % a.cpuCount)
             if opts.pin { try? Affinity.pinCurrentThread(to: cpu, in: a.topology) }
@@ -94,7 +105,6 @@ public struct TraceReplay {
             var byReason: [String: Int] = [:]
             var byOrder: [Int: Int] = [:]
             var freeErrors: [String] = []
-            let owner = UInt16(truncatingIfNeeded: w)
             let ops = plan.ops[traceCPU]
             barrier.arriveAndWait()
             _ = startNs.compareExchange(expected: 0, desired: cnuma_monotonic_ns(), ordering: .relaxed)
@@ -122,8 +132,10 @@ public struct TraceReplay {
                 switch op.kind {
                 case .alloc:
                     let t0 = CycleClock.now()
+                    watch.enter(w, at: t0)
+                    defer { watch.leave(w) }
                     do throws(AllocError) {
-                        let b = try a.allocate(order: Order(unchecked: Int(op.order)), flags: op.gfp, cpu: cpu, owner: owner)
+                        let b = try a.allocate(order: Order(unchecked: Int(op.order)), flags: op.gfp, cpu: cpu)
                         let t1 = CycleClock.now()
                         _ = allocH.record(min(t1 &- t0, 1 << 44))
                         slots.publish(slot, b)
@@ -165,7 +177,28 @@ public struct TraceReplay {
             let out = WorkerOut(stats: st, alloc: allocH, free: freeH, failuresByReason: byReason, failuresByOrder: byOrder,
                                 freeErrors: freeErrors, endNs: cnuma_monotonic_ns())
             outs.withLock { $0[w] = out }
+            watch.finished.wrappingAdd(1, ordering: .releasing)
         }
+
+        // The watchdog: this thread polls every 5 ms until the workers finish.
+        var watchdog = "ok"
+        let stallTicks = opts.stallTimeoutNs == 0 ? UInt64.max : UInt64(Double(opts.stallTimeoutNs) / clock.nsPerTick)
+        while watch.finished.load(ordering: .acquiring) < workers.count {
+            var ts = timespec(tv_sec: 0, tv_nsec: 5_000_000)
+            nanosleep(&ts, nil)
+            guard watchdog == "ok" else { continue }
+            let now = CycleClock.now()
+            for w in 0..<workers.count {
+                let since = watch.entered(w)
+                if since != 0 && now > since && now - since > stallTicks {
+                    watchdog = "trace cpu \(workers[w]): one allocation made no progress for \(fmt(clock.nanoseconds(now - since) / 1e6, 0)) ms; "
+                        + "the allocator was shut down (looping allocations ended with 'aborted')"
+                    a.shutdown()
+                    break
+                }
+            }
+        }
+        Threads.join(threads)
 
         // Merge what the workers saw.
         let results = outs.withLock { $0.compactMap { $0 } }
@@ -211,6 +244,8 @@ public struct TraceReplay {
         let verdict: String
         if validation != "ok" || totals.freeErrors > 0 {
             verdict = "toolFailed"
+        } else if watchdog != "ok" {
+            verdict = "livelock"
         } else if totals.allocsFailed > 0 {
             verdict = "failures"
         } else {
@@ -223,24 +258,16 @@ public struct TraceReplay {
             allocFailuresByReason: byReason, allocFailuresByOrder: byOrder, freeErrorExamples: freeErrors,
             wallSeconds: wall, opsPerSecond: wall > 0 ? Double(totals.replayedOps) / wall : 0,
             latencyNs: ["alloc": ReplayLatency(allocH, clock: clock), "free": ReplayLatency(freeH, clock: clock)],
-            cleanupBlocks: cleanupBlocks, cleanupPages: cleanupPages, validation: validation, accounting: accounting,
+            cleanupBlocks: cleanupBlocks, cleanupPages: cleanupPages, watchdog: watchdog, validation: validation, accounting: accounting,
             vmstat: Dictionary(a.vmstat().map { ($0.name, $0.value) }, uniquingKeysWith: { x, _ in x }))
     }
 
-    /// The AllocError case name, for the failure table.
+    /// The AllocError case name (`outOfMemory`, `noEligibleZone`, ...), for
+    /// the failure table. Read by reflection so new cases need no edit here.
     static func reason(_ e: AllocError) -> String {
-        switch e {
-        case .outOfMemory: return "outOfMemory"
-        case .invalidOrder: return "invalidOrder"
-        case .noSuchNode: return "noSuchNode"
-        case .noSuchCPU: return "noSuchCPU"
-        case .requestLargerThanArena: return "requestLargerThanArena"
-        case .noEligibleZone: return "noEligibleZone"
-        case .doubleFree: return "doubleFree"
-        case .notAllocated: return "notAllocated"
-        case .wrongOrder: return "wrongOrder"
-        case .pfnOutOfRange: return "pfnOutOfRange"
-        }
+        if let label = Mirror(reflecting: e).children.first?.label { return label }
+        let d = String(describing: e)
+        return d.split(separator: "(").first.map(String.init) ?? d
     }
 }
 

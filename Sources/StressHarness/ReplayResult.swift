@@ -96,6 +96,7 @@ public struct ReplayAccounting: Codable, Sendable, Equatable {
 public struct ReplayResult: Codable, Sendable {
     /// "ok": every replayed allocation succeeded and the allocator is intact;
     /// "failures": some allocations failed here (see allocFailuresByReason);
+    /// "livelock": an allocation looped past the stall timeout (see watchdog);
     /// "toolFailed": validate() failed or a free was refused (a bug).
     public var verdict: String
     public var timing: String
@@ -121,6 +122,8 @@ public struct ReplayResult: Codable, Sendable {
     /// Blocks (and pages) still allocated when the workers finished, freed by cleanup.
     public var cleanupBlocks: Int
     public var cleanupPages: Int
+    /// "ok", or what the watchdog saw and did.
+    public var watchdog: String
     /// "ok", or validate()'s problems.
     public var validation: String
     /// Page accounting after cleanup (nil when validate() failed).
@@ -128,11 +131,12 @@ public struct ReplayResult: Codable, Sendable {
     /// The allocator's /proc/vmstat-style counters after the replay.
     public var vmstat: [String: Int]
 
-    /// Exit status for the CLI: ok 0, failures 1, toolFailed 3.
+    /// Exit status for the CLI: ok 0, failures 1, toolFailed 3, livelock 4.
     public var exitStatus: ExitStatus {
         switch verdict {
         case "ok": return .ok
         case "failures": return .failures
+        case "livelock": return .livelock
         default: return .toolFailed
         }
     }
@@ -173,6 +177,7 @@ public struct ReplayReport: Codable, Sendable {
     public var trace: TraceFacts
     public var allocator: AllocatorFacts
     public var waitTimeoutMs: Int
+    public var stallTimeoutMs: Int
     public var result: ReplayResult
 
     public init(startedAt: String, machine: MachineInfo, trace: Trace, source: TraceSource, allocator a: PageAllocator,
@@ -187,6 +192,7 @@ public struct ReplayReport: Codable, Sendable {
                                         pageSize: a.pageSize, totalPages: a.totalPages, minFreeKbytes: a.minFreeKbytes,
                                         arenaSizedFrom: arenaSizedFrom)
         self.waitTimeoutMs = Int(options.waitTimeoutNs / 1_000_000)
+        self.stallTimeoutMs = Int(options.stallTimeoutNs / 1_000_000)
         self.result = result
     }
 }

@@ -96,3 +96,29 @@ final class ReplaySlots: @unchecked Sendable {
 #if canImport(Glibc)
 import Glibc
 #endif
+
+/// What the replay's watchdog watches: for each worker, the cycle count at
+/// which its current `allocate` began (0: not inside the allocator), and how
+/// many workers have finished. Relaxed atomics: the watchdog only needs to
+/// see a stamp eventually, and it never acts on a stamp younger than its
+/// timeout.
+final class ReplayWatch: @unchecked Sendable {
+    let count: Int
+    private let since: UnsafeMutablePointer<Atomic<UInt64>>
+    let finished = Atomic<Int>(0)
+
+    init(workers: Int) {
+        count = workers
+        since = .allocate(capacity: max(workers, 1))
+        for i in 0..<max(workers, 1) { (since + i).initialize(to: Atomic(0)) }
+    }
+
+    deinit {
+        since.deinitialize(count: max(count, 1))
+        since.deallocate()
+    }
+
+    @inline(__always) func enter(_ w: Int, at ticks: UInt64) { since[w].store(max(ticks, 1), ordering: .relaxed) }
+    @inline(__always) func leave(_ w: Int) { since[w].store(0, ordering: .relaxed) }
+    func entered(_ w: Int) -> UInt64 { since[w].load(ordering: .relaxed) }
+}

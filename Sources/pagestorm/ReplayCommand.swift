@@ -14,7 +14,8 @@ struct ReplayCommand: ParsableCommand {
         skipped and counted. At the end whatever is still allocated is freed, validate() runs, and the page \
         accounting is printed. Default topology: one node with as many CPUs as the trace (#P:N); default arena: \
         twice the trace's peak of live pages plus 16 MiB. See docs/replay.md. \
-        Exit codes: 0 ok; 1 some allocations failed here; 2 bad trace or flags; 3 validate() failed.
+        Exit codes: 0 ok; 1 some allocations failed here; 2 bad trace or flags; 3 validate() failed; \
+        4 livelock (an allocation looped past --stall-ms).
         """)
 
     enum Timing: String, ExpressibleByArgument, CaseIterable {
@@ -36,6 +37,9 @@ struct ReplayCommand: ParsableCommand {
     @Option(name: .customLong("wait-timeout-ms"), help: "How long a free waits for its allocation on another CPU before giving up.")
     var waitTimeoutMs: Int = 10_000
 
+    @Option(name: .customLong("stall-ms"), help: "Watchdog: when one allocation loops this long (e.g. __GFP_NOFAIL in a full arena), shut the allocator down and end with verdict livelock (0 = never).")
+    var stallMs: Int = 10_000
+
     @Flag(name: .customLong("no-pin"), help: "Do not pin workers to CPUs.")
     var noPin = false
 
@@ -47,6 +51,7 @@ struct ReplayCommand: ParsableCommand {
             guard speed > 0, speed <= 1_000_000, speed.isFinite else { throw ValidationError("--speed must be > 0 and at most 1000000, got \(speed)") }
         }
         guard (1...3_600_000).contains(waitTimeoutMs) else { throw ValidationError("--wait-timeout-ms must be 1...3600000, got \(waitTimeoutMs)") }
+        guard (0...3_600_000).contains(stallMs) else { throw ValidationError("--stall-ms must be 0...3600000, got \(stallMs)") }
     }
 
     func run() throws {
@@ -76,6 +81,7 @@ struct ReplayCommand: ParsableCommand {
         options.speed = speed ?? 1
         options.waitTimeoutNs = UInt64(waitTimeoutMs) * 1_000_000
         options.pin = !noPin
+        options.stallTimeoutNs = UInt64(stallMs) * 1_000_000
 
         printHeader(trace: trace, source: source, plan: plan, allocator: allocator, arenaGiven: arenaGiven, options: options)
         let result = TraceReplay(plan: plan, allocator: allocator, options: options).run()
@@ -165,6 +171,9 @@ struct ReplayCommand: ParsableCommand {
                   + "; " + r.allocFailuresByOrder.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ") + ")")
         } else {
             print("allocation failures here: 0")
+        }
+        if r.watchdog != "ok" {
+            print("watchdog: \(r.watchdog)")
         }
         if r.totals.waitTimeouts > 0 {
             print("warning: \(r.totals.waitTimeouts) frees gave up waiting for their allocation on another CPU (--wait-timeout-ms); those blocks were freed at cleanup")
