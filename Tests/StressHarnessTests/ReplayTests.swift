@@ -219,6 +219,28 @@ import Topology
         Self.expectClean(r)
     }
 
+    /// __GFP_NOFAIL into a full arena loops in the slow path, as in the kernel.
+    /// The watchdog shuts the allocator down; the looping allocations end
+    /// with `aborted`, the replay finishes with verdict livelock, and the
+    /// allocator is intact. Also a zone smaller than one max-order block.
+    @Test func watchdogEndsANofailLivelock() throws {
+        var lines: [String] = []
+        var us = 1_000_000
+        for i in 0..<400 { lines.append(Self.line(cpu: 0, us: us, "mm_page_alloc", pfn: 0x1000 + i, gfp: "GFP_KERNEL|__GFP_NOFAIL")); us += 1 }
+        for i in 0..<400 { lines.append(Self.line(cpu: 0, us: us, "mm_page_free", pfn: 0x1000 + i)); us += 1 }
+        let opts = ReplayOptions(stallTimeoutNs: 200_000_000)
+        let (r, _) = try Self.run(lines, cpus: 1, pages: 256, options: opts)
+        #expect(r.verdict == "livelock")
+        #expect(r.exitStatus == .livelock)
+        #expect(r.watchdog.hasPrefix("trace cpu 0: one allocation made no progress"))
+        #expect(r.totals.allocs > 0)
+        #expect(r.totals.allocsFailed > 0)
+        #expect(r.totals.allocs + r.totals.allocsFailed == 400)
+        #expect(r.allocFailuresByReason["aborted"] == r.totals.allocsFailed)
+        #expect(r.totals.frees == r.totals.allocs)
+        Self.expectClean(r)
+    }
+
     /// A free listed after its allocation but stamped earlier (not what ftrace
     /// writes, but a hand-edited file can): in trace time the free's worker
     /// waits for an allocation 300 ms away, gives up after 50 ms, and cleanup
