@@ -243,20 +243,31 @@ import Topology
 
     /// A free listed after its allocation but stamped earlier (not what ftrace
     /// writes, but a hand-edited file can): in trace time the free's worker
-    /// waits for an allocation 300 ms away, gives up after 50 ms, and cleanup
+    /// waits for an allocation 1.5 s away, gives up after 20 ms, and cleanup
     /// frees the block. The replay ends; nothing hangs.
     @Test func waitForAnAllocationIsBounded() throws {
         let lines = [
-            Self.line(cpu: 0, us: 1_300_000, "mm_page_alloc", pfn: 0x42),
+            Self.line(cpu: 0, us: 2_500_000, "mm_page_alloc", pfn: 0x42),
             Self.line(cpu: 1, us: 1_000_000, "mm_page_free", pfn: 0x42),
         ]
-        let opts = ReplayOptions(timing: .trace, speed: 1, waitTimeoutNs: 50_000_000)
+        let opts = ReplayOptions(timing: .trace, speed: 1, waitTimeoutNs: 20_000_000)
         let (r, _) = try Self.run(lines, options: opts)
         #expect(r.totals.waitTimeouts == 1)
         #expect(r.totals.frees == 0)
         #expect(r.totals.allocs == 1)
         #expect(r.cleanupBlocks == 1)
         Self.expectClean(r)
+    }
+
+    /// The wait itself: a slot nobody fills returns `pending` at the deadline.
+    @Test func slotWaitReturnsAtItsDeadline() {
+        let slots = ReplaySlots(count: 2)
+        let t0 = CycleClock.monotonicNanoseconds()
+        #expect(slots.waitForState(1, deadlineNs: t0 + 20_000_000) == ReplaySlots.pending)
+        let waited = CycleClock.monotonicNanoseconds() - t0
+        #expect(waited >= 20_000_000)
+        slots.markFailed(1)
+        #expect(slots.waitForState(1, deadlineNs: t0) == ReplaySlots.failed)
     }
 
     @Test func traceTimingHonoursTimestampsAndSpeed() throws {
