@@ -40,6 +40,10 @@ let package = Package(
         ),
         .testTarget(name: "TopologyTests", dependencies: ["Topology"]),
         .testTarget(name: "PageAllocatorTests", dependencies: ["PageAllocator", "Topology", "CNUMA"]),
-        .testTarget(name: "StressHarnessTests", dependencies: ["StressHarness", "PageAllocator"]),
+        .testTarget(
+            name: "StressHarnessTests",
+            dependencies: ["StressHarness", "PageAllocator", "Topology"],
+            resources: [.copy("Fixtures")]
+        ),
     ]
 )
