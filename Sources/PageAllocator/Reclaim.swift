@@ -100,7 +100,24 @@ extension PageAllocator {
         let z = e.block.zoneIndex
         if kind == .anon { slow.zoneAnon[z].wrappingAdd(-e.block.pages, ordering: .relaxed) } else { slow.zoneFile[z].wrappingAdd(-e.block.pages, ordering: .relaxed) }
         if e.owner != 0 { slow.tasks.add(e.owner, kind == .anon ? .anon : .cache, -e.block.pages) }
-        try? free(e.block, cpu: CPUID(topology.nodes[Int(e.block.node8)].cpus[0].rawValue))
+        releaseToBuddy(e.block)
+    }
+
+    /// Frees a reclaimed (or reaped) block straight to the buddy, so the
+    /// watermark check of whoever reclaimed it sees the pages at once. (Linux
+    /// frees them through the per-CPU lists, where NR_FREE_PAGES does not
+    /// count them until a drain.)
+    func releaseToBuddy(_ block: PageBlock) {
+        let zone = zones[block.zoneIndex]
+        let idx = UInt32(Int(block.pfn32) - zone.info.pointee.startPFN)
+        let owner = zone.meta[Int(idx)].state == .allocated ? zone.meta[Int(idx)].owner : 0
+        let cpu = topology.nodes[Int(block.node8)].cpus[0].rawValue
+        do {
+            try freeToBuddy(zone, idx: idx, order: block.order.rawValue, cpu: cpu, pcpContended: false)
+            if memcgOn { unchargeGroup(task: owner, pages: block.pages) }
+        } catch {
+            assertionFailure("an LRU page was not allocated: \(error)")
+        }
     }
 
     func freeAnonPages(of id: UInt16) {
