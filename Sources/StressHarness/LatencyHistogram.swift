@@ -1,0 +1,117 @@
+import Histogram
+
+/// The HDR histogram every latency is recorded in: nanoseconds, 1 ns to one
+/// hour, 3 significant digits (values within 0.1% share a bucket).
+public enum LatencyRecorder {
+    public static let highestTrackableNs: UInt64 = 3_600_000_000_000
+    public static let significantDigits: SignificantDigits = .three
+
+    public static func make() -> Histogram<UInt64> {
+        Histogram<UInt64>(lowestDiscernibleValue: 1, highestTrackableValue: highestTrackableNs, numberOfSignificantValueDigits: significantDigits)
+    }
+
+    /// The percentiles every report shows.
+    public static let percentiles: [(label: String, value: Double)] = [
+        ("p50", 50), ("p90", 90), ("p99", 99), ("p99.9", 99.9), ("p99.99", 99.99),
+    ]
+}
+
+/// A histogram as results files store it, losslessly: its configuration and
+/// the count of every non-empty bucket, keyed by the bucket's highest
+/// equivalent value (any value of a bucket lands in the same bucket again).
+/// Two encoded histograms of one configuration merge exactly.
+public struct EncodedHistogram: Codable, Sendable, Equatable {
+    public var unit: String
+    public var lowestDiscernibleValue: UInt64
+    public var highestTrackableValue: UInt64
+    public var significantDigits: Int
+    public var totalCount: UInt64
+    /// Lowest and highest recorded values as the histogram reports them
+    /// (the bounds of their buckets' equivalent ranges); 0 when empty.
+    public var min: UInt64
+    public var max: UInt64
+    /// [value, count] pairs, ascending by value, counts > 0.
+    public var counts: [[UInt64]]
+
+    public init(_ h: Histogram<UInt64>, unit: String = "ns") {
+        self.unit = unit
+        lowestDiscernibleValue = h.lowestDiscernibleValue
+        highestTrackableValue = h.highestTrackableValue
+        significantDigits = Int(h.numberOfSignificantValueDigits.rawValue)
+        totalCount = h.totalCount
+        min = h.totalCount == 0 ? 0 : h.min
+        max = h.totalCount == 0 ? 0 : h.max
+        counts = h.recordedValues().map { [$0.value, $0.count] }
+    }
+
+    /// An empty histogram of the standard configuration.
+    public static var empty: EncodedHistogram { EncodedHistogram(LatencyRecorder.make()) }
+
+    public struct MergeError: Error, CustomStringConvertible {
+        public let message: String
+        public var description: String { message }
+    }
+
+    /// Rebuilds the histogram (equal, by Histogram's ==, to the one encoded).
+    public func histogram() throws(MergeError) -> Histogram<UInt64> {
+        guard let digits = SignificantDigits(rawValue: Int8(clamping: significantDigits)), lowestDiscernibleValue >= 1,
+              highestTrackableValue >= 2 * lowestDiscernibleValue else {
+            throw MergeError(message: "histogram configuration is invalid (lowest \(lowestDiscernibleValue), highest \(highestTrackableValue), digits \(significantDigits))")
+        }
+        var h = Histogram<UInt64>(lowestDiscernibleValue: lowestDiscernibleValue, highestTrackableValue: highestTrackableValue,
+                                  numberOfSignificantValueDigits: digits)
+        for pair in counts {
+            guard pair.count == 2 else { throw MergeError(message: "histogram counts must be [value, count] pairs") }
+            guard h.record(pair[0], count: pair[1]) else { throw MergeError(message: "value \(pair[0]) is above the histogram's highest trackable value") }
+        }
+        return h
+    }
+
+    /// The sum of two histograms of the same configuration.
+    public func merged(with other: EncodedHistogram) throws(MergeError) -> EncodedHistogram {
+        try EncodedHistogram.merge([self, other])
+    }
+
+    /// The sum of several histograms of one configuration (runs, shards, workers).
+    public static func merge(_ list: [EncodedHistogram]) throws(MergeError) -> EncodedHistogram {
+        guard let first = list.first else { return .empty }
+        var h = try first.histogram()
+        for e in list.dropFirst() {
+            guard e.unit == first.unit, e.lowestDiscernibleValue == first.lowestDiscernibleValue,
+                  e.highestTrackableValue == first.highestTrackableValue, e.significantDigits == first.significantDigits else {
+                throw MergeError(message: "cannot merge histograms of different configurations (\(first.unit) \(first.lowestDiscernibleValue)...\(first.highestTrackableValue) \(first.significantDigits) digits vs \(e.unit) \(e.lowestDiscernibleValue)...\(e.highestTrackableValue) \(e.significantDigits) digits)")
+            }
+            h.add(try e.histogram())
+        }
+        return EncodedHistogram(h, unit: first.unit)
+    }
+}
+
+extension Histogram where Count == UInt64 {
+    /// Percentile summary in the histogram's unit.
+    func summary() -> LatencySummary {
+        guard totalCount > 0 else { return LatencySummary() }
+        var s = LatencySummary()
+        s.p50 = valueAtPercentile(50)
+        s.p90 = valueAtPercentile(90)
+        s.p99 = valueAtPercentile(99)
+        s.p999 = valueAtPercentile(99.9)
+        s.p9999 = valueAtPercentile(99.99)
+        s.max = max
+        s.min = min
+        s.mean = mean
+        return s
+    }
+}
+
+/// Percentiles of one histogram, in ns. Values are bucket-equivalent (within 0.1%).
+public struct LatencySummary: Codable, Sendable, Equatable {
+    public var min: UInt64 = 0
+    public var mean: Double = 0
+    public var p50: UInt64 = 0
+    public var p90: UInt64 = 0
+    public var p99: UInt64 = 0
+    public var p999: UInt64 = 0
+    public var p9999: UInt64 = 0
+    public var max: UInt64 = 0
+}
