@@ -22,7 +22,7 @@ public protocol AllocatorBackend {
 }
 
 /// The allocator under test.
-public struct BuddyBackend: AllocatorBackend {
+public struct BuddyBackend: AllocatorBackend, Sendable {
     public let allocator: PageAllocator
     public init(_ allocator: PageAllocator) { self.allocator = allocator }
     public var name: String { "pagestorm-buddy" }

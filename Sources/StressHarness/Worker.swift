@@ -363,8 +363,11 @@ struct Worker<B: AllocatorBackend> {
     mutating func startMeasuring(_ t: UInt64) {
         measuring = true
         measureStart = t
-        // Forget the warm-up.
+        // Forget the warm-up, except what went wrong in it.
+        let corruptions = c.corruptions, freeErrors = c.freeErrors
         c = WorkerCounters()
+        c.corruptions = corruptions
+        c.freeErrors = freeErrors
         for i in 0..<classCount { hist[i].reset(); classCalls[i] = 0 }
         classFailures.update(repeating: 0, count: max(classCount, 1) * 4)
         opDraws.update(repeating: 0, count: opCount)

@@ -1,0 +1,72 @@
+import CNUMA
+import PageAllocator
+
+/// The harness's own cost per allocator call: the worker loop of this run's
+/// first allocating worker (same mix, lifetimes, locks, random draws and
+/// latency bookkeeping) driven against `NullBackend`, whose calls do nothing,
+/// on the main thread before the workers start. Hand-offs become local frees
+/// and touching memory is left out (both are the workload's own work, not
+/// bookkeeping). Each figure is the median of 3 runs.
+enum HarnessOverhead {
+    static func measure(plan: RunPlan, workload: Workload, timing: WorkerTiming, draws: Int = 100_000) -> OverheadReport {
+        let method = "worker loop against empty allocator calls (NullBackend), \(draws) operations x 3 runs, median; hand-offs as local frees, no touch"
+        guard var p = plan.workers.first(where: { $0.ops.contains { $0.spec.kind == .alloc && $0.spec.weight > 0 } }) else {
+            return OverheadReport(method: method + " (no allocating worker)", nsPerCallTimed: 0, nsPerCallUntimed: 0, nsPerCallAsRun: 0, calls: 0)
+        }
+        p.ops = p.ops.filter { $0.spec.kind == .alloc && $0.spec.weight > 0 }.map { op in
+            var o = op
+            o.ring = -1
+            o.spec.touch = 0
+            o.spec.freeOn = nil
+            return o
+        }
+        // Every order an op can draw gets a local free class, as a local free would.
+        for op in p.ops {
+            for ow in op.spec.orders where ow.weight > 0 && p.freeClassByOrder[ow.order] < 0 {
+                p.classes.append(0)
+                p.freeClassByOrder[ow.order] = p.classes.count - 1
+            }
+        }
+        p.index = 0
+        p.inbound = []
+        p.producers = []
+        p.consumeOnly = false
+        p.intervalNs = nil
+        let scratch = UnsafeMutableRawPointer.allocate(byteCount: 4096, alignment: 4096)
+        defer { scratch.deallocate() }
+        let locks = NamedLocks(count: workload.locks.count)
+        defer { locks.destroy() }
+        let rings = UnsafeMutablePointer<HandoffRing<Held<NullBlock>>>.allocate(capacity: 1)
+        defer { rings.deallocate() }
+
+        func once(sampleMask: UInt64) -> (ns: Double, calls: Int) {
+            var t = timing
+            t.opsMode = true
+            t.opsTarget = draws
+            t.warmupTicks = 0
+            t.intervalTicks = 0
+            t.sampleMask = sampleMask
+            t.maxBuckets = 16
+            t.bucketTicks = .max / 4
+            let control = RunControl(workers: 1)
+            var w = Worker<NullBackend>(plan: p, backend: NullBackend(scratch: scratch), control: control, timing: t,
+                                        rings: rings, locks: locks, lockCount: workload.locks.count, seed: workload.run.seed)
+            w.prefill()
+            let t0 = cnuma_monotonic_ns()
+            w.run(go: cnuma_cycles())
+            let t1 = cnuma_monotonic_ns()
+            let calls = w.c.calls
+            _ = w.freeEverything()
+            w.destroy()
+            return (Double(t1 - t0) / Double(max(calls, 1)), calls)
+        }
+        func median(_ mask: UInt64) -> (Double, Int) {
+            let runs = (0..<3).map { _ in once(sampleMask: mask) }.sorted { $0.ns < $1.ns }
+            return (runs[1].ns, runs[1].calls)
+        }
+        let timed = median(0)
+        let untimed = median(.max)
+        let asRun = timing.sampleMask == 0 ? timed : median(timing.sampleMask)
+        return OverheadReport(method: method, nsPerCallTimed: timed.0, nsPerCallUntimed: untimed.0, nsPerCallAsRun: asRun.0, calls: timed.1)
+    }
+}
