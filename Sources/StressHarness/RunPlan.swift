@@ -180,6 +180,8 @@ struct RunPlan {
 /// column test from its low half). Plain memory, no ARC.
 struct AliasTable {
     let n: Int
+    /// The value when n == 1.
+    let single: Int
     let threshold: UnsafeMutablePointer<UInt64>
     let alias: UnsafeMutablePointer<Int32>
     let value: UnsafeMutablePointer<Int32>
@@ -196,6 +198,7 @@ struct AliasTable {
         var small: [Int] = [], large: [Int] = []
         for (i, s) in scaled.enumerated() { if s < 1 { small.append(i) } else { large.append(i) } }
         for i in 0..<n { value[i] = Int32(items[i].1); alias[i] = Int32(i); threshold[i] = .max }
+        single = n > 0 ? items[0].1 : 0
         while let s = small.popLast(), let l = large.last {
             threshold[s] = scaled[s] >= 1 ? .max : UInt64(scaled[s] * 18_446_744_073_709_551_616.0)
             alias[s] = Int32(l)

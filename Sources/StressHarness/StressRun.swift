@@ -265,6 +265,16 @@ public enum StressRun {
             counters: (start: startSnapshot!, end: endSnapshot, vmstatAtEnd: vmstatAtEnd), allocator: allocator)
     }
 
+    /// The harness's own cost per allocator call for this workload (see HarnessOverhead).
+    public static func measureOverhead(_ w: Workload, draws: Int = 100_000) -> OverheadReport {
+        let clock = CycleClock.calibrate(milliseconds: 20)
+        let topology = (try? w.topology.build()) ?? Topology.discover()
+        let timing = WorkerTiming(opsMode: true, opsTarget: draws, warmupTicks: 0, durationTicks: 0, bucketTicks: .max / 4, maxBuckets: 16,
+                                  intervalTicks: 0, mulQ32: UInt64((clock.nsPerTick * 4_294_967_296.0).rounded()), nsPerTick: clock.nsPerTick,
+                                  sampleMask: UInt64(w.run.sampleEvery - 1), pageSize: w.memory.pageSize)
+        return HarnessOverhead.measure(plan: RunPlan(w, topology: topology), workload: w, timing: timing, draws: draws)
+    }
+
     static func snapshot(_ a: PageAllocator) -> [ZoneCounters] { (0..<a.zoneCount).map { a.counters(zone: $0) } }
 }
 

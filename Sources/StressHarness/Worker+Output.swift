@@ -36,7 +36,7 @@ extension Worker {
         WorkerOutput(
             index: index, group: plan.group, pinnedTo: plan.pin.description, pinError: pinError, allocatorCPU: plan.allocatorCPU,
             counters: measured, classes: plan.classes,
-            histograms: (0..<classCount).map { hist[$0] },
+            histograms: (0..<classCount).map { hist[$0].histogram() },
             classCalls: (0..<classCount).map { classCalls[$0] },
             classFailures: (0..<(classCount * 4)).map { classFailures[$0] },
             opDraws: (0..<opCount).map { opDraws[$0] },

@@ -79,7 +79,8 @@ struct HotOp {
 /// Plain counters of one worker (merged on read, as mimalloc's stats.c).
 struct WorkerCounters {
     var draws = 0
-    var calls = 0
+    /// Allocator calls: every allocation (failed ones too) and free.
+    var calls: Int { allocs &+ failures &+ frees &+ remoteFrees }
     var allocs = 0
     var frees = 0
     var remoteFrees = 0
@@ -144,7 +145,7 @@ struct Worker<B: AllocatorBackend> {
     let opTable: AliasTable
 
     let classCount: Int
-    let hist: UnsafeMutablePointer<Histogram<UInt64>>
+    let hist: UnsafeMutablePointer<LatencyCounts>
     let classCalls: UnsafeMutablePointer<Int>
     /// classCount x 4 levels of need.
     let classFailures: UnsafeMutablePointer<Int>
@@ -168,6 +169,8 @@ struct Worker<B: AllocatorBackend> {
     let lockStats: UnsafeMutablePointer<LockCounters>
 
     var rng: SplitMix64
+    /// Closed loop: operations until the next timed one (random, mean sample_every).
+    var sampleCountdown = 0
     var tagSeq: UInt64 = 0
     var c = WorkerCounters()
     var firstProblem: String? = nil
@@ -202,7 +205,7 @@ struct Worker<B: AllocatorBackend> {
 
         classCount = plan.classes.count
         hist = .allocate(capacity: max(classCount, 1))
-        for i in 0..<classCount { (hist + i).initialize(to: LatencyRecorder.make()) }
+        for i in 0..<classCount { (hist + i).initialize(to: LatencyCounts()) }
         classCalls = .allocate(capacity: max(classCount, 1))
         classCalls.initialize(repeating: 0, count: max(classCount, 1))
         classFailures = .allocate(capacity: max(classCount, 1) * 4)
@@ -256,7 +259,7 @@ struct Worker<B: AllocatorBackend> {
 
     /// Frees the worker's memory (its pools must be empty).
     func destroy() {
-        for i in 0..<classCount { (hist + i).deinitialize(count: 1) }
+        for i in 0..<classCount { hist[i].destroy() }
         hist.deallocate()
         classCalls.deallocate()
         classFailures.deallocate()
@@ -292,10 +295,7 @@ struct Worker<B: AllocatorBackend> {
         let t1 = now()
         let ns = t1 > t0 ? nanoseconds(t1 &- t0) : 0
         c.timedCalls &+= 1
-        if !hist[cls].record(ns) {
-            hist[cls].record(LatencyRecorder.highestTrackableNs)
-            c.latencyOverflows &+= 1
-        }
+        if !hist[cls].record(ns) { c.latencyOverflows &+= 1 }
     }
 
     // MARK: set-up before the barrier
@@ -335,14 +335,23 @@ struct Worker<B: AllocatorBackend> {
             n &+= 1
             var intended: UInt64 = 0
             if open { intended = pace() }
-            let opi = opTable.draw(rng.next())
-            let timed = open || (timing.sampleMask == 0 || rng.next() & timing.sampleMask == 0)
-            if ops[opi].kind == .alloc {
-                allocOp(opi, timed: timed, intended: intended)
+            let opi = opTable.n == 1 ? 0 : opTable.draw(rng.next())
+            let op = ops + opi
+            var timed = open || timing.sampleMask == 0
+            if !timed {
+                if sampleCountdown == 0 {
+                    timed = true
+                    sampleCountdown = Int(truncatingIfNeeded: rng.next().multipliedFullWidth(by: timing.sampleMask &<< 1 | 1).high)
+                } else {
+                    sampleCountdown &-= 1
+                }
+            }
+            if op.pointee.kind == .alloc {
+                allocOp(op, timed: timed, intended: intended)
                 c.draws &+= 1
                 opDraws[opi] &+= 1
             } else {
-                let freed = consume(max: ops[opi].limit, timed: timed, intended: intended)
+                let freed = consume(max: op.pointee.limit, timed: timed, intended: intended)
                 if freed > 0 {
                     c.draws &+= 1
                     opDraws[opi] &+= 1
@@ -484,29 +493,44 @@ struct Worker<B: AllocatorBackend> {
     // MARK: operations
 
     @inline(__always)
-    mutating func allocOp(_ opi: Int, timed: Bool, intended: UInt64) {
-        let op = ops[opi]
-        if op.lockIndex >= 0 && !acquire(op.lockIndex) { return }
-        var got = 0
-        for j in 0..<op.count {
-            let order = op.orders.draw(rng.next())
-            let cls = Int(op.allocClass[order])
-            let t0: UInt64 = timed ? (j == 0 && intended != 0 ? intended : now()) : 0
-            do {
-                let b = try backend.allocate(order: Order(unchecked: order), flags: op.flags, node: op.node, cpu: cpu, owner: owner)
-                if timed { record(cls, from: t0) }
-                c.allocs &+= 1
-                scratch[got] = H(block: b, tag: op.touchWords > 0 ? touch(b, words: op.touchWords) : 0, words: op.touchWords)
-                got &+= 1
-            } catch {
-                if timed { record(cls, from: t0) }
-                allocFailed(cls: cls, need: op.need)
-            }
-            classCalls[cls] &+= 1
-            c.calls &+= 1
+    mutating func allocOp(_ op: UnsafeMutablePointer<HotOp>, timed: Bool, intended: UInt64) {
+        // The common case: one allocation, no lock.
+        if op.pointee.count == 1 && op.pointee.lockIndex < 0 {
+            if let h = allocOne(op, timed: timed, start: intended) { dispose(op, h, timed: timed) }
+            return
         }
-        if op.lockIndex >= 0 { locks.release(op.lockIndex) }
+        let li = op.pointee.lockIndex
+        if li >= 0 && !acquire(li) { return }
+        var got = 0
+        for j in 0..<op.pointee.count {
+            if let h = allocOne(op, timed: timed, start: j == 0 ? intended : 0) {
+                scratch[got] = h
+                got &+= 1
+            }
+        }
+        if li >= 0 { locks.release(li) }
         for j in 0..<got { dispose(op, scratch[j], timed: timed) }
+    }
+
+    /// One allocation of the operation's flags at a drawn order. `start`
+    /// (open loop: the intended start) replaces the call's own start time.
+    @inline(__always)
+    mutating func allocOne(_ op: UnsafeMutablePointer<HotOp>, timed: Bool, start: UInt64) -> H? {
+        let order = op.pointee.orders.n == 1 ? op.pointee.orders.single : op.pointee.orders.draw(rng.next())
+        let cls = Int(op.pointee.allocClass[order])
+        let t0: UInt64 = timed ? (start != 0 ? start : now()) : 0
+        classCalls[cls] &+= 1
+        do {
+            let b = try backend.allocate(order: Order(unchecked: order), flags: op.pointee.flags, node: op.pointee.node, cpu: cpu, owner: owner)
+            if timed { record(cls, from: t0) }
+            c.allocs &+= 1
+            let words = op.pointee.touchWords
+            return H(block: b, tag: words > 0 ? touch(b, words: words) : 0, words: words)
+        } catch {
+            if timed { record(cls, from: t0) }
+            allocFailed(cls: cls, need: op.pointee.need)
+            return nil
+        }
     }
 
     @inline(never)
@@ -517,40 +541,42 @@ struct Worker<B: AllocatorBackend> {
 
     /// Applies the operation's lifetime to a block just allocated.
     @inline(__always)
-    mutating func dispose(_ op: HotOp, _ h: H, timed: Bool) {
-        switch op.lifetime {
+    mutating func dispose(_ op: UnsafeMutablePointer<HotOp>, _ h: H, timed: Bool) {
+        let pool = pools + op.pointee.pool
+        switch op.pointee.lifetime {
         case .immediate:
             release(op, h, timed: timed)
         case .keep:
-            if pools[op.pool].count < op.limit { pools[op.pool].pushBack(h) } else { release(op, h, timed: timed) }
+            if pool.pointee.count < op.pointee.limit { pool.pointee.pushBack(h) } else { release(op, h, timed: timed) }
         case .lifo, .fifo, .random:
-            if op.isBatch {
-                pools[op.pool].pushBack(h)
-                if pools[op.pool].count >= op.limit {
-                    while pools[op.pool].count > 0 { release(op, take(op), timed: timed) }
+            if op.pointee.isBatch {
+                pool.pointee.pushBack(h)
+                if pool.pointee.count >= op.pointee.limit {
+                    while pool.pointee.count > 0 { release(op, take(op, pool), timed: timed) }
                 }
             } else {
-                if pools[op.pool].count >= op.limit { release(op, take(op), timed: timed) }
-                pools[op.pool].pushBack(h)
+                if pool.pointee.count >= op.pointee.limit { release(op, take(op, pool), timed: timed) }
+                pool.pointee.pushBack(h)
             }
         }
     }
 
     /// The next block to free from an operation's pool, by its lifetime.
     @inline(__always)
-    mutating func take(_ op: HotOp) -> H {
-        switch op.lifetime {
-        case .fifo: return pools[op.pool].popFront()
+    mutating func take(_ op: UnsafeMutablePointer<HotOp>, _ pool: UnsafeMutablePointer<Pool<H>>) -> H {
+        switch op.pointee.lifetime {
+        case .fifo: return pool.pointee.popFront()
         case .random:
-            let j = Int(rng.next().multipliedFullWidth(by: UInt64(pools[op.pool].count)).high)
-            return pools[op.pool].remove(at: j)
-        default: return pools[op.pool].popBack()
+            let j = Int(rng.next().multipliedFullWidth(by: UInt64(pool.pointee.count)).high)
+            return pool.pointee.remove(at: j)
+        default: return pool.pointee.popBack()
         }
     }
 
     @inline(__always)
-    mutating func release(_ op: HotOp, _ h: H, timed: Bool) {
-        if op.ring >= 0 { handoff(op.ring, h) } else { freeLocal(h, timed: timed) }
+    mutating func release(_ op: UnsafeMutablePointer<HotOp>, _ h: H, timed: Bool) {
+        let ring = op.pointee.ring
+        if ring >= 0 { handoff(ring, h) } else { freeLocal(h, timed: timed) }
     }
 
     @inline(__always)
@@ -564,7 +590,6 @@ struct Worker<B: AllocatorBackend> {
             classCalls[cls] &+= 1
         }
         c.frees &+= 1
-        c.calls &+= 1
     }
 
     @inline(__always)
@@ -578,7 +603,6 @@ struct Worker<B: AllocatorBackend> {
             classCalls[cls] &+= 1
         }
         c.remoteFrees &+= 1
-        c.calls &+= 1
     }
 
     @inline(never)

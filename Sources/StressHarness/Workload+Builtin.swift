@@ -18,7 +18,7 @@ arena_mib = 256
 duration_ms = 1000
 warmup_ms = 100
 seed = 1
-sample_every = 4
+sample_every = 16
 
 [[lock]]
 name = "journal"

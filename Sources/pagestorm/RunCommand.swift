@@ -38,6 +38,8 @@ struct RunCommand: ParsableCommand {
     var scale: Double?
     @Flag(name: .customLong("no-overhead"), help: "Skip measuring the harness's own cost per call.")
     var noOverhead = false
+    @Flag(name: .customLong("overhead-only"), help: "Only measure and print the harness's own cost per allocator call for this workload (no run, no results).")
+    var overheadOnly = false
     @Flag(help: "Print only the verdict line (and errors).")
     var quiet = false
 
@@ -64,6 +66,12 @@ struct RunCommand: ParsableCommand {
         } catch {
             FileHandle.standardError.write(Data("pagestorm: \(error)\n".utf8))
             throw ExitCode(ExitStatus.badInput.rawValue)
+        }
+        if overheadOnly {
+            let o = StressRun.measureOverhead(w)
+            print("harness overhead for \(w.name): \(fmt(o.nsPerCallUntimed, 1)) ns/call untimed, \(fmt(o.nsPerCallTimed, 1)) ns/call timing every call, \(fmt(o.nsPerCallAsRun, 1)) ns/call at sample_every \(w.run.sampleEvery)")
+            print("method: \(o.method)")
+            return
         }
         var options = RunOptions()
         options.workloadFile = workload
