@@ -66,6 +66,7 @@ name = "from-neighbour"     # free what the previous worker handed over
 kind = "consume"
 weight = 4
 batch = 8
+
 """
 
     /// The built-in default, resolved against `machine`.
