@@ -6,7 +6,7 @@
 /// side by side; histograms are stored losslessly (EncodedHistogram), so runs
 /// and shards merge exactly and a CI gate or an HTML report can recompute any
 /// percentile; `workload` is fully resolved, so a run can be repeated.
-public struct RunResult: Codable, Sendable {
+public struct RunResult: Codable, Sendable, Equatable {
     public static let schemaName = "pagestorm.run/1"
 
     public var schema: String = RunResult.schemaName

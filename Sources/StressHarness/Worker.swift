@@ -184,6 +184,8 @@ struct Worker<B: AllocatorBackend> {
     var loopEnd: UInt64 = 0
     var paceK: Double = 0
     var producingDone = false
+    /// Ops mode, once measuring: the op count (checked every operation, so it is exact).
+    var opsLimit = Int.max
     var buckets: [UInt64] = []
     var failureBuckets: [UInt64] = []
     var creditedCalls = 0
@@ -331,7 +333,7 @@ struct Worker<B: AllocatorBackend> {
         let hkMask = open ? 0 : 63
         var n = 0
         while true {
-            if n & hkMask == 0 && housekeeping() { break }
+            if (n & hkMask == 0 || c.draws >= opsLimit) && housekeeping() { break }
             n &+= 1
             var intended: UInt64 = 0
             if open { intended = pace() }
@@ -383,7 +385,7 @@ struct Worker<B: AllocatorBackend> {
         for l in 0..<max(locksCount, 1) { lockStats[l] = LockCounters() }
         creditedCalls = 0
         creditedFailures = 0
-        if timing.opsMode == false { deadline = t &+ timing.durationTicks }
+        if timing.opsMode == false { deadline = t &+ timing.durationTicks } else { opsLimit = timing.opsTarget }
     }
 
     var locksCount: Int { locks.count }
