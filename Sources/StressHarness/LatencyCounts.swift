@@ -19,6 +19,7 @@ struct LatencyCounts {
     var total: UInt64 = 0
     var maxValue: UInt64 = 0
     var minValue: UInt64 = .max
+    var zeros = false
 
     init() {
         counts = .allocate(capacity: LatencyCounts.length)
@@ -58,7 +59,7 @@ struct LatencyCounts {
         counts[LatencyCounts.index(of: x)] &+= 1
         total &+= 1
         if x > maxValue { maxValue = x }
-        if x < minValue { minValue = x }
+        if x < minValue { if x == 0 { zeros = true } else { minValue = x } }
         return !clamped
     }
 
@@ -68,15 +69,16 @@ struct LatencyCounts {
         total = 0
         maxValue = 0
         minValue = .max
+        zeros = false
     }
 
     /// The same counts as an HdrHistogram.
     func histogram() -> Histogram<UInt64> {
         var h = LatencyRecorder.make()
         guard total > 0 else { return h }
-        for i in 0..<LatencyCounts.length where counts[i] != 0 {
-            h.record(LatencyCounts.value(at: i), count: counts[i])
-        }
+        var pairs: [(value: UInt64, count: UInt64)] = []
+        for i in 0..<LatencyCounts.length where counts[i] != 0 { pairs.append((LatencyCounts.value(at: i), counts[i])) }
+        EncodedHistogram.fill(&h, pairs, min: zeros || minValue == .max ? 0 : minValue, max: maxValue)
         return h
     }
 }

@@ -26,8 +26,8 @@ public struct EncodedHistogram: Codable, Sendable, Equatable {
     public var highestTrackableValue: UInt64
     public var significantDigits: Int
     public var totalCount: UInt64
-    /// Lowest and highest recorded values as the histogram reports them
-    /// (the bounds of their buckets' equivalent ranges); 0 when empty.
+    /// The lowest value recorded (0 when a 0 was recorded or when empty) and
+    /// the highest, exactly (percentiles are clamped to them).
     public var min: UInt64
     public var max: UInt64
     /// [value, count] pairs, ascending by value, counts > 0.
@@ -40,7 +40,7 @@ public struct EncodedHistogram: Codable, Sendable, Equatable {
         significantDigits = Int(h.numberOfSignificantValueDigits.rawValue)
         totalCount = h.totalCount
         min = h.totalCount == 0 ? 0 : h.min
-        max = h.totalCount == 0 ? 0 : h.max
+        max = h.totalCount == 0 ? 0 : h.maxRecorded
         counts = h.recordedValues().map { [$0.value, $0.count] }
     }
 
@@ -60,11 +60,39 @@ public struct EncodedHistogram: Codable, Sendable, Equatable {
         }
         var h = Histogram<UInt64>(lowestDiscernibleValue: lowestDiscernibleValue, highestTrackableValue: highestTrackableValue,
                                   numberOfSignificantValueDigits: digits)
+        var pairs: [(UInt64, UInt64)] = []
         for pair in counts {
             guard pair.count == 2 else { throw MergeError(message: "histogram counts must be [value, count] pairs") }
-            guard h.record(pair[0], count: pair[1]) else { throw MergeError(message: "value \(pair[0]) is above the histogram's highest trackable value") }
+            pairs.append((pair[0], pair[1]))
+        }
+        EncodedHistogram.fill(&h, pairs, min: min, max: max)
+        guard h.totalCount == pairs.reduce(0, { $0 &+ $1.1 }), h.totalCount == totalCount else {
+            throw MergeError(message: "histogram counts do not add up to totalCount \(totalCount), or a value is above the highest trackable value")
         }
         return h
+    }
+
+    /// Records bucket counts so that the histogram also gets the exact
+    /// recorded minimum and maximum back: the bucket holding `max` is
+    /// recorded at `max`, the one holding `min` (when > 0) at `min`, every
+    /// other bucket at the value given (any value of a bucket lands in it).
+    static func fill(_ h: inout Histogram<UInt64>, _ pairs: [(value: UInt64, count: UInt64)], min: UInt64, max: UInt64) {
+        for (v, c) in pairs where c > 0 {
+            let hasMax = h.valuesAreEquivalent(v, max)
+            let hasMin = min > 0 && h.valuesAreEquivalent(v, min)
+            switch (hasMin, hasMax) {
+            case (true, true):
+                if c > 1 && min != max {
+                    h.record(min, count: c - 1)
+                    h.record(max)
+                } else {
+                    h.record(min, count: c)
+                }
+            case (false, true): h.record(max, count: c)
+            case (true, false): h.record(min, count: c)
+            case (false, false): h.record(v, count: c)
+            }
+        }
     }
 
     /// The sum of two histograms of the same configuration.
@@ -114,4 +142,16 @@ public struct LatencySummary: Codable, Sendable, Equatable {
     public var p999: UInt64 = 0
     public var p9999: UInt64 = 0
     public var max: UInt64 = 0
+}
+
+extension RunResult {
+    /// Latency histograms of several runs (shards, repeats) merged class by
+    /// class, losslessly. Classes are matched by name.
+    public static func mergedLatency(_ runs: [RunResult]) throws(EncodedHistogram.MergeError) -> [String: EncodedHistogram] {
+        var byName: [String: [EncodedHistogram]] = [:]
+        for r in runs { for l in r.latency { byName[l.name, default: []].append(l.histogram) } }
+        var out: [String: EncodedHistogram] = [:]
+        for (k, v) in byName { out[k] = try EncodedHistogram.merge(v) }
+        return out
+    }
 }
