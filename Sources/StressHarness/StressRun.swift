@@ -24,6 +24,9 @@ public struct RunOptions: Sendable {
     public var stopGraceMs = 10_000
     /// Status lines (progress goes to stdout separately).
     public var log: (@Sendable (String) -> Void)?
+    /// Called with the allocator after the clean-up and validate(), before it
+    /// is torn down (smoke prints its zoneinfo).
+    public var afterRun: (@Sendable (PageAllocator) -> Void)?
 
     public init() {}
 }
@@ -250,6 +253,7 @@ public enum StressRun {
                 problems.append(error.description)
             }
         }
+        if !stuck { options.afterRun?(allocator) }
         let outs: [WorkerOutput] = stuck ? [] : (0..<n).compactMap { outputs[$0] }
         outputs.deinitialize(count: max(n, 1))
         outputs.deallocate()

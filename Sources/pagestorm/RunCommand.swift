@@ -105,8 +105,8 @@ struct RunCommand: ParsableCommand {
                 if status == .ok || status == .failures { status = .toolFailed }
             }
         }
-        trailer?()
         print("verdict: \(result.status.verdict)\(result.status.partial ? " (partial: \(result.status.stopReason))" : "")")
+        trailer?()
         return status
     }
 }
