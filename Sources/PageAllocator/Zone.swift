@@ -32,7 +32,7 @@ import Synchronization
     @usableFromInline var cpuCount: Int
 }
 
-/// A zone: a handle on one 1 KiB block of raw memory laid out in cache lines.
+/// A zone: a handle on one 1152-byte block of raw memory laid out in cache lines.
 ///
 /// ```
 ///   0  zone lock (Atomic<Int>)                        own line: contended
@@ -40,7 +40,7 @@ import Synchronization
 /// 448  lowmem_reserve[4] (Int)
 /// 512  buddy: freeHead[11], freeTail[11] (UInt32), nrFree[11] (Int),
 ///      counters[VMEvent.count] (Int)                  under the zone lock
-/// 896  rare atomics: counters bumped outside any lock
+/// 896  rare atomics: counters bumped outside any lock, one per VMEvent
 /// ```
 /// Invariants (checked by `PageAllocator.validate()`):
 /// - each free list is a well-formed doubly linked list whose members are
@@ -52,8 +52,9 @@ import Synchronization
     @usableFromInline let base: UnsafeMutableRawPointer
     @inlinable init(base: UnsafeMutableRawPointer) { self.base = base }
 
-    static let byteSize = 1024
-    static let rareCount = 16
+    static let byteSize = 1152
+    /// One rare slot per event: `bumpRare(e)` indexes by `e.rawValue`.
+    static let rareCount = VMEvent.count
 
     @inlinable var lock: RawSpinLock { RawSpinLock(base.assumingMemoryBound(to: Atomic<Int>.self)) }
     /// NR_FREE_PAGES without the per-CPU deltas (zone_page_state()).
@@ -79,6 +80,7 @@ import Synchronization
     static func make(info: ZoneInfo) -> Zone {
         precondition(MemoryLayout<ZoneInfo>.size <= 448 - 136, "ZoneInfo outgrew its lines")
         precondition(704 + VMEvent.count * 8 <= 896, "zone counters outgrew their lines")
+        precondition(896 + rareCount * 8 <= byteSize, "rare counters outgrew the zone block")
         let raw = UnsafeMutableRawPointer.allocate(byteCount: byteSize, alignment: 128)
         raw.initializeMemory(as: UInt8.self, repeating: 0, count: byteSize)
         raw.bindMemory(to: Atomic<Int>.self, capacity: 1).initialize(to: Atomic(0))
