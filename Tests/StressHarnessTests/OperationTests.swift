@@ -159,6 +159,10 @@ import Testing
         #expect(r.failures.byLevel == ["0": r.failures.total])
         #expect(r.latency("alloc o2 GFP_NOWAIT")?.failures == r.failures.total)
         #expect(r.throughput.series.failures.reduce(0, +) == UInt64(r.failures.total))
+        // The allocator counts the same failures (pgalloc_fail lives in the zone's rare counters).
+        #expect(r.counters.vmstatDelta["pgalloc_fail"] == r.failures.total)
+        #expect((r.counters.vmstatDelta["alloc_slowpath"] ?? 0) >= r.failures.total)
+        #expect(r.counters.vmstatAtEnd.values.allSatisfy { $0 >= 0 })
     }
 
     @Test func ctrlCStopsCleanlyAndMarksThePartialResults() throws {
