@@ -125,7 +125,7 @@ extension Histogram where Count == UInt64 {
         s.p99 = valueAtPercentile(99)
         s.p999 = valueAtPercentile(99.9)
         s.p9999 = valueAtPercentile(99.99)
-        s.max = max
+        s.max = maxRecorded
         s.min = min
         s.mean = mean
         return s

@@ -139,7 +139,10 @@ struct TableReader {
     /// An array of tables (`[[key]]` or an array of inline tables).
     func tables(_ key: String) throws(WorkloadError) -> [TableReader] {
         guard let v = table[key] else { return [] }
-        guard let a = v.array else { throw fail(key, "expected an array of tables ([[\(field(key))]]), found a \(v.typeName)") }
+        guard let a = v.array else {
+            let hint = v.table != nil ? " (a [[\(field(key)).…]] header needs a [[\(field(key))]] header above it)" : ""
+            throw fail(key, "expected an array of tables ([[\(field(key))]]), found a \(v.typeName)\(hint)")
+        }
         var out: [TableReader] = []
         for (i, e) in a.enumerated() {
             guard let t = e.table else { throw fail(key, "element \(i) must be a table, found a \(e.typeName)", line: e.line) }
