@@ -47,6 +47,10 @@ public enum StressRun {
         var workload = workloadIn
         let startedAt = Date()
         cnuma_init()
+        // The hook for other kinds of workload (trace replay adds its case here).
+        switch workload.kind {
+        case .ops: break // worker groups drawing operations from their mixes: the rest of this function
+        }
 
         // Topology and allocator.
         let topology: Topology
