@@ -259,8 +259,11 @@ public enum StressRun {
         }
         if !stuck { options.afterRun?(allocator) }
         let outs: [WorkerOutput] = stuck ? [] : (0..<n).compactMap { outputs[$0] }
-        outputs.deinitialize(count: max(n, 1))
-        outputs.deallocate()
+        if !stuck {
+            outputs.deinitialize(count: max(n, 1))
+            outputs.deallocate()
+        } // else: stuck workers may still write there; leave it (the process ends soon).
+
         memory.freedAtCleanup = outs.reduce(leftover) { $0 + $1.freedAtCleanup }
         memory.corruptions = outs.reduce(0) { $0 + $1.totalCorruptions }
         memory.freeErrors = outs.reduce(0) { $0 + $1.totalFreeErrors }
