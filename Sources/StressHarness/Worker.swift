@@ -498,7 +498,10 @@ struct Worker<B: AllocatorBackend> {
     mutating func allocOp(_ op: UnsafeMutablePointer<HotOp>, timed: Bool, intended: UInt64) {
         // The common case: one allocation, no lock.
         if op.pointee.count == 1 && op.pointee.lockIndex < 0 {
-            if let h = allocOne(op, timed: timed, start: intended) { dispose(op, h, timed: timed) }
+            if let h = allocOne(op, timed: timed, start: intended) {
+                // Alloc+free at once, freed here: no call into the lifetime machinery.
+                if op.pointee.lifetime == .immediate && op.pointee.ring < 0 { freeLocal(h, timed: timed) } else { dispose(op, h, timed: timed) }
+            }
             return
         }
         let li = op.pointee.lockIndex
