@@ -556,13 +556,30 @@ struct Worker<B: AllocatorBackend> {
         case .lifo, .fifo, .random:
             if op.pointee.isBatch {
                 pool.pointee.pushBack(h)
-                if pool.pointee.count >= op.pointee.limit {
-                    while pool.pointee.count > 0 { release(op, take(op, pool), timed: timed) }
-                }
+                if pool.pointee.count >= op.pointee.limit { flush(op, pool, timed: timed) }
             } else {
-                if pool.pointee.count >= op.pointee.limit { release(op, take(op, pool), timed: timed) }
+                if pool.pointee.count >= op.pointee.limit {
+                    let victim = take(op, pool)
+                    if op.pointee.ring < 0 { freeLocal(victim, timed: timed) } else { handoff(op.pointee.ring, victim) }
+                }
                 pool.pointee.pushBack(h)
             }
+        }
+    }
+
+    /// Frees a whole batch in the operation's order.
+    @inline(never)
+    mutating func flush(_ op: UnsafeMutablePointer<HotOp>, _ pool: UnsafeMutablePointer<Pool<H>>, timed: Bool) {
+        let local = op.pointee.ring < 0
+        switch op.pointee.lifetime {
+        case .fifo:
+            if local { while pool.pointee.count > 0 { freeLocal(pool.pointee.popFront(), timed: timed) } }
+            else { while pool.pointee.count > 0 { release(op, pool.pointee.popFront(), timed: timed) } }
+        case .lifo:
+            if local { while pool.pointee.count > 0 { freeLocal(pool.pointee.popBack(), timed: timed) } }
+            else { while pool.pointee.count > 0 { release(op, pool.pointee.popBack(), timed: timed) } }
+        default:
+            while pool.pointee.count > 0 { release(op, take(op, pool), timed: timed) }
         }
     }
 
