@@ -115,8 +115,11 @@ extension PageAllocator {
         return tid
     }
 
-    /// wakeup_kswapd(): only when a zone of the node is below LOW.
-    func wakeKswapd(node: Int) {
+    /// wakeup_kswapd(): what the slow path calls for every node of its
+    /// zonelist. Public for tests and tools; a no-op until
+    /// `startBackgroundThreads()`.
+    public func wakeKswapd(node: Int) {
+        guard node >= 0 && node < nodeCount else { return }
         let s = slow
         guard s.threads.withLock({ !$0.isEmpty }) else { return }
         if s.kswapdPending[node].exchange(1, ordering: .relaxed) == 0 {

@@ -1,0 +1,173 @@
+import Foundation
+import Histogram
+import PageAllocator
+
+/// Turns the workers' outputs and the allocator's counters into a RunResult.
+struct ResultBuilder {
+    let workload: Workload
+    let plan: RunPlan
+    let outputs: [WorkerOutput]
+    let clock: CycleClock
+    let backend: String
+
+    func ns(_ ticks: UInt64) -> Double { clock.nanoseconds(ticks) }
+
+    func build(startedAt: Date, options: RunOptions, overhead: OverheadReport?, memory: MemoryCheck, problems: [String],
+               stopReason: String, interrupted: Bool, stuck: Bool,
+               counters: (start: [ZoneCounters], end: [ZoneCounters], vmstatAtEnd: [String: Int]),
+               allocator: PageAllocator) -> RunResult {
+        // Measured window: end of warm-up to the last worker's stop.
+        let measuring = outputs.filter(\.measuring)
+        let start = measuring.map(\.measureStart).min() ?? 0
+        let end = measuring.map(\.loopEnd).max() ?? start
+        let windowNs = end > start ? ns(end - start) : 0
+        let perSecond = { (x: Int) -> Double in windowNs > 0 ? Double(x) / (windowNs / 1e9) : 0 }
+
+        // Latency classes, merged over workers (losslessly).
+        var merged: [Int: Histogram<UInt64>] = [:]
+        var calls = [Int](repeating: 0, count: plan.classes.count)
+        var fails = [Int](repeating: 0, count: plan.classes.count)
+        var failTable: [FailureEntry] = []
+        var failIndex: [String: Int] = [:]
+        for o in outputs {
+            for (local, global) in o.classes.enumerated() where global < plan.classes.count {
+                // Overhead-only placeholder classes never appear here; every local class is real.
+                if merged[global] == nil { merged[global] = LatencyRecorder.make() }
+                merged[global]!.add(o.histograms[local])
+                calls[global] += o.classCalls[local]
+                for level in 0..<4 {
+                    let f = o.classFailures[local * 4 + level]
+                    guard f > 0 else { continue }
+                    fails[global] += f
+                    let c = plan.classes[global]
+                    let key = "\(c.order)|\(c.flags)|\(level)"
+                    if let i = failIndex[key] { failTable[i].count += f } else {
+                        failIndex[key] = failTable.count
+                        failTable.append(FailureEntry(order: c.order, flags: c.flags, level: level, count: f))
+                    }
+                }
+            }
+        }
+        let latency: [ClassLatency] = plan.classes.indices.compactMap { g in
+            guard let h = merged[g] else { return nil }
+            return ClassLatency(name: plan.classes[g].name, opClass: plan.classes[g], calls: calls[g], failures: fails[g],
+                                summary: h.summary(), histogram: EncodedHistogram(h))
+        }
+        var byOrder: [String: Int] = [:], byFlags: [String: Int] = [:], byLevel: [String: Int] = [:]
+        for e in failTable {
+            byOrder[String(e.order), default: 0] += e.count
+            byFlags[e.flags, default: 0] += e.count
+            byLevel[String(e.level), default: 0] += e.count
+        }
+        let totalFailures = failTable.reduce(0) { $0 + $1.count }
+
+        // Throughput and the time series.
+        func sum(_ f: (WorkerCounters) -> Int) -> Int { outputs.reduce(0) { $0 + f($1.counters) } }
+        let totalCalls = sum(\.calls), totalDraws = sum(\.draws)
+        let buckets = outputs.map(\.buckets.count).max() ?? 0
+        var series = [UInt64](repeating: 0, count: buckets), failSeries = [UInt64](repeating: 0, count: buckets)
+        for o in outputs {
+            // Align each worker's buckets to the run-wide start of measurement.
+            let shift = o.measureStart > start ? Int(ns(o.measureStart - start) / (Double(workload.run.bucketMs) * 1e6)) : 0
+            for (i, v) in o.buckets.enumerated() where i + shift < buckets { series[i + shift] += v; failSeries[i + shift] += o.failureBuckets[i] }
+        }
+        let workers: [WorkerReport] = outputs.map { o in
+            let m = o.measuring && o.loopEnd > o.measureStart ? ns(o.loopEnd - o.measureStart) : 0
+            let g = workload.groups[o.group]
+            return WorkerReport(index: o.index, group: g.name, pinnedTo: o.pinnedTo, pinError: o.pinError, allocatorCPU: o.allocatorCPU,
+                                calls: o.counters.calls, callsPerSecond: m > 0 ? Double(o.counters.calls) / (m / 1e9) : 0,
+                                operations: o.counters.draws, failures: o.counters.failures, measuredNs: Int(m), stopReason: o.stopReason,
+                                maxLagNs: g.loop == "open" ? ns(o.counters.maxLagTicks) : nil)
+        }
+        var operations: [OperationReport] = []
+        for (gi, g) in workload.groups.enumerated() {
+            for (oi, op) in g.ops.enumerated() {
+                let draws = outputs.filter { $0.group == gi }.reduce(0) { $0 + ($1.opDraws.count > oi ? $1.opDraws[oi] : 0) }
+                operations.append(OperationReport(group: g.name, op: op.name, kind: op.kind.rawValue, draws: draws))
+            }
+        }
+        let locks: [LockReport] = workload.locks.enumerated().map { li, l in
+            let s = outputs.compactMap { $0.locks.count > li ? $0.locks[li] : nil }
+            return LockReport(name: l.name, acquisitions: s.reduce(0) { $0 + $1.acquisitions }, contended: s.reduce(0) { $0 + $1.contended },
+                              waitNsTotal: ns(s.reduce(0) { $0 + $1.waitTicks }), waitNsMax: ns(s.map(\.maxWaitTicks).max() ?? 0),
+                              abandoned: s.reduce(0) { $0 + $1.abandoned })
+        }
+
+        // Allocator counters over the window.
+        var delta: [String: Int] = [:]
+        var total = counters.end[0]
+        total.values = [Int](repeating: 0, count: VMEvent.count)
+        for z in 0..<counters.end.count {
+            var d = counters.end[z]
+            for e in 0..<VMEvent.count { d.values[e] = counters.end[z].values[e] - counters.start[z].values[e] }
+            total = total + d
+            let type = allocator.zoneDescription(z).type.name.lowercased()
+            delta["pgalloc_" + type, default: 0] += d[.pgalloc]
+        }
+        for e in VMEvent.allCases where e != .pgalloc { delta[e.name] = total[e] }
+        let hits = total[.pcpAllocHit], refills = total[.pcpRefill]
+
+        // Verdict.
+        let toolFailed = stuck || memory.corruptions > 0 || memory.freeErrors > 0 || memory.validate != "ok" ||
+            (memory.accounting?.allocated ?? 0) != 0 || stopReason == "timeout"
+        let verdict = toolFailed ? "error" : (totalFailures > 0 ? "failures" : "ok")
+        let exit: ExitStatus = interrupted ? .interrupted : (toolFailed ? .toolFailed : (totalFailures > 0 ? .failures : .ok))
+        let iso = ISO8601DateFormatter()
+        let stamp = RunResult.timestamp(startedAt)
+        let sampleEvery = workload.run.sampleEvery
+
+        return RunResult(
+            allocator: backend, runID: "\(workload.name)-\(stamp)", startedAt: iso.string(from: startedAt), finishedAt: iso.string(from: Date()),
+            workloadFile: options.workloadFile, workload: workload, shard: options.shard,
+            machine: .current(topology: allocator.topology),
+            status: RunStatus(verdict: verdict, exitCode: exit.rawValue, partial: interrupted || stuck || stopReason == "timeout",
+                              stopReason: stopReason, problems: Array(problems.prefix(20))),
+            timing: TimingReport(clock: CycleClock.source, nsPerTick: clock.nsPerTick, warmupNs: workload.run.warmupMs * 1_000_000,
+                                 measuredNs: Int(windowNs), sampleEvery: sampleEvery, timedCalls: sum(\.timedCalls),
+                                 latencyOverflows: sum(\.latencyOverflows), harnessOverhead: overhead),
+            throughput: ThroughputReport(calls: totalCalls, callsPerSecond: perSecond(totalCalls), operations: totalDraws,
+                                         operationsPerSecond: perSecond(totalDraws), allocs: sum(\.allocs), frees: sum(\.frees),
+                                         remoteFrees: sum(\.remoteFrees), failedAllocs: sum(\.failures),
+                                         series: SeriesReport(bucketMs: workload.run.bucketMs, calls: series, failures: failSeries)),
+            latency: latency,
+            failures: FailureReport(total: totalFailures, byOrder: byOrder, byFlags: byFlags, byLevel: byLevel, entries: failTable),
+            counters: CounterReport(vmstatDelta: delta, vmstatAtEnd: counters.vmstatAtEnd,
+                                    pcpHitRate: hits + refills > 0 ? Double(hits) / Double(hits + refills) : nil,
+                                    zoneLockAcquisitions: total[.zoneLockAcquire], zoneLockContended: total[.zoneLockContended],
+                                    pcpLockContended: total[.pcpLockContended]),
+            locks: locks,
+            handoff: HandoffReport(sent: sum(\.handoffSent), freedRemotely: sum(\.remoteFrees), fullWaits: sum(\.handoffWaits),
+                                   abandoned: sum(\.handoffAbandoned), emptyPolls: sum(\.consumeEmpty)),
+            memoryCheck: memory, workers: workers, operations: operations)
+    }
+}
+
+extension RunResult {
+    /// 20250101T120000Z.
+    static func timestamp(_ d: Date) -> String {
+        let f = DateFormatter()
+        f.locale = Locale(identifier: "en_US_POSIX")
+        f.timeZone = TimeZone(identifier: "UTC")
+        f.dateFormat = "yyyyMMdd'T'HHmmss'Z'"
+        return f.string(from: d)
+    }
+
+    /// results/<workload>-<timestamp>.json
+    public var defaultPath: String { "results/\(runID).json" }
+
+    /// Failures make exit 1, tool failures 3, Ctrl-C 130.
+    public var exitStatus: ExitStatus { ExitStatus(rawValue: status.exitCode) ?? .toolFailed }
+}
+
+extension CycleClock {
+    /// The counter behind `now()`.
+    public static var source: String {
+        #if arch(x86_64)
+        return "rdtsc"
+        #elseif arch(arm64)
+        return "cntvct"
+        #else
+        return "monotonic"
+        #endif
+    }
+}

@@ -1,0 +1,235 @@
+import PageAllocator
+import Topology
+
+/// What kind of allocator call an operation class times.
+public enum CallKind: String, Codable, Sendable {
+    case alloc
+    /// A free by the worker that allocated the block.
+    case free
+    /// A free of a block handed over by another worker.
+    case freeRemote = "free-remote"
+}
+
+/// An operation class: one latency histogram each. Allocations are classed
+/// by order and GFP flags, frees by order (and by whether the block came
+/// from another worker).
+public struct OpClass: Codable, Sendable, Hashable {
+    public var call: CallKind
+    public var order: Int
+    /// Kernel spelling; empty for frees.
+    public var flags: String
+
+    /// "alloc o0 GFP_KERNEL", "free o3", "free-remote o0".
+    public var name: String { call == .alloc ? "alloc o\(order) \(flags)" : "\(call.rawValue) o\(order)" }
+}
+
+/// Where a worker runs.
+enum PinTarget: Equatable {
+    case cpu(Int)
+    case node(Int)
+    case none
+
+    var description: String {
+        switch self {
+        case .cpu(let c): return "cpu\(c)"
+        case .node(let n): return "node\(n)"
+        case .none: return "unpinned"
+        }
+    }
+}
+
+/// One operation of a worker, resolved against the whole run.
+struct OpPlan {
+    var spec: OpSpec
+    var gfp: GFP
+    /// Local class index of an allocation of each order (-1: never drawn).
+    var allocClassByOrder: [Int]
+    var lockIndex: Int
+    /// Global ring this op hands blocks to, or -1.
+    var ring: Int
+}
+
+/// Everything one worker needs, decided before the threads start.
+struct WorkerPlan {
+    var index: Int
+    var group: Int
+    var indexInGroup: Int
+    var pin: PinTarget
+    /// The CPU passed to the allocator (nil: the CPU the thread runs on).
+    var allocatorCPU: Int?
+    var ops: [OpPlan]
+    /// Global class ids, in local order.
+    var classes: [Int]
+    var freeClassByOrder: [Int]
+    var remoteFreeClassByOrder: [Int]
+    /// Global rings this worker consumes from, and the workers that fill them.
+    var inbound: [Int]
+    var producers: [Int]
+    /// Every operation is a consume.
+    var consumeOnly: Bool
+    /// Open loop: ns between intended starts.
+    var intervalNs: Double?
+}
+
+/// The compiled run: classes, workers and hand-off rings.
+struct RunPlan {
+    var classes: [OpClass] = []
+    var workers: [WorkerPlan] = []
+    /// (producer worker, consumer worker) of each ring.
+    var rings: [(producer: Int, consumer: Int)] = []
+
+    init(_ w: Workload, topology: Topology) {
+        var classIndex: [OpClass: Int] = [:]
+        func classID(_ c: OpClass) -> Int {
+            if let i = classIndex[c] { return i }
+            classes.append(c)
+            classIndex[c] = classes.count - 1
+            return classes.count - 1
+        }
+        // Worker numbering: groups in order, workers in order.
+        var firstWorker: [Int] = []
+        var n = 0
+        for g in w.groups { firstWorker.append(n); n += g.workers }
+        let groupIndex = Dictionary(uniqueKeysWithValues: w.groups.enumerated().map { ($1.name, $0) })
+        let lockIndex = Dictionary(uniqueKeysWithValues: w.locks.enumerated().map { ($1.name, $0) })
+
+        // Rings: worker k of a producing group hands to worker k mod C of the
+        // target group (to k+1 mod C when the target is its own group).
+        var ringOf: [Int: [Int: Int]] = [:] // producer -> consumer -> ring
+        func ring(_ p: Int, _ c: Int) -> Int {
+            if let r = ringOf[p]?[c] { return r }
+            rings.append((p, c))
+            ringOf[p, default: [:]][c] = rings.count - 1
+            return rings.count - 1
+        }
+        func target(of gi: Int, k: Int, to tg: Int) -> Int {
+            let c = w.groups[tg].workers
+            return firstWorker[tg] + (gi == tg ? (k + 1) % c : k % c)
+        }
+
+        for (gi, g) in w.groups.enumerated() {
+            for k in 0..<g.workers {
+                let wi = firstWorker[gi] + k
+                let pin: PinTarget
+                var cpu: Int? = nil
+                switch g.pin {
+                case "cpu":
+                    let c = g.cpus[k % g.cpus.count]
+                    pin = .cpu(c)
+                    cpu = c
+                case "node":
+                    let node = g.nodes[(k) % g.nodes.count]
+                    pin = .node(node)
+                    if topology.isDeclared {
+                        let cs = topology.nodes[node].cpus
+                        cpu = cs[(k / g.nodes.count) % cs.count].rawValue
+                    }
+                default:
+                    pin = .none
+                }
+                var local: [Int] = []
+                func localID(_ global: Int) -> Int {
+                    if let i = local.firstIndex(of: global) { return i }
+                    local.append(global)
+                    return local.count - 1
+                }
+                var free = [Int](repeating: -1, count: Order.count)
+                var ops: [OpPlan] = []
+                for op in g.ops {
+                    let gfp = (try? GFP(parsing: op.flags)) ?? .kernel
+                    var byOrder = [Int](repeating: -1, count: Order.count)
+                    var r = -1
+                    if op.kind == .alloc {
+                        for ow in op.orders where ow.weight > 0 {
+                            byOrder[ow.order] = localID(classID(OpClass(call: .alloc, order: ow.order, flags: op.flags)))
+                            if op.freeOn == nil && free[ow.order] < 0 {
+                                free[ow.order] = localID(classID(OpClass(call: .free, order: ow.order, flags: "")))
+                            }
+                        }
+                        if let t = op.freeOn, let tg = groupIndex[t] {
+                            r = ring(wi, target(of: gi, k: k, to: tg))
+                        }
+                    }
+                    ops.append(OpPlan(spec: op, gfp: gfp, allocClassByOrder: byOrder, lockIndex: op.lock.flatMap { lockIndex[$0] } ?? -1, ring: r))
+                }
+                let interval = g.rate.map { 1e9 / $0 }
+                workers.append(WorkerPlan(index: wi, group: gi, indexInGroup: k, pin: pin, allocatorCPU: cpu, ops: ops,
+                                          classes: local, freeClassByOrder: free,
+                                          remoteFreeClassByOrder: [Int](repeating: -1, count: Order.count),
+                                          inbound: [], producers: [], consumeOnly: g.ops.allSatisfy { $0.kind == .consume },
+                                          intervalNs: interval))
+            }
+        }
+        // Consumers: their inbound rings, and a free-remote class for each order they may receive.
+        for (ri, (p, c)) in rings.enumerated() {
+            workers[c].inbound.append(ri)
+            if !workers[c].producers.contains(p) { workers[c].producers.append(p) }
+            for op in workers[p].ops where op.ring == ri {
+                for ow in op.spec.orders where ow.weight > 0 && workers[c].remoteFreeClassByOrder[ow.order] < 0 {
+                    let g = classID(OpClass(call: .freeRemote, order: ow.order, flags: ""))
+                    workers[c].classes.append(g)
+                    workers[c].remoteFreeClassByOrder[ow.order] = workers[c].classes.count - 1
+                }
+            }
+        }
+    }
+}
+
+/// Walker's alias method over integer weights: an exact weighted draw from
+/// one 64-bit random number (the index from its high half of r * n, the
+/// column test from its low half). Plain memory, no ARC.
+struct AliasTable {
+    let n: Int
+    /// The value when n == 1.
+    let single: Int
+    /// Per column: the threshold below which the column keeps its own value
+    /// (UInt64.max: always), its own value, and its alias's value.
+    let threshold: UnsafeMutablePointer<UInt64>
+    let own: UnsafeMutablePointer<Int32>
+    let other: UnsafeMutablePointer<Int32>
+
+    /// `weights[i]` for `values[i]`; entries of weight 0 are never drawn. Needs a positive sum.
+    init(weights: [Int], values: [Int]) {
+        let items = zip(weights, values).filter { $0.0 > 0 }
+        n = items.count
+        threshold = .allocate(capacity: max(n, 1))
+        own = .allocate(capacity: max(n, 1))
+        other = .allocate(capacity: max(n, 1))
+        let total = Double(items.reduce(0) { $0 + $1.0 })
+        var scaled = items.map { Double($0.0) * Double(items.count) / total }
+        var alias = Array(0..<n)
+        var thresholds = [UInt64](repeating: .max, count: n)
+        var small: [Int] = [], large: [Int] = []
+        for (i, s) in scaled.enumerated() { if s < 1 { small.append(i) } else { large.append(i) } }
+        while let s = small.popLast(), let l = large.last {
+            thresholds[s] = scaled[s] >= 1 ? .max : UInt64(scaled[s] * 18_446_744_073_709_551_616.0)
+            alias[s] = l
+            scaled[l] -= 1 - scaled[s]
+            if scaled[l] < 1 { large.removeLast(); small.append(l) }
+        }
+        // Leftovers (rounding) keep threshold .max: always themselves.
+        for i in 0..<n {
+            threshold[i] = thresholds[i]
+            own[i] = Int32(items[i].1)
+            other[i] = Int32(items[alias[i]].1)
+        }
+        single = n > 0 ? items[0].1 : 0
+    }
+
+    /// One draw: column from the high half of r * n, then a branch-free
+    /// choice between the column's value and its alias's from the low half.
+    @inline(__always)
+    func draw(_ r: UInt64) -> Int {
+        if n == 1 { return single }
+        let m = r.multipliedFullWidth(by: UInt64(n))
+        let i = Int(m.high)
+        let keep = m.low <= threshold[i]
+        return Int(keep ? own[i] : other[i])
+    }
+
+    func destroy() {
+        threshold.deallocate()
+        own.deallocate()
+        other.deallocate()
+    }
+}

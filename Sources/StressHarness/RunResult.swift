@@ -1,0 +1,225 @@
+/// The results file of one `pagestorm run` (schema "pagestorm.run/1"),
+/// documented field by field in docs/harness.md.
+///
+/// Built so later work fits without a rewrite: `shard` places a run in a
+/// sweep; `allocator` names what was measured, so peer allocators can sit
+/// side by side; histograms are stored losslessly (EncodedHistogram), so runs
+/// and shards merge exactly and a CI gate or an HTML report can recompute any
+/// percentile; `workload` is fully resolved, so a run can be repeated.
+public struct RunResult: Codable, Sendable, Equatable {
+    public static let schemaName = "pagestorm.run/1"
+
+    public var schema: String = RunResult.schemaName
+    /// What was measured: "pagestorm-buddy".
+    public var allocator: String
+    /// "<workload>-<UTC timestamp>", also the default file name.
+    public var runID: String
+    public var startedAt: String
+    public var finishedAt: String
+    /// The workload file, or nil for the built-in default.
+    public var workloadFile: String?
+    public var workload: Workload
+    public var shard: ShardInfo
+    public var machine: MachineInfo
+    public var status: RunStatus
+    public var timing: TimingReport
+    public var throughput: ThroughputReport
+    /// One entry per operation class, in first-seen order.
+    public var latency: [ClassLatency]
+    public var failures: FailureReport
+    public var counters: CounterReport
+    public var locks: [LockReport]
+    public var handoff: HandoffReport
+    public var memoryCheck: MemoryCheck
+    public var workers: [WorkerReport]
+    public var operations: [OperationReport]
+}
+
+/// Where a run sits in a sweep (a single run: index 0 of 1, no sweep).
+public struct ShardInfo: Codable, Sendable, Equatable {
+    public var sweep: String?
+    public var index: Int
+    public var count: Int
+    /// The sweep's parameters for this shard (name -> value as written).
+    public var parameters: [String: String]
+
+    public init(sweep: String? = nil, index: Int = 0, count: Int = 1, parameters: [String: String] = [:]) {
+        self.sweep = sweep
+        self.index = index
+        self.count = count
+        self.parameters = parameters
+    }
+}
+
+public struct RunStatus: Codable, Sendable, Equatable {
+    /// "ok", "failures" (allocation failures happened), or "error" (the tool
+    /// failed: corruption, a lost page, a broken invariant, stuck workers).
+    /// livelock and deadlock come with the slow-path issue.
+    public var verdict: String
+    public var exitCode: Int32
+    /// True when the run did not finish as asked (Ctrl-C, timeout, stuck workers).
+    public var partial: Bool
+    /// "duration", "ops", "interrupted", "timeout" or "stuck".
+    public var stopReason: String
+    /// What went wrong, if anything (first problems found).
+    public var problems: [String]
+}
+
+public struct OverheadReport: Codable, Sendable, Equatable {
+    /// How it was measured.
+    public var method: String
+    /// Harness ns per allocator call with every operation timed.
+    public var nsPerCallTimed: Double
+    /// Harness ns per allocator call with no operation timed.
+    public var nsPerCallUntimed: Double
+    /// Harness ns per allocator call at this run's sampling (sample_every).
+    public var nsPerCallAsRun: Double
+    public var calls: Int
+}
+
+public struct TimingReport: Codable, Sendable, Equatable {
+    /// "rdtsc" (x86-64), "cntvct" (arm64) or "monotonic".
+    public var clock: String
+    /// Calibrated against CLOCK_MONOTONIC at the start of the run.
+    public var nsPerTick: Double
+    public var warmupNs: Int
+    /// From the end of warm-up to the last worker's stop.
+    public var measuredNs: Int
+    /// 1 in sampleEvery operations is timed in closed loop (every one in open loop).
+    public var sampleEvery: Int
+    public var timedCalls: Int
+    /// Calls slower than the histogram's highest value (1 h), recorded as 1 h.
+    public var latencyOverflows: Int
+    public var harnessOverhead: OverheadReport?
+}
+
+public struct ThroughputReport: Codable, Sendable, Equatable {
+    /// Allocator calls (allocations, failed ones included, and frees).
+    public var calls: Int
+    public var callsPerSecond: Double
+    /// Operations: draws from the workers' mixes.
+    public var operations: Int
+    public var operationsPerSecond: Double
+    public var allocs: Int
+    public var frees: Int
+    public var remoteFrees: Int
+    public var failedAllocs: Int
+    public var series: SeriesReport
+}
+
+public struct SeriesReport: Codable, Sendable, Equatable {
+    public var bucketMs: Int
+    /// Allocator calls completed in each bucket, all workers.
+    public var calls: [UInt64]
+    public var failures: [UInt64]
+}
+
+public struct ClassLatency: Codable, Sendable, Equatable {
+    public var name: String
+    public var opClass: OpClass
+    /// All calls of this class (timed or not).
+    public var calls: Int
+    public var failures: Int
+    public var summary: LatencySummary
+    public var histogram: EncodedHistogram
+}
+
+public struct FailureEntry: Codable, Sendable, Equatable {
+    public var order: Int
+    public var flags: String
+    public var level: Int
+    public var count: Int
+}
+
+public struct FailureReport: Codable, Sendable, Equatable {
+    public var total: Int
+    /// Keys are decimal orders / levels as strings (JSON object keys).
+    public var byOrder: [String: Int]
+    public var byFlags: [String: Int]
+    public var byLevel: [String: Int]
+    public var entries: [FailureEntry]
+}
+
+public struct CounterReport: Codable, Sendable, Equatable {
+    /// Event counters (/proc/vmstat names) over the measured window: the
+    /// difference between snapshots at the end of warm-up and after the
+    /// workers stopped (clean-up frees not included).
+    public var vmstatDelta: [String: Int]
+    /// Every vmstat line (gauges and totals since the allocator was made) when the workers stopped.
+    public var vmstatAtEnd: [String: Int]
+    /// pcp_alloc_hit / (pcp_alloc_hit + pcp_refill) over the window; nil when neither happened.
+    public var pcpHitRate: Double?
+    public var zoneLockAcquisitions: Int
+    public var zoneLockContended: Int
+    public var pcpLockContended: Int
+}
+
+public struct LockReport: Codable, Sendable, Equatable {
+    public var name: String
+    public var acquisitions: Int
+    /// Acquisitions that found the lock held.
+    public var contended: Int
+    public var waitNsTotal: Double
+    public var waitNsMax: Double
+    /// Waits given up because the run ended.
+    public var abandoned: Int
+}
+
+public struct HandoffReport: Codable, Sendable, Equatable {
+    /// Blocks pushed to a consumer's ring.
+    public var sent: Int
+    /// Blocks freed by a worker other than the one that allocated them.
+    public var freedRemotely: Int
+    /// Pushes that found the ring full and waited.
+    public var fullWaits: Int
+    /// Waits given up because the run ended (the producer freed the block).
+    public var abandoned: Int
+    /// Consume operations that found nothing to free.
+    public var emptyPolls: Int
+}
+
+public struct AccountingReport: Codable, Sendable, Equatable {
+    public var managed: Int
+    public var buddyFree: Int
+    public var perCPU: Int
+    public var allocated: Int
+    public var allocatedBlocks: Int
+}
+
+public struct MemoryCheck: Codable, Sendable, Equatable {
+    /// Touched words that did not hold their pattern when checked.
+    public var corruptions: Int
+    /// Frees the allocator refused (double free, wrong order: a bug).
+    public var freeErrors: Int
+    /// Blocks still held when the workers stopped, freed at clean-up.
+    public var freedAtCleanup: Int
+    /// validate() after clean-up: "ok", the violations, or "skipped".
+    public var validate: String
+    public var accounting: AccountingReport?
+}
+
+public struct WorkerReport: Codable, Sendable, Equatable {
+    public var index: Int
+    public var group: String
+    /// "cpu1", "node0" or "unpinned"; pinError says when pinning failed.
+    public var pinnedTo: String
+    public var pinError: String?
+    /// The CPU passed to the allocator (nil: the one the thread runs on).
+    public var allocatorCPU: Int?
+    public var calls: Int
+    public var callsPerSecond: Double
+    public var operations: Int
+    public var failures: Int
+    public var measuredNs: Int
+    public var stopReason: String
+    /// Open loop: the latest an operation started after its intended time.
+    public var maxLagNs: Double?
+}
+
+public struct OperationReport: Codable, Sendable, Equatable {
+    public var group: String
+    public var op: String
+    public var kind: String
+    /// Times the operation was drawn (consume: only those that freed something).
+    public var draws: Int
+}

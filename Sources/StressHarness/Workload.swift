@@ -1,0 +1,215 @@
+/// A resolved workload: what a workload file says, with every default filled
+/// in. Results files store it whole, so a run can be repeated from its
+/// results alone. Read from TOML by `Workload.load(...)` (Workload+Decode.swift);
+/// the file format is documented in Workloads/README.md.
+public struct Workload: Codable, Sendable, Equatable {
+    /// Names the workload (default: the file's base name).
+    public var name: String
+    /// What drives the workers. Only `ops` (the closed/open-loop operation mix)
+    /// exists now; trace replay adds a kind of its own.
+    public var kind: WorkloadKind
+    public var description: String
+    /// Where the pattern comes from (a benchmark suite, a paper), if anywhere.
+    public var source: String
+    public var topology: TopologySpec
+    public var memory: MemorySpec
+    public var run: RunSpec
+    /// The `[policy]` table, every known key present (see Policy.swift).
+    public var policy: [String: String]
+    public var locks: [LockSpec]
+    public var groups: [GroupSpec]
+
+    /// Workers over all groups.
+    public var workerCount: Int { groups.reduce(0) { $0 + $1.workers } }
+}
+
+/// What a workload runs. Extensible: a new kind adds a case here, its
+/// decoding in Workload+Decode.swift, and its engine in StressRun.
+public enum WorkloadKind: String, Codable, Sendable, CaseIterable {
+    /// Worker groups drawing operations from a weighted mix, closed or open loop.
+    case ops
+}
+
+public struct TopologySpec: Codable, Sendable, Equatable {
+    /// "machine" (discovered with libnuma) or "declared".
+    public var kind: String
+    public var nodes: Int
+    /// CPUs of each node.
+    public var cpusPerNode: [Int]
+    /// numa_distance matrix, 10 on the diagonal.
+    public var distances: [[Int]]
+}
+
+public struct ZoneRecord: Codable, Sendable, Equatable {
+    /// DMA, DMA32, Normal or Movable.
+    public var type: String
+    public var pages: Int
+}
+
+public struct MemorySpec: Codable, Sendable, Equatable {
+    public var pageSize: Int
+    /// Zones of every node, lowest first.
+    public var zones: [ZoneRecord]
+    /// vm.min_free_kbytes in force (the kernel formula when not given).
+    public var minFreeKbytes: Int
+    /// Whether min_free_kbytes came from the file (false: the kernel formula).
+    public var minFreeKbytesGiven: Bool
+    public var watermarkScaleFactor: Int
+    public var lowmemReserveRatio: [Int]
+    /// Highest order the per-CPU lists cache (-1: none).
+    public var pcpMaxOrder: Int
+    public var percpuPagelistHighFraction: Int
+    public var bindMemory: Bool
+
+    public var pagesPerNode: Int { zones.reduce(0) { $0 + $1.pages } }
+}
+
+public struct RunSpec: Codable, Sendable, Equatable {
+    /// "duration" or "ops".
+    public var mode: String
+    /// Measured time (after warm-up), in ms; set when mode is "duration".
+    public var durationMs: Int?
+    /// Operations per worker (draws from its mix); set when mode is "ops".
+    public var ops: Int?
+    public var warmupMs: Int
+    public var seed: UInt64
+    /// Time 1 in this many allocator calls (a power of two) in closed loop.
+    public var sampleEvery: Int
+    /// An ops-count run is stopped (partial) after this long.
+    public var timeoutMs: Int
+    /// Width of a time-series bucket.
+    public var bucketMs: Int
+}
+
+public struct LockSpec: Codable, Sendable, Equatable {
+    public var name: String
+}
+
+public struct GroupSpec: Codable, Sendable, Equatable {
+    public var name: String
+    public var workers: Int
+    /// "cpu": each worker pinned to one CPU of `cpus`, round-robin;
+    /// "node": each worker pinned to all CPUs of one node of `nodes`, round-robin;
+    /// "none": not pinned.
+    public var pin: String
+    public var cpus: [Int]
+    public var nodes: [Int]
+    /// "closed" (as fast as possible) or "open" (at `rate` ops/s per worker).
+    public var loop: String
+    public var rate: Double?
+    public var ops: [OpSpec]
+}
+
+public enum OpKind: String, Codable, Sendable, CaseIterable {
+    /// Allocate `count` blocks (under `lock` if given), then treat each by `free`.
+    case alloc
+    /// Free up to `batch` blocks that other workers handed to this one.
+    case consume
+}
+
+/// When an allocated block is freed.
+public enum Lifetime: String, Codable, Sendable, CaseIterable {
+    /// Freed right after it was allocated.
+    case immediate
+    /// Held; with `batch` N, once N are held all are freed newest first;
+    /// with `live` N, once more than N are held the newest older one is freed.
+    case lifo
+    /// As lifo, oldest first.
+    case fifo
+    /// As lifo, a random one (a random order for a whole batch).
+    case random
+    /// The first `live` blocks are held until the run ends (ballast); later
+    /// ones are freed at once.
+    case keep
+}
+
+public struct OrderWeight: Codable, Sendable, Equatable {
+    public var order: Int
+    public var weight: Int
+}
+
+public struct OpSpec: Codable, Sendable, Equatable {
+    public var name: String
+    public var kind: OpKind
+    public var weight: Int
+    /// alloc: the order distribution.
+    public var orders: [OrderWeight]
+    /// alloc: GFP flags in the kernel's spelling.
+    public var flags: String
+    /// alloc: Ts'o's level of need, 0...3.
+    public var need: Int
+    /// alloc: allocations per operation.
+    public var count: Int
+    /// alloc: a declared lock held around the `count` allocations.
+    public var lock: String?
+    public var free: Lifetime
+    /// lifo/fifo/random: free all at once after this many (alloc); blocks freed per operation at most (consume).
+    public var batch: Int?
+    /// lifo/fifo/random/keep: blocks held live.
+    public var live: Int?
+    /// Fill the pool to `live` before the start barrier (not measured).
+    public var prefill: Bool
+    /// Hand the freed blocks to this group's workers, who free them (nil: free here).
+    public var freeOn: String?
+    /// Bytes written (and checked before the free) at the start of every page.
+    public var touch: Int
+    /// Preferred node (nil: the node of the worker's CPU).
+    public var node: Int?
+}
+
+/// Changes applied to a decoded workload (CLI flags, tests): a way to run a
+/// workload shorter or with another seed without editing it.
+public struct WorkloadOverrides: Sendable, Equatable {
+    public var durationMs: Int?
+    public var ops: Int?
+    public var warmupMs: Int?
+    public var seed: UInt64?
+    public var sampleEvery: Int?
+    public var timeoutMs: Int?
+    /// Multiplies every prefill/live/batch size and lowers nothing else (0 < scale <= 1 shrinks).
+    public var sizeScale: Double?
+
+    public init(durationMs: Int? = nil, ops: Int? = nil, warmupMs: Int? = nil, seed: UInt64? = nil,
+                sampleEvery: Int? = nil, timeoutMs: Int? = nil, sizeScale: Double? = nil) {
+        self.durationMs = durationMs
+        self.ops = ops
+        self.warmupMs = warmupMs
+        self.seed = seed
+        self.sampleEvery = sampleEvery
+        self.timeoutMs = timeoutMs
+        self.sizeScale = sizeScale
+    }
+
+    public var isEmpty: Bool { self == WorkloadOverrides() }
+}
+
+extension Workload {
+    /// Returns the workload with `o` applied. A duration replaces an op count and vice versa.
+    public func applying(_ o: WorkloadOverrides) -> Workload {
+        var w = self
+        if let d = o.durationMs {
+            w.run.mode = "duration"
+            w.run.durationMs = d
+            w.run.ops = nil
+        }
+        if let n = o.ops {
+            w.run.mode = "ops"
+            w.run.ops = n
+            w.run.durationMs = nil
+        }
+        if let x = o.warmupMs { w.run.warmupMs = x }
+        if let s = o.seed { w.run.seed = s }
+        if let s = o.sampleEvery { w.run.sampleEvery = s }
+        if let t = o.timeoutMs { w.run.timeoutMs = t }
+        if let f = o.sizeScale {
+            func scaled(_ v: Int?) -> Int? { v.map { max(1, Int((Double($0) * f).rounded())) } }
+            for g in w.groups.indices {
+                for i in w.groups[g].ops.indices {
+                    w.groups[g].ops[i].live = scaled(w.groups[g].ops[i].live)
+                    if w.groups[g].ops[i].kind == .alloc { w.groups[g].ops[i].batch = scaled(w.groups[g].ops[i].batch) }
+                }
+            }
+        }
+        return w
+    }
+}

@@ -1,0 +1,112 @@
+import ArgumentParser
+import Foundation
+import PageAllocator
+import StressHarness
+
+struct RunCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Run a workload file (Workloads/*.toml), or the built-in default without one; print a summary and write a results file.",
+        discussion: """
+        The file format is documented in Workloads/README.md, the output and the results schema in docs/harness.md. \
+        Exit codes: 0 verdict ok; 1 verdict failures (allocations failed); 2 bad input (the workload or a flag); \
+        3 the tool failed (corruption, a lost page, a broken invariant, stuck workers, I/O); 130 interrupted (Ctrl-C; \
+        partial results are still written).
+        """)
+
+    @Argument(help: "The workload file. Without one, the built-in default (Workloads/default.toml) runs.")
+    var workload: String?
+
+    @Option(help: "Write the results JSON here (default: results/<workload>-<UTC time>.json).")
+    var output: String?
+    @Flag(name: .customLong("no-results"), help: "Do not write a results file.")
+    var noResults = false
+
+    @Option(name: .customLong("duration-ms"), help: "Run for this long (measured, after warm-up) instead of what the workload says.")
+    var durationMs: Int?
+    @Option(help: "Run this many operations per worker instead of what the workload says.")
+    var ops: Int?
+    @Option(name: .customLong("warmup-ms"), help: "Warm-up in ms (not measured).")
+    var warmupMs: Int?
+    @Option(help: "Seed of the workers' random generators.")
+    var seed: UInt64?
+    @Option(name: .customLong("sample-every"), help: "Time 1 in N operations in closed loop (a power of two; 1 = every one).")
+    var sampleEvery: Int?
+    @Option(name: .customLong("timeout-ms"), help: "Stop an op-count run after this long (it is then partial).")
+    var timeoutMs: Int?
+    @Option(name: .customLong("scale"), help: "Multiply every live/batch size by this factor (0 < scale <= 16), e.g. 0.1 for a quick run.")
+    var scale: Double?
+    @Flag(name: .customLong("no-overhead"), help: "Skip measuring the harness's own cost per call.")
+    var noOverhead = false
+    @Flag(name: .customLong("overhead-only"), help: "Only measure and print the harness's own cost per allocator call for this workload (no run, no results).")
+    var overheadOnly = false
+    @Flag(help: "Print only the verdict line (and errors).")
+    var quiet = false
+
+    func validate() throws {
+        if let d = durationMs, !(1...86_400_000).contains(d) { throw ValidationError("--duration-ms must be 1...86400000, got \(d)") }
+        if let o = ops, o < 1 { throw ValidationError("--ops must be at least 1, got \(o)") }
+        if durationMs != nil && ops != nil { throw ValidationError("--duration-ms and --ops contradict each other: give one") }
+        if let w = warmupMs, !(0...3_600_000).contains(w) { throw ValidationError("--warmup-ms must be 0...3600000, got \(w)") }
+        if let s = sampleEvery, s < 1 || s & (s - 1) != 0 || s > 1 << 20 { throw ValidationError("--sample-every must be a power of two, 1...1048576, got \(s)") }
+        if let t = timeoutMs, !(1...86_400_000).contains(t) { throw ValidationError("--timeout-ms must be 1...86400000, got \(t)") }
+        if let s = scale, !(s > 0 && s <= 16) { throw ValidationError("--scale must be more than 0 and at most 16, got \(s)") }
+        if output != nil && noResults { throw ValidationError("--output and --no-results contradict each other") }
+    }
+
+    var overrides: WorkloadOverrides {
+        WorkloadOverrides(durationMs: durationMs, ops: ops, warmupMs: warmupMs, seed: seed, sampleEvery: sampleEvery,
+                          timeoutMs: timeoutMs, sizeScale: scale)
+    }
+
+    func run() throws {
+        let w: Workload
+        do {
+            w = try (workload.map { try Workload.load(path: $0) } ?? Workload.builtinDefault()).applying(overrides)
+        } catch {
+            FileHandle.standardError.write(Data("pagestorm: \(error)\n".utf8))
+            throw ExitCode(ExitStatus.badInput.rawValue)
+        }
+        if overheadOnly {
+            let o = StressRun.measureOverhead(w)
+            print("harness overhead for \(w.name): \(fmt(o.nsPerCallUntimed, 1)) ns/call untimed, \(fmt(o.nsPerCallTimed, 1)) ns/call timing every call, \(fmt(o.nsPerCallAsRun, 1)) ns/call at sample_every \(w.run.sampleEvery)")
+            print("method: \(o.method)")
+            return
+        }
+        var options = RunOptions()
+        options.workloadFile = workload
+        options.progress = !quiet
+        options.handleInterrupts = true
+        options.measureOverhead = !noOverhead
+        let code = try RunCommand.execute(w, options: options, output: noResults ? nil : (output ?? ""), quiet: quiet)
+        if code != .ok { throw ExitCode(code.rawValue) }
+    }
+
+    /// Runs, prints the summary, writes the results (output "" = the default
+    /// path, nil = none) and prints the verdict. Returns the exit status.
+    static func execute(_ w: Workload, options: RunOptions, output: String?, quiet: Bool, trailer: (() -> Void)? = nil) throws -> ExitStatus {
+        #if DEBUG
+        if !quiet { FileHandle.standardError.write(Data("pagestorm run: this is a debug build; latencies and throughput are meaningless. Use swift build -c release.\n".utf8)) }
+        #endif
+        let result: RunResult
+        do { result = try StressRun.run(w, options: options) } catch {
+            FileHandle.standardError.write(Data("pagestorm: \(error)\n".utf8))
+            throw ExitCode(error.status.rawValue)
+        }
+        if !quiet { print(result.summary()) }
+        var status = result.exitStatus
+        if let output {
+            let path = output.isEmpty ? result.defaultPath : output
+            do {
+                try ResultsFile.write(result, to: path)
+                if !quiet { print("results: \(path)\(result.status.partial ? " (partial)" : "")") }
+            } catch {
+                FileHandle.standardError.write(Data("pagestorm: cannot write \(path): \(error.localizedDescription)\n".utf8))
+                if status == .ok || status == .failures { status = .toolFailed }
+            }
+        }
+        print("verdict: \(result.status.verdict)\(result.status.partial ? " (partial: \(result.status.stopReason))" : "")")
+        trailer?()
+        return status
+    }
+}

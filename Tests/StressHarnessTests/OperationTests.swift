@@ -1,0 +1,220 @@
+import Foundation
+import Testing
+@testable import StressHarness
+
+/// Each operation kind really happens: the counters say so, and every run
+/// ends with validate() passing and no page left allocated.
+@Suite struct OperationTests {
+    func expectClean(_ r: RunResult, sourceLocation: SourceLocation = #_sourceLocation) {
+        #expect(r.memoryCheck.validate == "ok", sourceLocation: sourceLocation)
+        #expect(r.memoryCheck.accounting?.allocated == 0, sourceLocation: sourceLocation)
+        #expect(r.memoryCheck.corruptions == 0 && r.memoryCheck.freeErrors == 0, sourceLocation: sourceLocation)
+        #expect(r.status.problems.isEmpty, "\(r.status.problems)", sourceLocation: sourceLocation)
+    }
+
+    @Test func immediateFreesPairEveryAllocation() throws {
+        let r = try run(small("[[group]]\n[[group.op]]\norder = 1\n"))
+        expectClean(r)
+        #expect(r.status.verdict == "ok" && r.status.exitCode == 0 && !r.status.partial && r.status.stopReason == "duration")
+        #expect(r.throughput.allocs > 0)
+        #expect(r.throughput.frees == r.throughput.allocs)
+        #expect(r.latency("alloc o1 GFP_KERNEL")?.calls == r.throughput.allocs)
+        #expect(r.latency("free o1")?.calls == r.throughput.frees)
+        #expect(r.workers.count == 2 && r.workers.map(\.pinnedTo) == ["cpu0", "cpu1"])
+        #expect(r.throughput.calls == r.throughput.allocs + r.throughput.frees)
+        #expect(r.memoryCheck.freedAtCleanup == 0)
+    }
+
+    @Test(arguments: ["lifo", "fifo", "random"])
+    func batchesAreFreedWhole(_ order: String) throws {
+        let r = try run(small("[[group]]\n[[group.op]]\nfree = \"\(order)\"\nbatch = 8\n"))
+        expectClean(r)
+        let held = r.throughput.allocs - r.throughput.frees
+        #expect(held >= 0 && held < 8 * 2, "at most one partial batch per worker is left for clean-up")
+        #expect(r.memoryCheck.freedAtCleanup == held)
+    }
+
+    @Test(arguments: ["lifo", "fifo", "random"])
+    func liveWindowsStayFull(_ order: String) throws {
+        let r = try run(small("[[group]]\n[[group.op]]\nfree = \"\(order)\"\nlive = 32\nprefill = true\n"))
+        expectClean(r)
+        #expect(r.memoryCheck.freedAtCleanup == 32 * 2, "each worker still holds exactly its live blocks")
+        #expect(r.throughput.frees == r.throughput.allocs, "after the prefill, every allocation frees one older block")
+    }
+
+    @Test func keepHoldsBallastUntilTheEnd() throws {
+        let r = try run(small("[[group]]\n[[group.op]]\nfree = \"keep\"\nlive = 50\norder = 2\n"))
+        expectClean(r)
+        #expect(r.memoryCheck.freedAtCleanup == 50 * 2)
+        #expect(r.throughput.frees == r.throughput.allocs - 100)
+    }
+
+    @Test func handoffFreesOnAnotherWorker() throws {
+        let r = try run(small("""
+        [[group]]
+        name = "producers"
+        workers = 1
+        cpus = [0]
+        [[group.op]]
+        free_on = "consumers"
+        touch = 64
+        [[group]]
+        name = "consumers"
+        workers = 1
+        cpus = [1]
+        [[group.op]]
+        kind = "consume"
+        """))
+        expectClean(r)
+        #expect(r.handoff.sent > 0)
+        #expect(r.handoff.freedRemotely > 0)
+        #expect(r.throughput.frees == 0, "the producer frees nothing itself")
+        #expect(r.handoff.sent == r.handoff.freedRemotely + r.memoryCheck.freedAtCleanup)
+        #expect(r.latency("free-remote o0")?.calls == r.handoff.freedRemotely)
+        #expect(r.workers[1].group == "consumers" && r.workers[1].pinnedTo == "cpu1")
+    }
+
+    @Test func opCountRunsDrainEveryHandoff() throws {
+        let r = try run(small("""
+        [[group]]
+        name = "producers"
+        workers = 1
+        [[group.op]]
+        free_on = "consumers"
+        [[group]]
+        name = "consumers"
+        workers = 1
+        [[group.op]]
+        kind = "consume"
+        batch = 4
+        """, run: "ops = 3000"))
+        expectClean(r)
+        #expect(r.status.stopReason == "ops" && !r.status.partial)
+        #expect(r.draws("alloc0") == 3000)
+        #expect(r.handoff.sent == 3000 && r.handoff.freedRemotely == 3000 && r.memoryCheck.freedAtCleanup == 0)
+    }
+
+    @Test func lockTransactionsHappenUnderTheLock() throws {
+        let r = try run(small("""
+        [[lock]]
+        name = "journal"
+        [[lock]]
+        name = "unused"
+        [[group]]
+        [[group.op]]
+        name = "tx"
+        count = 4
+        lock = "journal"
+        flags = "GFP_NOFS"
+        free = "fifo"
+        batch = 16
+        """))
+        expectClean(r)
+        let j = try #require(r.locks.first { $0.name == "journal" })
+        #expect(j.acquisitions > 0)
+        #expect(j.acquisitions + j.abandoned == r.draws("tx"))
+        #expect(r.throughput.allocs + r.throughput.failedAllocs == 4 * j.acquisitions)
+        #expect(r.locks.first { $0.name == "unused" }?.acquisitions == 0)
+    }
+
+    @Test func openLoopKeepsItsRateAndTimesEveryCall() throws {
+        let r = try run(small("[[group]]\nloop = \"open\"\nrate = 2000\n[[group.op]]\n", run: "duration_ms = 250"))
+        expectClean(r)
+        for w in r.workers {
+            #expect(w.operations >= 200 && w.operations <= 560, "2000/s for 0.25 s is 500 per worker; got \(w.operations)")
+            #expect(w.maxLagNs != nil)
+        }
+        #expect(r.timing.timedCalls == r.throughput.calls)
+    }
+
+    @Test func opCountIsExact() throws {
+        let r = try run(small("[[group]]\n[[group.op]]\nfree = \"random\"\nlive = 10\n[[group.op]]\norder = 3\n", run: "ops = 777"))
+        expectClean(r)
+        #expect(r.throughput.operations == 777 * 2)
+        #expect(r.workers.allSatisfy { $0.operations == 777 && $0.stopReason == "ops" })
+    }
+
+    @Test func failuresAreCountedByOrderFlagsAndLevel() throws {
+        let r = try run("""
+        [topology]
+        nodes = 1
+        cpus_per_node = 1
+        [memory]
+        zones = [{ type = "Normal", pages = 1024 }]
+        [run]
+        duration_ms = 50
+        [[group]]
+        [[group.op]]
+        order = 2
+        flags = "GFP_NOWAIT"
+        need = 0
+        free = "keep"
+        live = 1000
+        """)
+        expectClean(r)
+        #expect(r.status.verdict == "failures" && r.status.exitCode == 1)
+        #expect(r.failures.total > 0 && r.failures.total == r.throughput.failedAllocs)
+        #expect(r.failures.byOrder == ["2": r.failures.total])
+        #expect(r.failures.byFlags == ["GFP_NOWAIT": r.failures.total])
+        #expect(r.failures.byLevel == ["0": r.failures.total])
+        #expect(r.latency("alloc o2 GFP_NOWAIT")?.failures == r.failures.total)
+        #expect(r.throughput.series.failures.reduce(0, +) == UInt64(r.failures.total))
+        // The allocator counts the same failures (pgalloc_fail lives in the zone's rare counters).
+        #expect(r.counters.vmstatDelta["pgalloc_fail"] == r.failures.total)
+        #expect((r.counters.vmstatDelta["alloc_slowpath"] ?? 0) >= r.failures.total)
+        #expect(r.counters.vmstatAtEnd.values.allSatisfy { $0 >= 0 })
+    }
+
+    @Test func ctrlCStopsCleanlyAndMarksThePartialResults() throws {
+        let r = try run(small("[[group]]\n[[group.op]]\nfree = \"random\"\nlive = 64\n", run: "duration_ms = 60000"),
+                        configure: { $0.interruptAfterMs = 40 })
+        expectClean(r)
+        #expect(r.status.stopReason == "interrupted" && r.status.partial && r.status.exitCode == 130)
+        #expect(r.timing.measuredNs < 5_000_000_000)
+    }
+
+    @Test func anOpCountRunThatCannotFinishTimesOut() throws {
+        let r = try run(small("[[group]]\n[[group.op]]\n", run: "ops = 1_000_000_000_000\ntimeout_ms = 80"))
+        #expect(r.status.stopReason == "timeout" && r.status.partial && r.status.exitCode == 3 && r.status.verdict == "error")
+        #expect(r.memoryCheck.validate == "ok" && r.memoryCheck.accounting?.allocated == 0)
+    }
+
+    @Test func timeSeriesCountsEveryCallAndCountersAreReported() throws {
+        let r = try run(small("[[group]]\n[[group.op]]\norders = { 0 = 1, 4 = 1 }\nfree = \"fifo\"\nlive = 100\n", run: "duration_ms = 120\nbucket_ms = 20\nwarmup_ms = 20"))
+        expectClean(r)
+        #expect(r.throughput.series.bucketMs == 20)
+        #expect(r.throughput.series.calls.count >= 5 && r.throughput.series.calls.count <= 9)
+        #expect(r.throughput.series.calls.reduce(0, +) == UInt64(r.throughput.calls))
+        #expect(r.counters.pcpHitRate != nil)
+        #expect(r.counters.zoneLockAcquisitions > 0)
+        #expect((r.counters.vmstatDelta["pgalloc_normal"] ?? 0) > 0)
+        #expect(r.timing.warmupNs == 20_000_000)
+        #expect(r.timing.measuredNs >= 100_000_000)
+    }
+
+    @Test func remoteNodePreferenceShowsInNUMACounters() throws {
+        let r = try run("""
+        [topology]
+        nodes = 2
+        cpus_per_node = 1
+        [memory]
+        arena_mib = 8
+        [run]
+        duration_ms = 50
+        [[group]]
+        cpus = [0]
+        [[group.op]]
+        node = 1
+        """)
+        expectClean(r)
+        #expect((r.counters.vmstatDelta["numa_other"] ?? 0) > 0, "allocations on node 1 from a CPU of node 0")
+        #expect(r.counters.vmstatDelta["numa_local"] == 0)
+    }
+
+    @Test func harnessOverheadIsMeasured() throws {
+        let r = try run(small("[[group]]\n[[group.op]]\n", run: "duration_ms = 20"), configure: { $0.measureOverhead = true })
+        let o = try #require(r.timing.harnessOverhead)
+        #expect(o.nsPerCallUntimed > 0 && o.nsPerCallTimed > 0 && o.calls > 0)
+        #expect(r.summary().contains("harness overhead per allocator call"))
+    }
+}

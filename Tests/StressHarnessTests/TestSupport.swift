@@ -1,0 +1,45 @@
+import Foundation
+import Topology
+@testable import StressHarness
+
+/// A fixed machine for decoding: 1 node, 2 CPUs (declared, so tests do not
+/// depend on the machine they run on).
+let testMachine = try! Topology.declared(nodes: 1, cpusPerNode: 2)
+
+/// The repository root (tests never read outside it).
+let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+func parse(_ text: String, file: String = "test.toml") throws(WorkloadError) -> Workload {
+    try Workload.parse(text, file: file, defaultName: "test", machine: testMachine)
+}
+
+/// Parses and runs a small workload (no overhead measurement unless asked).
+func run(_ text: String, overrides: WorkloadOverrides = WorkloadOverrides(), configure: (inout RunOptions) -> Void = { _ in }) throws -> RunResult {
+    let w = try parse(text).applying(overrides)
+    var o = RunOptions()
+    o.measureOverhead = false
+    configure(&o)
+    return try StressRun.run(w, options: o)
+}
+
+/// A declared 1-node, 2-CPU topology with a 16 MiB arena, then `body`.
+func small(_ body: String, run: String = "duration_ms = 60") -> String {
+    """
+    [topology]
+    nodes = 1
+    cpus_per_node = 2
+
+    [memory]
+    arena_mib = 16
+
+    [run]
+    \(run)
+
+    \(body)
+    """
+}
+
+extension RunResult {
+    func latency(_ name: String) -> ClassLatency? { latency.first { $0.name == name } }
+    func draws(_ op: String) -> Int { operations.first { $0.op == op }?.draws ?? -1 }
+}
