@@ -67,7 +67,8 @@ import Topology
                 outcome.withLock { $0["victim"] = a.taskShouldDie(victim) ? "killed" : "not killed" }
             default: // someone with __GFP_FS triggers the OOM kill of the victim
                 usleep(50_000)
-                _ = try? a.allocate(order: .zero, flags: .kernel, cpu: CPUID(0), owner: killer)
+                // It may succeed once the victim has exited, or end with .aborted at shutdown.
+                if let b = try? a.allocate(order: .zero, flags: .kernel, cpu: CPUID(0), owner: killer) { try? a.free(b, cpu: CPUID(0)) }
             }
         }
         wd.stop()
