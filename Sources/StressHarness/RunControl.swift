@@ -56,6 +56,17 @@ final class RunControl: @unchecked Sendable {
     @inline(__always) func callSeq(_ w: Int) -> UnsafeMutablePointer<Atomic<Int>> { field(w, 24) }
     @inline(__always) func task(_ w: Int) -> UnsafeMutablePointer<Atomic<Int>> { field(w, 32) }
     @inline(__always) func gone(_ w: Int) -> UnsafeMutablePointer<Atomic<Int>> { field(w, 40) }
+    /// Written by the stall tracker: when it first saw the worker's current call (0: not in one).
+    @inline(__always) func callSeenAt(_ w: Int) -> UnsafeMutablePointer<Atomic<Int>> { field(w, 48) }
+
+    /// When the current allocation call of task `id` was first seen, if it is in one.
+    func callStart(task id: UInt16) -> UInt64? {
+        for w in 0..<workerCount where task(w).pointee.load(ordering: .relaxed) == Int(id) {
+            let t = callSeenAt(w).pointee.load(ordering: .relaxed)
+            return t > 0 ? UInt64(t) : nil
+        }
+        return nil
+    }
 
     /// Successful allocations so far, all workers (prefills included): the watchdog's progress.
     func totalSuccesses() -> Int { (0..<workerCount).reduce(0) { $0 + successes($1).pointee.load(ordering: .relaxed) } }

@@ -42,6 +42,7 @@ struct StallTracker {
             }
             if let cur = watching[w] { ended(cur.start, now) }
             watching[w] = seq & 1 == 1 ? (seq, now, now + thresholdNs) : nil
+            control.callSeenAt(w).pointee.store(seq & 1 == 1 ? Int(now) : 0, ordering: .relaxed)
         }
     }
 

@@ -133,7 +133,8 @@ public enum StressRun {
                 // slow-path loop in the allocator returns .aborted.
                 control.stop.store(true, ordering: .relaxed)
                 allocator.shutdown()
-            }) : nil
+            },
+            callStartNs: { id in control.callStart(task: id) }) : nil
         watchdog?.start()
         var stalls = StallTracker(thresholdMs: harness.stallMs, warnings: harness.stallWarnings, workers: n)
 

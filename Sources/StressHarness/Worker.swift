@@ -542,7 +542,7 @@ struct Worker<B: AllocatorBackend> {
             n &+= 1
             var intended: UInt64 = 0
             if open { intended = pace() }
-            let opi = opTable.n == 1 ? 0 : opTable.draw(rng.next())
+            let opi = opTable.n == 1 ? opTable.single : opTable.draw(rng.next())
             let op = ops + opi
             var timed = open || timing.sampleMask == 0
             if !timed {
