@@ -207,7 +207,11 @@ public struct WorkloadOverrides: Sendable, Equatable {
     public var failPageAlloc: String?
 
     public init(durationMs: Int? = nil, ops: Int? = nil, warmupMs: Int? = nil, seed: UInt64? = nil,
-                sampleEvery: Int? = nil, timeoutMs: Int? = nil, sizeScale: Double? = nil) {
+                sampleEvery: Int? = nil, timeoutMs: Int? = nil, sizeScale: Double? = nil,
+                policy: [String: String] = [:], harness: [String: String] = [:], failPageAlloc: String? = nil) {
+        self.policy = policy
+        self.harness = harness
+        self.failPageAlloc = failPageAlloc
         self.durationMs = durationMs
         self.ops = ops
         self.warmupMs = warmupMs

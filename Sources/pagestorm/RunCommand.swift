@@ -120,7 +120,8 @@ struct RunCommand: ParsableCommand {
                 if status == .ok || status == .failures { status = .toolFailed }
             }
         }
-        print("verdict: \(result.status.verdict)\(result.status.partial ? " (partial: \(result.status.stopReason))" : "")")
+        let st = result.status
+        print("verdict: \(st.verdict)\(st.partial && st.stopReason != st.verdict ? " (partial: \(st.stopReason))" : "")")
         trailer?()
         return status
     }
