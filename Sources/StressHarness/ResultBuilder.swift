@@ -179,7 +179,7 @@ struct ResultBuilder {
             reservations: ReservationReport(enabled: workload.harness.reservations && reserveOps, transactions: sum(\.reservedTransactions),
                                             refused: sum(\.failReservation)),
             warnings: s.warnings, injectedFailures: s.injected, memoryGroups: s.memoryGroups, fragmentation: s.fragmentation,
-            messages: s.messages)
+            messages: s.messages, endAborted: s.endAborted && s.watchdog == nil)
     }
 }
 

@@ -34,6 +34,10 @@ public struct SlowPathReport: Codable, Sendable, Equatable {
     public var fragmentation: [ZoneFragmentation]
     /// Lines workers printed (the caller loop's "possible memory allocation deadlock"), the first 200.
     public var messages: [String]
+    /// Workers were still inside the allocator `end_abort_ms` after the end
+    /// of the run and the allocator was shut down to end them: a hang the
+    /// watchdog did not call (too short a run for its thresholds).
+    public var endAborted: Bool
 }
 
 public struct OOMEventReport: Codable, Sendable, Equatable {

@@ -213,6 +213,8 @@ struct Worker<B: AllocatorBackend> {
     var successes = 0
     /// Counting prefill allocations after a restart separately.
     var inRestartPrefill = false
+    /// A caller loop gave up because the run ended: the loop ends too.
+    var loopAbandoned = false
 
     let opCount: Int
     let ops: UnsafeMutablePointer<HotOp>
@@ -539,6 +541,7 @@ struct Worker<B: AllocatorBackend> {
             }
             if aborted { stopReason = "aborted"; break }
             if groupStopped { stopGroupWorker(); break }
+            if loopAbandoned { stopReason = control.stop.load(ordering: .relaxed) ? "stopped" : "duration"; break }
             n &+= 1
             var intended: UInt64 = 0
             if open { intended = pace() }
@@ -794,7 +797,7 @@ struct Worker<B: AllocatorBackend> {
                 scratch[got] = h
                 got &+= 1
             }
-            if pendingDeath || aborted || groupStopped { break } // the transaction is abandoned
+            if pendingDeath || aborted || groupStopped || loopAbandoned { break } // the transaction is abandoned
         }
         if li >= 0 { locks.release(li) }
         if let r = reservation { backend.commit(r) }
@@ -902,6 +905,7 @@ struct Worker<B: AllocatorBackend> {
                     control.message("\(taskName)(\(owner)): possible memory allocation deadlock size \(timing.pageSize << order) in \(opName(op)) (mode:\(op.pointee.flags.hex)) after \(tries) tries")
                 }
                 if waitMustEnd() {
+                    loopAbandoned = true
                     c.callerAbandoned &+= 1
                     if tries > c.callerMaxTries { c.callerMaxTries = tries }
                     backend.setTaskActivity(owner, .running, target: 0)

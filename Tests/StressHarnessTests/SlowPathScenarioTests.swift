@@ -122,3 +122,41 @@ func hung(_ r: RunResult) -> Bool { r.status.verdict == "livelock" || r.status.v
 extension RunResult {
     func slowPathTotal(_ name: String) -> Int { slowPath.countersTotal[name] ?? 0 }
 }
+
+/// `pagestorm debate`'s engine on one scenario: a row per policy, the
+/// columns filled from real runs, the table in Markdown, and the JSON.
+@Suite struct DebateTests {
+    @Test func tableRowsComeFromRealRuns() throws {
+        var o = Debate.Options()
+        o.workloadsDir = repoRoot.appendingPathComponent("Workloads").path
+        o.scale = 0.2
+        o.seeds = 2
+        let rows = [DebateRow("scenario4-sync-async-oom.toml", "async", policy: ["oom": "async"]),
+                    DebateRow("scenario4-sync-async-oom.toml", "sync", policy: ["oom": "sync"], repeated: true)]
+        let r = try Debate.run(o, rows: rows)
+        #expect(r.rows.count == 2)
+        #expect(r.rows[0].runs.count == 1 && r.rows[1].runs.count == 2)
+        for row in r.rows {
+            #expect(row.allocsPerSecond > 0 && row.p999Ns > 0)
+            #expect(row.oomKills == row.runs.reduce(0) { $0 + $1.oomKills } && row.oomKills > 0)
+            #expect(row.runs.allSatisfy { $0.measuredMs >= 300 }, "a scaled run still lasts at least 400 ms (measured from the end of warm-up)")
+        }
+        #expect(r.rows[1].verdict.contains("/2"), "repeated rows count verdicts over seeds: \(r.rows[1].verdict)")
+        let md = r.markdown()
+        #expect(md.contains("| scenario | policy | allocs/s | p99.9 alloc | failures L0/L1/L2/L3 | OOM kills | stalls (total ms) | verdict |"))
+        #expect(md.contains("| scenario4-sync-async-oom | sync |"))
+        #expect(md.contains("`--policy oom=sync`"))
+        let data = try ResultsFile.encoder().encode(r)
+        let back = try JSONDecoder().decode(DebateReport.self, from: data)
+        #expect(back.rows == r.rows && back.schema == "pagestorm.debate/1")
+    }
+
+    @Test func everyDebateScenarioFileExistsAndParses() throws {
+        for f in Set(Debate.rows.map(\.scenario)) {
+            let w = try Workload.load(path: repoRoot.appendingPathComponent("Workloads").appendingPathComponent(f).path)
+            for row in Debate.rows where row.scenario == f {
+                _ = try w.overriding(WorkloadOverrides(policy: row.policySettings, harness: row.harnessSettings, failPageAlloc: row.failPageAlloc))
+            }
+        }
+    }
+}
