@@ -19,6 +19,24 @@ public protocol AllocatorBackend {
     func address(of block: Block) -> UnsafeMutableRawPointer
     func byteCount(of block: Block) -> Int
     func order(of block: Block) -> Int
+
+    // Tasks: each worker is one, for the OOM killer and the watchdog.
+    /// A new task (nil when the allocator's task table is full). `memoryGroup` is 0 or a memory group id.
+    func registerTask(name: String, oomScoreAdj: Int, memoryGroup: Int) -> UInt16?
+    /// Has the OOM killer chosen this task?
+    func taskShouldDie(_ id: UInt16) -> Bool
+    func setTaskRSS(_ id: UInt16, pages: Int)
+    func setTaskActivity(_ id: UInt16, _ a: TaskActivity, target: Int)
+    /// The task has freed everything it holds and exits.
+    func taskExited(_ id: UInt16)
+    /// Hands an allocated block to the allocator's LRU, charged to `owner`; the allocator owns it from now on.
+    func addReclaimable(_ block: Block, kind: ReclaimableKind, owner: UInt16)
+    /// Chinner's reservation before a transaction.
+    func reserve(pages: Int, owner: UInt16, cpu: CPUID?) throws(AllocError) -> Reservation?
+    /// Ends the transaction; unused reserved pages go back.
+    func commit(_ r: Reservation)
+    /// An allocation inside the owner's transaction (may use its reservation).
+    func allocateReserved(order: Order, flags: GFP, node: NodeID?, cpu: CPUID?, owner: UInt16) throws(AllocError) -> Block
 }
 
 /// The allocator under test.
@@ -36,6 +54,24 @@ public struct BuddyBackend: AllocatorBackend, Sendable {
     @inline(__always) public func address(of b: PageBlock) -> UnsafeMutableRawPointer { b.address }
     @inline(__always) public func byteCount(of b: PageBlock) -> Int { b.byteCount }
     @inline(__always) public func order(of b: PageBlock) -> Int { b.order.rawValue }
+
+    public func registerTask(name: String, oomScoreAdj: Int, memoryGroup: Int) -> UInt16? {
+        allocator.registerTask(name: name, oomScoreAdj: oomScoreAdj, group: memoryGroup)
+    }
+    @inline(__always) public func taskShouldDie(_ id: UInt16) -> Bool { allocator.taskShouldDie(id) }
+    public func setTaskRSS(_ id: UInt16, pages: Int) { allocator.setTaskRSS(id, pages: pages) }
+    public func setTaskActivity(_ id: UInt16, _ a: TaskActivity, target: Int) { allocator.setTaskActivity(id, a, target: target) }
+    public func taskExited(_ id: UInt16) { allocator.taskExited(id) }
+    public func addReclaimable(_ block: PageBlock, kind: ReclaimableKind, owner: UInt16) {
+        allocator.addReclaimable(block, kind: kind, owner: owner)
+    }
+    public func reserve(pages: Int, owner: UInt16, cpu: CPUID?) throws(AllocError) -> Reservation? {
+        try allocator.reserve(pages: pages, owner: owner, cpu: cpu)
+    }
+    public func commit(_ r: Reservation) { allocator.commit(r) }
+    public func allocateReserved(order: Order, flags: GFP, node: NodeID?, cpu: CPUID?, owner: UInt16) throws(AllocError) -> PageBlock {
+        try allocator.allocate(order: order, flags: flags, node: node, cpu: cpu, owner: owner, reserve: .transaction)
+    }
 }
 
 /// A block of the null backend: no memory behind it.
@@ -60,4 +96,18 @@ public struct NullBackend: AllocatorBackend {
     @inline(__always) public func address(of b: NullBlock) -> UnsafeMutableRawPointer { b.address }
     @inline(__always) public func byteCount(of b: NullBlock) -> Int { 4096 << b.order }
     @inline(__always) public func order(of b: NullBlock) -> Int { b.order }
+
+    // No tasks, no LRU, no reservations: the harness's bookkeeping only.
+    public func registerTask(name: String, oomScoreAdj: Int, memoryGroup: Int) -> UInt16? { 1 }
+    @inline(__always) public func taskShouldDie(_ id: UInt16) -> Bool { false }
+    public func setTaskRSS(_ id: UInt16, pages: Int) {}
+    public func setTaskActivity(_ id: UInt16, _ a: TaskActivity, target: Int) {}
+    public func taskExited(_ id: UInt16) {}
+    public func addReclaimable(_ block: NullBlock, kind: ReclaimableKind, owner: UInt16) {}
+    public func reserve(pages: Int, owner: UInt16, cpu: CPUID?) throws(AllocError) -> Reservation? { nil }
+    public func commit(_ r: Reservation) {}
+    @inline(never)
+    public func allocateReserved(order: Order, flags: GFP, node: NodeID?, cpu: CPUID?, owner: UInt16) throws(AllocError) -> NullBlock {
+        NullBlock(address: scratch, order: order.rawValue)
+    }
 }

@@ -1,90 +1,180 @@
-/// The `[policy]` table of a workload: one row per knob, with its default and
-/// what it will mean (mimalloc's options.c habit: one table of name, default,
-/// description).
+import PageAllocator
+
+/// The `[policy]` table of a workload: exactly the allocator's slow-path
+/// knobs, `SlowPathPolicy.table` (name, default, meaning), parsed by
+/// `SlowPathPolicy.set`. There is no second list here: a knob added to the
+/// allocator is a workload key at once.
 ///
-/// NOT BUILT YET: the slow-path policies themselves (retry, OOM, reserves,
-/// NOFAIL, reservations, fault injection) come with the slow-path issue. Today
-/// the harness only checks these settings, fills in the defaults, and records
-/// them in every results file, so runs made now stay comparable with runs made
-/// once the policies exist. The allocator currently behaves as the defaults
-/// describe only where it already can (ALLOC_OOM/ATOMIC/HIGH reserve shares);
-/// it never retries, reclaims or kills.
+/// A resolved workload stores every key with its value in the canonical
+/// text `SlowPathPolicy.settings` writes (`reaper = "true"`, not `"on"`), so
+/// two runs with the same policy record the same table.
 public enum Policy {
-    public struct Knob: Sendable {
-        public let key: String
-        public let defaultValue: String
-        /// Accepted values: exact strings, or patterns like `retries=N`.
-        public let accepted: [String]
-        public let meaning: String
+    /// The keys `[policy]` accepts, in table order.
+    public static var keys: [String] { SlowPathPolicy.table.map(\.name) }
+
+    /// Every key with its default, as text.
+    public static var defaults: [String: String] { canonical(SlowPathPolicy()) }
+
+    /// The policy as `key: value` text, every key present.
+    public static func canonical(_ p: SlowPathPolicy) -> [String: String] {
+        Dictionary(uniqueKeysWithValues: p.settings.map { ($0.0, $0.1) })
     }
 
-    public static let knobs: [Knob] = [
-        Knob(key: "retry", defaultValue: "kernel", accepted: ["kernel", "legacy", "retries=N"],
-             meaning: "slow-path retry rule: kernel (6.x should_reclaim_retry, 16 retries without progress), legacy (order <= 3 never fails, pre-2015), retries=N (Hocko's knob)"),
-        Knob(key: "oom", defaultValue: "async", accepted: ["async", "sync"],
-             meaning: "OOM killer: async (kill, then poll) or sync (wait on the victim's exit on a wait queue, with a timeout; Weiner)"),
-        Knob(key: "oom_reaper", defaultValue: "on", accepted: ["on", "off"],
-             meaning: "oom_reaper thread frees a victim's memory without waiting for it to exit (4.6+)"),
-        Knob(key: "oom_victim_timeout_ms", defaultValue: "off", accepted: ["off", "N"],
-             meaning: "move on to the next OOM victim after N ms"),
-        Knob(key: "oom_reserve", defaultValue: "victim", accepted: ["none", "victim", "victim+issuer"],
-             meaning: "who may dip below MIN after an OOM kill: the victims (ALLOC_OOM, kernel), and also the allocation that issued the kill (Weiner's private OOM watermark)"),
-        Knob(key: "nofail", defaultValue: "allocator", accepted: ["allocator", "caller-loop"],
-             meaning: "__GFP_NOFAIL inside the allocator, or as a caller-side retry loop with a 'possible memory allocation deadlock' canary (the XFS way)"),
-        Knob(key: "nofail_reserve", defaultValue: "on", accepted: ["on", "off"],
-             meaning: "NOFAIL may use ALLOC_NO_WATERMARKS after an OOM attempt"),
-        Knob(key: "atomic_reserve", defaultValue: "on", accepted: ["on", "off"],
-             meaning: "the ATOMIC and HIGH partial reserves (MIN shares 62.5% / 50%)"),
-        Knob(key: "reservations", defaultValue: "off", accepted: ["off", "on"],
-             meaning: "Chinner's transaction reservations: reserve pages before a lock transaction by raising the watermark"),
-        Knob(key: "fault_injection", defaultValue: "off", accepted: ["off", "probability=P,interval=I,times=T,space=S,min-order=O,ignore-gfp-wait=Y|N,ignore-gfp-highmem=Y|N"],
-             meaning: "fail_page_alloc knobs with their kernel semantics"),
-        Knob(key: "need_levels", defaultValue: "record", accepted: ["record", "enforce"],
-             meaning: "Ts'o's levels of need: record (charge failures by level) or enforce (a later policy lets level-0 requests fail first)"),
-    ]
-
-    public static var keys: [String] { knobs.map(\.key) }
-    public static var defaults: [String: String] {
-        var d: [String: String] = [:]
-        for k in knobs { d[k.key] = k.defaultValue }
-        return d
+    /// Builds the allocator's policy from a `[policy]` table (every key or some).
+    public static func resolve(_ table: [String: String]) throws(SlowPathPolicy.ParseError) -> SlowPathPolicy {
+        var p = SlowPathPolicy()
+        // Table order, so that errors come out in a stable order.
+        for k in keys { if let v = table[k] { try p.set(k, v) } }
+        for k in table.keys.sorted() where !keys.contains(k) { try p.set(k, table[k]!) }
+        return p
     }
 
-    /// Checks one value; returns a reason when it is not accepted.
+    /// Checks one value; returns the reason when it is not accepted.
     public static func check(key: String, value: String) -> String? {
-        guard let knob = knobs.first(where: { $0.key == key }) else { return "unknown policy" }
-        switch key {
-        case "retry":
-            if value == "kernel" || value == "legacy" { return nil }
-            if value.hasPrefix("retries="), let n = Int(value.dropFirst(8)), n >= 0 { return nil }
-        case "oom_victim_timeout_ms":
-            if value == "off" { return nil }
-            if let n = Int(value), n > 0 { return nil }
-        case "fault_injection":
-            if value == "off" { return nil }
-            return checkFaultInjection(value)
-        default:
-            if knob.accepted.contains(value) { return nil }
-        }
-        return "'\(value)' is not accepted; expected \(knob.accepted.joined(separator: " | "))"
-    }
-
-    static func checkFaultInjection(_ value: String) -> String? {
-        let known = ["probability", "interval", "times", "space", "min-order", "ignore-gfp-wait", "ignore-gfp-highmem", "verbose"]
-        for part in value.split(separator: ",") {
-            let kv = part.split(separator: "=", maxSplits: 1).map { String($0).trimmingCharacters(in: .whitespaces) }
-            guard kv.count == 2, known.contains(kv[0]) else {
-                return "fault_injection: '\(part)' is not KNOB=VALUE with a fail_page_alloc knob (\(known.joined(separator: ", ")))"
-            }
-            if kv[0].hasPrefix("ignore-") {
-                guard kv[1] == "Y" || kv[1] == "N" else { return "fault_injection: \(kv[0]) must be Y or N" }
-            } else {
-                guard let n = Int(kv[1]), n >= (kv[0] == "times" ? -1 : 0) else { return "fault_injection: \(kv[0]) must be an integer\(kv[0] == "times" ? " >= -1" : " >= 0")" }
-                if kv[0] == "probability" && n > 100 { return "fault_injection: probability is a percentage, 0...100" }
-            }
-        }
+        var p = SlowPathPolicy()
+        do { try p.set(key, value) } catch { return error.description }
         return nil
     }
+
+    /// Parses `key=value,key=value` (the CLI's `--policy`). A value may itself
+    /// contain `=` (`retry=retries=3`): the first `=` splits.
+    public static func parseAssignments(_ text: String, what: String) throws(OverrideError) -> [(String, String)] {
+        var out: [(String, String)] = []
+        for part in splitTopLevel(text) where !part.isEmpty {
+            guard let eq = part.firstIndex(of: "=") else {
+                throw OverrideError(message: "\(what): '\(part)' is not KEY=VALUE")
+            }
+            out.append((String(part[..<eq]).trimmingSpaces, String(part[part.index(after: eq)...]).trimmingSpaces))
+        }
+        return out
+    }
+
+    /// Splits on commas, except inside a `retry=retries=N` value (no commas
+    /// there anyway); kept as a function so the rule is in one place.
+    static func splitTopLevel(_ s: String) -> [String] { s.split(separator: ",").map(String.init) }
 }
 
-import Foundation
+/// A bad `--policy`, `--harness` or `--fail-page-alloc` argument.
+public struct OverrideError: Error, Equatable, Sendable, CustomStringConvertible {
+    public let message: String
+    public init(message: String) { self.message = message }
+    public var description: String { message }
+}
+
+/// The `[harness]` table: what the harness does around the allocator (the
+/// callers' side and the measurement), as opposed to `[policy]`, which is
+/// the allocator's own. One row per knob in `HarnessSpec.table`.
+public struct HarnessSpec: Codable, Sendable, Equatable {
+    /// How operations whose flags carry __GFP_NOFAIL get their memory:
+    /// "allocator" (the flag goes to the allocator, which loops) or
+    /// "caller-loop" (the XFS way: the flag is dropped and the worker retries
+    /// until the allocation succeeds).
+    public var nofail: String = "allocator"
+    /// Caller loop: print "possible memory allocation deadlock" every N failed tries (XFS: 100).
+    public var callerLoopWarnEvery: Int = 100
+    /// Caller loop: sleep between tries (XFS: congestion_wait(HZ/50), 20 ms).
+    public var callerLoopBackoffMs: Int = 20
+    /// An allocation call longer than this is a stall (kernel 4.9: 10 s).
+    public var stallMs: Int = 10_000
+    /// Print stalls in the kernel's form, "page allocation stalls for Nms, order:N", once per stall_ms of a stall.
+    public var stallWarnings: Bool = false
+    /// Run the livelock/deadlock watchdog.
+    public var watchdog: Bool = true
+    /// Livelock: no allocation succeeded for this long while a worker waited in the allocator or on a lock.
+    public var livelockMs: Int = 3000
+    /// Deadlock: a cycle of waits that lasts this long.
+    public var deadlockMs: Int = 500
+    /// How often the watchdog and the stall tracker look.
+    public var pollMs: Int = 10
+    /// Operations that declare `reserve = N` reserve before their transaction
+    /// (Chinner). false: the same workload without reservations.
+    public var reservations: Bool = true
+    /// When the run ends and a worker is still inside the allocator this long
+    /// after being told to stop, the allocator is shut down (its slow-path
+    /// loops return .aborted), so the run always ends.
+    public var endAbortMs: Int = 1000
+
+    public init() {}
+
+    public static let table: [(name: String, defaultValue: String, meaning: String)] = [
+        ("nofail", "allocator", "allocator (__GFP_NOFAIL goes to the allocator, which never fails it) | caller-loop (the XFS way: drop __GFP_NOFAIL, retry in the worker until it succeeds)"),
+        ("caller_loop_warn_every", "100", "caller loop: print 'possible memory allocation deadlock' after every N failed tries (XFS: 100)"),
+        ("caller_loop_backoff_ms", "20", "caller loop: sleep between tries (XFS: congestion_wait(HZ/50)); 0 = retry at once"),
+        ("stall_ms", "10000", "an allocation call longer than this is a stall (kernel 4.9 warned at 10 s)"),
+        ("stall_warnings", "false", "print stalls in the kernel's form, 'page allocation stalls for Nms, order:N, mode:...', every stall_ms of a stall"),
+        ("watchdog", "true", "run the livelock/deadlock watchdog"),
+        ("livelock_ms", "3000", "livelock: no allocation succeeded for this long while a worker waited in the allocator or on a lock"),
+        ("deadlock_ms", "500", "deadlock: a cycle of waits (allocator -> OOM victim -> lock holder) that lasts this long"),
+        ("poll_ms", "10", "how often the watchdog and the stall tracker look at the tasks"),
+        ("reservations", "true", "operations with reserve = N reserve their pages before the transaction (Chinner); false runs them without"),
+        ("end_abort_ms", "1000", "at the end of the run, shut the allocator down (slow-path loops return .aborted) if a worker is still inside it this long after being told to stop"),
+    ]
+
+    public static var keys: [String] { table.map(\.name) }
+
+    public struct ParseError: Error, Equatable, CustomStringConvertible {
+        public let key: String
+        public let value: String
+        public let expected: String
+        public var description: String { "harness \(key) = \(value): expected \(expected)" }
+    }
+
+    public mutating func set(_ key: String, _ value: String) throws(ParseError) {
+        func bool() throws(ParseError) -> Bool {
+            switch value.lowercased() {
+            case "true", "yes", "on", "1": return true
+            case "false", "no", "off", "0": return false
+            default: throw ParseError(key: key, value: value, expected: "true or false")
+            }
+        }
+        func int(_ r: ClosedRange<Int>) throws(ParseError) -> Int {
+            guard let v = Int(value), r.contains(v) else { throw ParseError(key: key, value: value, expected: "an integer, \(r.lowerBound)...\(r.upperBound)") }
+            return v
+        }
+        switch key {
+        case "nofail":
+            guard value == "allocator" || value == "caller-loop" else { throw ParseError(key: key, value: value, expected: "allocator or caller-loop") }
+            nofail = value
+        case "caller_loop_warn_every": callerLoopWarnEvery = try int(1...1_000_000_000)
+        case "caller_loop_backoff_ms": callerLoopBackoffMs = try int(0...60_000)
+        case "stall_ms": stallMs = try int(1...86_400_000)
+        case "stall_warnings": stallWarnings = try bool()
+        case "watchdog": watchdog = try bool()
+        case "livelock_ms": livelockMs = try int(10...86_400_000)
+        case "deadlock_ms": deadlockMs = try int(10...86_400_000)
+        case "poll_ms": pollMs = try int(1...1000)
+        case "reservations": reservations = try bool()
+        case "end_abort_ms": endAbortMs = try int(0...600_000)
+        default: throw ParseError(key: key, value: value, expected: "a known harness key: " + HarnessSpec.keys.joined(separator: ", "))
+        }
+    }
+
+    public var settings: [(String, String)] {
+        [("nofail", nofail), ("caller_loop_warn_every", "\(callerLoopWarnEvery)"), ("caller_loop_backoff_ms", "\(callerLoopBackoffMs)"),
+         ("stall_ms", "\(stallMs)"), ("stall_warnings", "\(stallWarnings)"), ("watchdog", "\(watchdog)"), ("livelock_ms", "\(livelockMs)"),
+         ("deadlock_ms", "\(deadlockMs)"), ("poll_ms", "\(pollMs)"), ("reservations", "\(reservations)"), ("end_abort_ms", "\(endAbortMs)")]
+    }
+
+    public var callerLoop: Bool { nofail == "caller-loop" }
+}
+
+/// The `[reclaim]` table: the costs reclaim pays (the allocator's
+/// ReclaimSettings; swap space is `[memory] swap_pages`).
+public struct ReclaimSpec: Codable, Sendable, Equatable {
+    /// Simulated writeback time per dirty page.
+    public var writebackNsPerPage: Int = ReclaimSettings().writebackNsPerPage
+    /// Simulated swap-out time per anonymous page.
+    public var swapNsPerPage: Int = ReclaimSettings().swapNsPerPage
+    /// Pages one reclaim pass aims for (SWAP_CLUSTER_MAX).
+    public var batch: Int = ReclaimSettings().batch
+    public init() {}
+}
+
+extension String {
+    var trimmingSpaces: String {
+        var s = Substring(self)
+        while s.first == " " || s.first == "\t" { s = s.dropFirst() }
+        while s.last == " " || s.last == "\t" { s = s.dropLast() }
+        return String(s)
+    }
+}

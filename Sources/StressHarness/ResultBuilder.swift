@@ -15,7 +15,7 @@ struct ResultBuilder {
     func build(startedAt: Date, options: RunOptions, overhead: OverheadReport?, memory: MemoryCheck, problems: [String],
                stopReason: String, interrupted: Bool, stuck: Bool,
                counters: (start: [ZoneCounters], end: [ZoneCounters], vmstatAtEnd: [String: Int]),
-               allocator: PageAllocator) -> RunResult {
+               allocator: PageAllocator, slow: SlowInputs) -> RunResult {
         // Measured window: end of warm-up to the last worker's stop.
         let measuring = outputs.filter(\.measuring)
         let start = measuring.map(\.measureStart).min() ?? 0
@@ -77,7 +77,8 @@ struct ResultBuilder {
             return WorkerReport(index: o.index, group: g.name, pinnedTo: o.pinnedTo, pinError: o.pinError, allocatorCPU: o.allocatorCPU,
                                 calls: o.counters.calls, callsPerSecond: m > 0 ? Double(o.counters.calls) / (m / 1e9) : 0,
                                 operations: o.counters.draws, failures: o.counters.failures, measuredNs: Int(m), stopReason: o.stopReason,
-                                maxLagNs: g.loop == "open" ? ns(o.counters.maxLagTicks) : nil)
+                                maxLagNs: g.loop == "open" ? ns(o.counters.maxLagTicks) : nil,
+                                kills: o.counters.kills, restarts: o.counters.restarts)
         }
         var operations: [OperationReport] = []
         for (gi, g) in workload.groups.enumerated() {
@@ -107,11 +108,13 @@ struct ResultBuilder {
         for e in VMEvent.allCases where e != .pgalloc { delta[e.name] = total[e] }
         let hits = total[.pcpAllocHit], refills = total[.pcpRefill]
 
-        // Verdict.
+        // Verdict: a broken tool first, then the watchdog's, then failures.
         let toolFailed = stuck || memory.corruptions > 0 || memory.freeErrors > 0 || memory.validate != "ok" ||
             (memory.accounting?.allocated ?? 0) != 0 || stopReason == "timeout"
-        let verdict = toolFailed ? "error" : (totalFailures > 0 ? "failures" : "ok")
-        let exit: ExitStatus = interrupted ? .interrupted : (toolFailed ? .toolFailed : (totalFailures > 0 ? .failures : .ok))
+        let verdictValue: Verdict = slow.watchdog?.verdict ?? (totalFailures > 0 ? .failures : .ok)
+        let verdict = toolFailed ? "error" : verdictValue.rawValue
+        let exit: ExitStatus = interrupted ? .interrupted : (toolFailed ? .toolFailed : verdictValue.exitStatus)
+        let slowPath = buildSlowPath(slow, verdict: verdict, allocator: allocator, sum: sum)
         let iso = ISO8601DateFormatter()
         let stamp = RunResult.timestamp(startedAt)
         let sampleEvery = workload.run.sampleEvery
@@ -120,7 +123,8 @@ struct ResultBuilder {
             allocator: backend, runID: "\(workload.name)-\(stamp)", startedAt: iso.string(from: startedAt), finishedAt: iso.string(from: Date()),
             workloadFile: options.workloadFile, workload: workload, shard: options.shard,
             machine: .current(topology: allocator.topology),
-            status: RunStatus(verdict: verdict, exitCode: exit.rawValue, partial: interrupted || stuck || stopReason == "timeout",
+            status: RunStatus(verdict: verdict, exitCode: exit.rawValue,
+                              partial: interrupted || stuck || stopReason == "timeout" || slow.watchdog != nil,
                               stopReason: stopReason, problems: Array(problems.prefix(20))),
             timing: TimingReport(clock: CycleClock.source, nsPerTick: clock.nsPerTick, warmupNs: workload.run.warmupMs * 1_000_000,
                                  measuredNs: Int(windowNs), sampleEvery: sampleEvery, timedCalls: sum(\.timedCalls),
@@ -138,7 +142,44 @@ struct ResultBuilder {
             locks: locks,
             handoff: HandoffReport(sent: sum(\.handoffSent), freedRemotely: sum(\.remoteFrees), fullWaits: sum(\.handoffWaits),
                                    abandoned: sum(\.handoffAbandoned), emptyPolls: sum(\.consumeEmpty)),
-            memoryCheck: memory, workers: workers, operations: operations)
+            memoryCheck: memory, workers: workers, operations: operations, slowPath: slowPath)
+    }
+
+    func buildSlowPath(_ s: SlowInputs, verdict: String, allocator: PageAllocator, sum: ((WorkerCounters) -> Int) -> Int) -> SlowPathReport {
+        let start = Dictionary(s.start.map { ($0.name, $0.value) }, uniquingKeysWith: { a, _ in a })
+        var window: [String: Int] = [:]
+        for (name, v) in s.end { window[name] = v - (start[name] ?? 0) }
+        // resv_wait_ns_max is a maximum, not a sum: report it as is.
+        if let m = s.end.first(where: { $0.name == "resv_wait_ns_max" }) { window[m.name] = m.value }
+        let total = Dictionary(s.total.map { ($0.name, $0.value) }, uniquingKeysWith: { a, _ in a })
+        let events = s.oomEvents.map { e in
+            OOMEventReport(atMs: (Double(e.atNs) - Double(s.goNs)) / 1e6, kind: e.kind, victim: e.victim, victimName: e.victimName,
+                           badness: e.badness, triggeredBy: e.triggeredBy, order: e.order, flags: e.flags)
+        }
+        let callerOps = workload.harness.callerLoop && workload.groups.contains { $0.ops.contains { $0.kind == .alloc && $0.flags.contains("__GFP_NOFAIL") } }
+        let reserveOps = workload.groups.contains { $0.ops.contains { $0.reserve != nil } }
+        let stops = s.groupStops.enumerated().compactMap { g, t -> GroupStop? in
+            t == 0 || g >= workload.groups.count ? nil : GroupStop(group: workload.groups[g].name, atMs: (Double(t) - Double(s.goNs)) / 1e6)
+        }
+        return SlowPathReport(
+            verdict: verdict, watchdog: s.watchdog, counters: window, countersTotal: total, oomEvents: events,
+            tasks: TaskReport(registered: outputs.reduce(0) { $0 + $1.generation }, kills: sum(\.kills), restarts: sum(\.restarts),
+                              restartFailures: sum(\.restartFailures), restartAllocs: sum(\.restartAllocs), killedCalls: sum(\.killedCalls),
+                              abortedCalls: sum(\.abortedCalls), deadWorkers: outputs.filter(\.dead).count, handoffToGone: sum(\.handoffToGone)),
+            stalls: s.stalls,
+            callerLoop: CallerLoopReport(enabled: callerOps, retries: sum(\.callerRetries), deadlockWarnings: sum(\.callerWarnings),
+                                         maxTries: outputs.map(\.counters.callerMaxTries).max() ?? 0, abandoned: sum(\.callerAbandoned)),
+            failureCauses: FailureCauses(outOfMemory: sum(\.failOOM), injected: sum(\.failInjected), groupLimit: sum(\.failGroupLimit),
+                                         timedOut: sum(\.failTimedOut), reservation: sum(\.failReservation)),
+            damage: DamageReport(skipped: sum(\.skipped), errorsReturned: sum(\.safeErrors), lostDataPages: sum(\.lostPages),
+                                 subsystemFailures: sum(\.subsystemFailures), groupsStopped: stops),
+            reclaim: ReclaimReport(createdClean: sum(\.lruClean), createdDirty: sum(\.lruDirty), createdAnon: sum(\.lruAnon),
+                                   atEndClean: s.reclaimableAtEnd[.clean] ?? 0, atEndDirty: s.reclaimableAtEnd[.dirty] ?? 0,
+                                   atEndAnon: s.reclaimableAtEnd[.anon] ?? 0),
+            reservations: ReservationReport(enabled: workload.harness.reservations && reserveOps, transactions: sum(\.reservedTransactions),
+                                            refused: sum(\.failReservation)),
+            warnings: s.warnings, injectedFailures: s.injected, memoryGroups: s.memoryGroups, fragmentation: s.fragmentation,
+            messages: s.messages, endAborted: s.endAborted && s.watchdog == nil)
     }
 }
 

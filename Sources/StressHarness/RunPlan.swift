@@ -47,6 +47,11 @@ struct OpPlan {
     var lockIndex: Int
     /// Global ring this op hands blocks to, or -1.
     var ring: Int
+    /// [harness] nofail = "caller-loop" and the flags had __GFP_NOFAIL: the
+    /// flag is dropped (gfp has it no more) and the worker retries itself.
+    var callerLoop: Bool = false
+    /// Pages to reserve before the operation (0: none, or [harness] reservations = false).
+    var reserve: Int = 0
 }
 
 /// Everything one worker needs, decided before the threads start.
@@ -69,6 +74,12 @@ struct WorkerPlan {
     var consumeOnly: Bool
     /// Open loop: ns between intended starts.
     var intervalNs: Double?
+    /// The task's name ("<group>.<k>"), its oom_score_adj, whether it
+    /// restarts after an OOM kill, and its memory group id (0: none).
+    var taskName: String = ""
+    var oomScoreAdj: Int = 0
+    var restart: Bool = false
+    var memoryGroup: Int = 0
 }
 
 /// The compiled run: classes, workers and hand-off rings.
@@ -150,14 +161,21 @@ struct RunPlan {
                             r = ring(wi, target(of: gi, k: k, to: tg))
                         }
                     }
-                    ops.append(OpPlan(spec: op, gfp: gfp, allocClassByOrder: byOrder, lockIndex: op.lock.flatMap { lockIndex[$0] } ?? -1, ring: r))
+                    var plan = OpPlan(spec: op, gfp: gfp, allocClassByOrder: byOrder, lockIndex: op.lock.flatMap { lockIndex[$0] } ?? -1, ring: r)
+                    if op.kind == .alloc && w.harness.callerLoop && gfp.contains(.noFail) {
+                        plan.callerLoop = true
+                        plan.gfp.remove(.noFail)
+                    }
+                    if w.harness.reservations, let n = op.reserve { plan.reserve = n }
+                    ops.append(plan)
                 }
                 let interval = g.rate.map { 1e9 / $0 }
                 workers.append(WorkerPlan(index: wi, group: gi, indexInGroup: k, pin: pin, allocatorCPU: cpu, ops: ops,
                                           classes: local, freeClassByOrder: free,
                                           remoteFreeClassByOrder: [Int](repeating: -1, count: Order.count),
                                           inbound: [], producers: [], consumeOnly: g.ops.allSatisfy { $0.kind == .consume },
-                                          intervalNs: interval))
+                                          intervalNs: interval, taskName: "\(g.name).\(k)", oomScoreAdj: g.oomScoreAdj, restart: g.restart,
+                                          memoryGroup: g.memoryGroup.flatMap { m in w.memoryGroups.firstIndex { $0.name == m }.map { $0 + 1 } } ?? 0))
             }
         }
         // Consumers: their inbound rings, and a free-remote class for each order they may receive.

@@ -64,9 +64,11 @@ extension RunResult {
         mem += "; \(m.freedAtCleanup) blocks freed at clean-up; pattern corruptions \(m.corruptions); free errors \(m.freeErrors)"
         line(mem)
         if !w.policy.isEmpty {
-            let nonDefault = w.policy.filter { Policy.defaults[$0.key] != $0.value }
-            line("policy: " + (nonDefault.isEmpty ? "all defaults" : nonDefault.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ", ")) + " (recorded; the slow-path policies are not built yet)")
+            let nonDefault = Policy.keys.filter { w.policy[$0] != nil && Policy.defaults[$0] != w.policy[$0] }
+            line("policy: " + (nonDefault.isEmpty ? "all defaults" : nonDefault.map { "\($0)=\(w.policy[$0]!)" }.joined(separator: ", "))
+                 + (w.harness.callerLoop ? "; NOFAIL as a caller loop (harness)" : ""))
         }
+        out.append(contentsOf: slowPath.summaryLines(workload: w))
         for p in status.problems { line("problem: \(p)") }
         if status.partial { line("partial: the run stopped early (\(status.stopReason))") }
         return out.joined(separator: "\n")
@@ -82,4 +84,55 @@ func fmtNs(_ ns: Double) -> String {
 
 func pad(_ s: String, _ w: Int, right: Bool = false) -> String {
     s.count >= w ? s + " " : (right ? String(repeating: " ", count: w - s.count) + s : s + String(repeating: " ", count: w - s.count))
+}
+
+extension SlowPathReport {
+    /// The slow-path part of the summary: reclaim, OOM, tasks, stalls, the
+    /// caller loop, damage by level, warnings, groups, and the watchdog's report.
+    func summaryLines(workload w: Workload) -> [String] {
+        var out: [String] = []
+        let c = counters
+        func v(_ k: String) -> Int { c[k] ?? 0 }
+        let anyReclaim = ["allocstall", "pgscan_direct", "pgscan_kswapd", "kswapd_wakeups", "pswpout", "pgwriteback"].contains { v($0) > 0 }
+        if anyReclaim || reclaim.createdClean + reclaim.createdDirty + reclaim.createdAnon > 0 {
+            out.append("reclaim: allocstall \(v("allocstall")); direct scanned \(v("pgscan_direct")) stole \(v("pgsteal_direct")); kswapd woken \(v("kswapd_wakeups")), scanned \(v("pgscan_kswapd")) stole \(v("pgsteal_kswapd")); written back \(v("pgwriteback")), swapped out \(v("pswpout")); LRU pages created clean/dirty/anon \(reclaim.createdClean)/\(reclaim.createdDirty)/\(reclaim.createdAnon), at the end \(reclaim.atEndClean)/\(reclaim.atEndDirty)/\(reclaim.atEndAnon)")
+        }
+        if v("oom_kill") + v("oom_nofs_no_kill") + v("oom_no_victim") + tasks.kills > 0 || !oomEvents.isEmpty {
+            out.append("OOM: \(v("oom_kill")) kill(s), \(v("oom_reaped")) reaped, \(v("oom_victim_timeout")) victim timeout(s), \(v("oom_no_victim")) with no victim, \(v("oom_nofs_no_kill")) NOFS/NOIO without a kill; \(v("oom_waits")) wait(s) on a victim (\(v("oom_wait_timeouts")) timed out); reserve dips: ALLOC_OOM \(v("oom_reserve_dips")), NOFAIL \(v("nofail_reserve_dips"))")
+            out.append("tasks: \(tasks.registered) registered, \(tasks.kills) killed and exited, \(tasks.restarts) restarted, \(tasks.deadWorkers) worker(s) gone for good; \(tasks.killedCalls) call(s) returned .killed")
+        }
+        if stalls.count > 0 {
+            out.append("stalls (>= \(stalls.thresholdMs) ms): \(stalls.count), max \(stalls.maxMs) ms, total \(stalls.totalMs) ms\(stalls.unfinished > 0 ? ", \(stalls.unfinished) still stalled at the end" : "")")
+        } else {
+            out.append("stalls (>= \(stalls.thresholdMs) ms): none")
+        }
+        if callerLoop.enabled || callerLoop.retries > 0 {
+            out.append("caller NOFAIL loop: \(callerLoop.retries) failed tries, \(callerLoop.deadlockWarnings) \"possible memory allocation deadlock\" line(s), at most \(callerLoop.maxTries) tries for one allocation, \(callerLoop.abandoned) loop(s) still going at the end")
+        }
+        let d = damage
+        if d.skipped + d.errorsReturned + d.lostDataPages + d.subsystemFailures > 0 {
+            var s = "damage by level of need: 0 skipped \(d.skipped), 1 errors returned \(d.errorsReturned), 2 lost data \(d.lostDataPages) page(s), 3 subsystem failures \(d.subsystemFailures)"
+            if !d.groupsStopped.isEmpty { s += " (stopped: " + d.groupsStopped.map { "\($0.group) at \(fmt($0.atMs, 0)) ms" }.joined(separator: ", ") + ")" }
+            out.append(s)
+        }
+        let fc = failureCauses
+        if fc.injected + fc.groupLimit + fc.timedOut + fc.reservation > 0 {
+            out.append("failure causes: out of memory \(fc.outOfMemory), injected \(fc.injected), memory-group limit \(fc.groupLimit), max_stall_ms \(fc.timedOut), reservation refused \(fc.reservation)")
+        }
+        if reservations.enabled {
+            out.append("reservations: \(reservations.transactions) transaction(s) reserved, \(reservations.refused) refused; pages reserved \(v("resv_pages_reserved")), used \(v("resv_pages_used")), returned \(v("resv_pages_returned")), beyond the estimate \(v("resv_pages_overrun")); \(v("resv_waits")) wait(s), longest \(fmtNs(Double(v("resv_wait_ns_max"))))")
+        }
+        let wsum = warnings.failures.values.reduce(0, +)
+        if wsum > 0 {
+            out.append("warn_alloc: \(wsum) failure(s) counted, \(warnings.printed) printed, \(warnings.suppressedRatelimit) rate-limited, \(warnings.suppressedNoWarn) NOWARN, \(warnings.injected) injected")
+        }
+        for g in memoryGroups {
+            out.append("memory group \(g.name): limit \(g.limitPages), max usage \(g.maxUsagePages), hit the limit \(g.maxEvents) time(s), failcnt \(g.failcnt), reclaimed \(g.reclaimedPages), OOM kills \(g.oomKills)")
+        }
+        if let wd = watchdog {
+            out.append("watchdog: \(wd.verdict.rawValue) after \(wd.stalledMs) ms without a successful allocation\(wd.cycle.isEmpty ? "" : "; cycle of waits: tasks " + wd.cycle.map(String.init).joined(separator: " -> "))")
+            for t in wd.tasks { out.append("  " + t) }
+        }
+        return out
+    }
 }

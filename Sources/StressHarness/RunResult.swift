@@ -33,6 +33,8 @@ public struct RunResult: Codable, Sendable, Equatable {
     public var memoryCheck: MemoryCheck
     public var workers: [WorkerReport]
     public var operations: [OperationReport]
+    /// The slow path: watchdog, OOM kills, tasks, stalls, damage by level, warnings, groups, fragmentation.
+    public var slowPath: SlowPathReport
 }
 
 /// Where a run sits in a sweep (a single run: index 0 of 1, no sweep).
@@ -52,14 +54,14 @@ public struct ShardInfo: Codable, Sendable, Equatable {
 }
 
 public struct RunStatus: Codable, Sendable, Equatable {
-    /// "ok", "failures" (allocation failures happened), or "error" (the tool
-    /// failed: corruption, a lost page, a broken invariant, stuck workers).
-    /// livelock and deadlock come with the slow-path issue.
+    /// "ok", "failures" (allocation failures happened), "livelock" or
+    /// "deadlock" (the watchdog ended the run), or "error" (the tool failed:
+    /// corruption, a lost page, a broken invariant, stuck workers).
     public var verdict: String
     public var exitCode: Int32
     /// True when the run did not finish as asked (Ctrl-C, timeout, stuck workers).
     public var partial: Bool
-    /// "duration", "ops", "interrupted", "timeout" or "stuck".
+    /// "duration", "ops", "interrupted", "timeout", "stuck", "livelock" or "deadlock".
     public var stopReason: String
     /// What went wrong, if anything (first problems found).
     public var problems: [String]
@@ -211,9 +213,13 @@ public struct WorkerReport: Codable, Sendable, Equatable {
     public var operations: Int
     public var failures: Int
     public var measuredNs: Int
+    /// "duration", "ops", "stopped", "killed" (not restarted), "group-stopped" or "aborted".
     public var stopReason: String
     /// Open loop: the latest an operation started after its intended time.
     public var maxLagNs: Double?
+    /// OOM kills of this worker's tasks, and restarts.
+    public var kills: Int
+    public var restarts: Int
 }
 
 public struct OperationReport: Codable, Sendable, Equatable {

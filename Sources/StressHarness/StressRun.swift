@@ -27,6 +27,10 @@ public struct RunOptions: Sendable {
     /// Called with the allocator after the clean-up and validate(), before it
     /// is torn down (smoke prints its zoneinfo).
     public var afterRun: (@Sendable (PageAllocator) -> Void)?
+    /// Where warning lines go as they happen: warn_alloc's allocation-failure
+    /// warnings, stalls in the kernel's form, the caller loop's "possible
+    /// memory allocation deadlock" (the CLI: stderr). nil: kept in the results only.
+    public var warningSink: (@Sendable (String) -> Void)?
 
     public init() {}
 }
@@ -55,16 +59,17 @@ public enum StressRun {
         // Topology and allocator.
         let topology: Topology
         let config: AllocatorConfig
-        if let given = options.allocatorConfig {
-            config = given
+        if var given = options.allocatorConfig {
             topology = given.topology
             workload = workload.describing(config: given)
+            try workload.applySlowPath(to: &given)
+            config = given
         } else {
             do { topology = try workload.topology.build() } catch { throw RunFailure(message: "topology: \(error)", status: .badInput) }
-            config = workload.memory.allocatorConfig(topology: topology)
+            config = try workload.allocatorConfig(topology: topology)
         }
         let allocator: PageAllocator
-        do { allocator = try PageAllocator(config) } catch {
+        do { allocator = try PageAllocator(config, warningSink: options.warningSink) } catch {
             if case .mapFailed = error { throw RunFailure(message: "allocator: \(error)", status: .toolFailed) }
             throw RunFailure(message: "allocator configuration: \(error)", status: .badInput)
         }
@@ -96,7 +101,9 @@ public enum StressRun {
         }
 
         // Shared state.
-        let control = RunControl(workers: n)
+        let control = RunControl(workers: n, groups: workload.groups.count, sink: options.warningSink)
+        let harness = workload.harness
+        let ringConsumers = plan.rings.map(\.consumer)
         let rings = UnsafeMutablePointer<HandoffRing<Held<PageBlock>>>.allocate(capacity: max(plan.rings.count, 1))
         for i in 0..<plan.rings.count { (rings + i).initialize(to: .make(capacity: 4096)) }
         let locks = NamedLocks(count: workload.locks.count)
@@ -109,6 +116,27 @@ public enum StressRun {
 
         if options.handleInterrupts { Interrupt.install() }
         defer { if options.handleInterrupts { Interrupt.uninstall() } }
+
+        // The slow path's threads (kswapd per node, the oom_reaper if the policy
+        // has it) and the watchdog run for the whole run, prefill included.
+        allocator.startBackgroundThreads()
+        let slowStart = allocator.slowPathCounters()
+        let lockNames = workload.locks.map(\.name)
+        let watchdog: Watchdog? = harness.watchdog ? Watchdog(
+            allocator: allocator,
+            settings: { var s = Watchdog.Settings(); s.livelockAfterMs = harness.livelockMs; s.deadlockAfterMs = harness.deadlockMs; s.pollMs = harness.pollMs; return s }(),
+            progress: { control.totalSuccesses() },
+            lockHolder: { li in li >= 0 && li < lockNames.count ? sendLocks.value.holder(li).map { UInt16(truncatingIfNeeded: $0) } : nil },
+            lockName: { li in li >= 0 && li < lockNames.count ? lockNames[li] : "lock\(li)" },
+            onFire: { _ in
+                // End the run: every wait in the harness checks `stop`, every
+                // slow-path loop in the allocator returns .aborted.
+                control.stop.store(true, ordering: .relaxed)
+                allocator.shutdown()
+            },
+            callStartNs: { id in control.callStart(task: id) }) : nil
+        watchdog?.start()
+        var stalls = StallTracker(thresholdMs: harness.stallMs, warnings: harness.stallWarnings, workers: n)
 
         let threads = Threads.start(count: n) { i in
             let p = plans[i]
@@ -123,7 +151,9 @@ public enum StressRun {
             var t = timing
             if let ns = p.intervalNs { t.intervalTicks = ns * ticksPerNs }
             var w = Worker<BuddyBackend>(plan: p, backend: backend, control: control, timing: t, rings: sendRings.value,
-                                         locks: sendLocks.value, lockCount: lockCount, seed: seed)
+                                         locks: sendLocks.value, lockCount: lockCount, seed: seed, harness: harness,
+                                         ringConsumers: ringConsumers)
+            w.startTask()
             w.prefill()
             control.ready.wrappingAdd(1, ordering: .releasing)
             var go: UInt64 = 0
@@ -135,12 +165,12 @@ public enum StressRun {
                 if spins & 63 == 0 { sched_yield() } else { cnuma_cpu_relax() }
             }
             if go != 0 { w.run(go: go) } else { w.stopReason = "stopped" }
-            let measured = w.c
             control.stopped.wrappingAdd(1, ordering: .releasing)
-            // Clean-up waits for the main thread's counter snapshot (bounded).
-            let waitUntil = cnuma_monotonic_ns() + 120_000_000_000
-            while !control.cleanupGo.load(ordering: .acquiring) && cnuma_monotonic_ns() < waitUntil { usleep(200) }
-            let freed = w.freeEverything()
+            // Clean-up waits for the main thread's counter snapshot (bounded),
+            // answering a late OOM kill meanwhile.
+            w.waitForCleanup(deadlineNs: cnuma_monotonic_ns() + 120_000_000_000)
+            let measured = w.c
+            let freed = w.exitTask()
             sendOutputs.value[i] = w.output(plan: p, pinError: pinError, measured: measured, freedAtCleanup: freed)
             w.destroy()
             control.exited.wrappingAdd(1, ordering: .releasing)
@@ -158,9 +188,10 @@ public enum StressRun {
             usleep(1000)
         }
         var startSnapshot: [ZoneCounters]? = nil
-        if interrupted || stuck {
+        let firedInPrefill = watchdog?.report
+        if interrupted || stuck || firedInPrefill != nil {
             control.stop.store(true, ordering: .relaxed)
-            stopReason = interrupted ? "interrupted" : "stuck"
+            stopReason = interrupted ? "interrupted" : (stuck ? "stuck" : firedInPrefill!.verdict.rawValue)
         } else {
             if r.warmupMs == 0 { startSnapshot = snapshot(allocator) }
             control.goTicks.store(cnuma_cycles(), ordering: .releasing)
@@ -171,14 +202,31 @@ public enum StressRun {
         let tty = options.progress && isatty(1) != 0
         var lastPrint = goNs
         var lastCalls = 0
-        var stopAskedAt: UInt64? = interrupted || stuck ? goNs : nil
+        var stopAskedAt: UInt64? = interrupted || stuck || firedInPrefill != nil ? goNs : nil
         let grace = UInt64(options.stopGraceMs) * 1_000_000
 
-        // Watch: progress, Ctrl-C, timeout, stop grace.
+        // Watch: progress, Ctrl-C, timeout, the watchdog, stalls, stop grace.
+        var slowWindowStart: [(name: String, value: Int)]? = r.warmupMs == 0 ? allocator.slowPathCounters() : nil
+        var endAborted = false
+        let endAbortNs = UInt64(harness.endAbortMs) * 1_000_000
         while control.stopped.load(ordering: .acquiring) < n {
-            usleep(5_000)
+            usleep(UInt32(min(5, harness.pollMs)) * 1000)
             let now = cnuma_monotonic_ns()
             let elapsed = now - goNs
+            stalls.observe(now: now, control: control, allocator: allocator)
+            if slowWindowStart == nil && elapsed >= warmupNs { slowWindowStart = allocator.slowPathCounters() }
+            if let wr = watchdog?.report, stopAskedAt == nil || stopReason != wr.verdict.rawValue {
+                if stopAskedAt == nil { stopAskedAt = now }
+                stopReason = wr.verdict.rawValue
+            }
+            // A worker still inside the allocator well after the end: shut the
+            // allocator down so that its slow-path loop returns (.aborted).
+            let endNs = stopAskedAt.map { $0 - goNs } ?? (opsMode ? UInt64.max : runNs)
+            if !endAborted && !allocator.isShutDown && endNs != .max && elapsed >= endNs + endAbortNs {
+                endAborted = true
+                allocator.shutdown()
+                control.stop.store(true, ordering: .relaxed)
+            }
             if startSnapshot == nil && elapsed >= warmupNs && stopAskedAt == nil { startSnapshot = snapshot(allocator) }
             if stopAskedAt == nil {
                 let ctrlC = (options.handleInterrupts && Interrupt.requested) || (options.interruptAfterMs.map { elapsed >= UInt64($0) * 1_000_000 } ?? false)
@@ -214,6 +262,12 @@ public enum StressRun {
             }
         }
         if tty { print("\r\u{1B}[K", terminator: ""); fflush(nil) }
+        watchdog?.stop()
+        let watchdogReport = watchdog?.report
+        if let wr = watchdogReport { stopReason = wr.verdict.rawValue }
+        stalls.finish(now: cnuma_monotonic_ns(), control: control, allocator: allocator)
+        let slowEnd = allocator.slowPathCounters()
+        let oomEvents = allocator.oomEvents()
         let endSnapshot = snapshot(allocator)
         let vmstatAtEnd = Dictionary(allocator.vmstat().map { ($0.name, $0.value) }, uniquingKeysWith: { a, _ in a })
         if startSnapshot == nil { startSnapshot = endSnapshot } // stopped before warm-up ended: an empty window
@@ -236,7 +290,15 @@ public enum StressRun {
             Threads.join(threads)
         }
 
-        // Clean-up leftovers, then check every page.
+        // Clean-up leftovers, then check every page. Page cache outlives its
+        // tasks: it is dropped (drop_caches) once kswapd has stopped.
+        allocator.stopBackgroundThreads()
+        let reclaimableAtEnd = allocator.reclaimablePages()
+        let fragmentation = (0..<allocator.zoneCount).map { z in
+            let d = allocator.zoneDescription(z)
+            return ZoneFragmentation(zone: z, node: d.node.rawValue, type: d.type.name, freePages: allocator.freePages(zone: z),
+                                     unusableFreeIndex: allocator.unusableFreeIndex(zone: z), fragmentationIndex: allocator.fragmentationIndex(zone: z))
+        }
         var leftover = 0
         var memory = MemoryCheck(corruptions: 0, freeErrors: 0, freedAtCleanup: 0, validate: "skipped", accounting: nil)
         if !stuck {
@@ -246,6 +308,7 @@ public enum StressRun {
             }
             rings.deallocate()
             locks.destroy()
+            allocator.dropAllReclaimable()
             do {
                 let a = try allocator.validate()
                 memory.validate = "ok"
@@ -270,10 +333,19 @@ public enum StressRun {
         for o in outs { if let p = o.firstProblem { problems.append(p) } }
         if memory.corruptions > 0 { problems.insert("\(memory.corruptions) touched block(s) did not hold their pattern", at: 0) }
 
+        if endAborted && watchdogReport == nil {
+            problems.append("workers were still inside the allocator \(harness.endAbortMs) ms after the end of the run; the allocator was shut down to end their slow-path loops")
+        }
+        let slow = SlowInputs(
+            start: slowWindowStart ?? slowStart, end: slowEnd, total: slowEnd, oomEvents: oomEvents, goNs: goNs,
+            watchdog: watchdogReport, stalls: stalls.report(pollMs: min(5, harness.pollMs)), messages: control.messages.withLock { $0 },
+            reclaimableAtEnd: reclaimableAtEnd, fragmentation: fragmentation,
+            warnings: allocator.allocationWarnings(), memoryGroups: allocator.memoryGroupStats(), injected: allocator.injectedFailures,
+            groupStops: (0..<workload.groups.count).map { g in control.groupStopNs(g) }, endAborted: endAborted)
         return ResultBuilder(workload: workload, plan: plan, outputs: outs, clock: clock, backend: backend.name).build(
             startedAt: startedAt, options: options, overhead: overhead, memory: memory, problems: problems,
             stopReason: stopReason, interrupted: interrupted, stuck: stuck,
-            counters: (start: startSnapshot!, end: endSnapshot, vmstatAtEnd: vmstatAtEnd), allocator: allocator)
+            counters: (start: startSnapshot!, end: endSnapshot, vmstatAtEnd: vmstatAtEnd), allocator: allocator, slow: slow)
     }
 
     /// The harness's own cost per allocator call for this workload (see HarnessOverhead).
@@ -306,6 +378,7 @@ extension TopologySpec {
 }
 
 extension MemorySpec {
+    /// The allocator's memory configuration (no policy: see `Workload.allocatorConfig`).
     public func allocatorConfig(topology: Topology) -> AllocatorConfig {
         var c = AllocatorConfig(topology: topology, zones: zones.map { ZoneSpec(ZoneType(name: $0.type) ?? .normal, pages: $0.pages) })
         c.pageSize = pageSize
@@ -315,7 +388,35 @@ extension MemorySpec {
         c.percpuPagelistHighFraction = percpuPagelistHighFraction
         c.bindMemory = bindMemory
         c.perCPUMaxOrder = pcpMaxOrder
+        c.reclaim.swapPages = swapPages
+        c.warnRatelimitMs = warnRatelimitMs
         return c
+    }
+}
+
+extension Workload {
+    /// Everything the allocator is built from: `[topology]`, `[memory]`,
+    /// `[policy]` (SlowPathPolicy), `[reclaim]`, `[fail_page_alloc]` and the
+    /// `[[memory_group]]` limits.
+    public func allocatorConfig(topology: Topology) throws(RunFailure) -> AllocatorConfig {
+        var c = memory.allocatorConfig(topology: topology)
+        try applySlowPath(to: &c)
+        return c
+    }
+
+    /// Puts the workload's policy, reclaim costs, fault injection and memory
+    /// groups into `c` (also used when the topology and memory come from flags).
+    public func applySlowPath(to c: inout AllocatorConfig) throws(RunFailure) {
+        do { c.policy = try Policy.resolve(policy) } catch { throw RunFailure(message: "\(error)", status: .badInput) }
+        c.reclaim.writebackNsPerPage = reclaim.writebackNsPerPage
+        c.reclaim.swapNsPerPage = reclaim.swapNsPerPage
+        c.reclaim.batch = reclaim.batch
+        c.reclaim.swapPages = memory.swapPages
+        c.warnRatelimitMs = memory.warnRatelimitMs
+        var f = failPageAlloc
+        f.seed = failPageAlloc.seed ^ run.seed
+        c.faultInjection = f
+        c.memoryGroups = memoryGroups
     }
 }
 
@@ -332,7 +433,8 @@ extension Workload {
             minFreeKbytes: config.minFreeKbytes ?? KernelFormulas.minFreeKbytes(lowmemKbytes: perNode * t.nodeCount * (config.pageSize / 1024)),
             minFreeKbytesGiven: config.minFreeKbytes != nil, watermarkScaleFactor: config.watermarkScaleFactor,
             lowmemReserveRatio: config.lowmemReserveRatio, pcpMaxOrder: config.perCPUMaxOrder,
-            percpuPagelistHighFraction: config.percpuPagelistHighFraction, bindMemory: config.bindMemory)
+            percpuPagelistHighFraction: config.percpuPagelistHighFraction, bindMemory: config.bindMemory,
+            swapPages: config.reclaim.swapPages, warnRatelimitMs: config.warnRatelimitMs)
         return w
     }
 }

@@ -58,6 +58,9 @@ public final class Watchdog: @unchecked Sendable {
     let lockName: @Sendable (Int) -> String
     /// Called once when the watchdog fires (before it returns from its loop).
     let onFire: @Sendable (WatchdogReport) -> Void
+    /// When the task's current allocation call started, as the harness saw it
+    /// (the allocator restarts its own clock at every step of the slow path).
+    let callStartNs: @Sendable (UInt16) -> UInt64?
 
     private let stopFlag = Atomic<Bool>(false)
     private let fired = Mutex<WatchdogReport?>(nil)
@@ -67,7 +70,9 @@ public final class Watchdog: @unchecked Sendable {
                 progress: @escaping @Sendable () -> Int,
                 lockHolder: @escaping @Sendable (Int) -> UInt16? = { _ in nil },
                 lockName: @escaping @Sendable (Int) -> String = { "lock\($0)" },
-                onFire: @escaping @Sendable (WatchdogReport) -> Void = { _ in }) {
+                onFire: @escaping @Sendable (WatchdogReport) -> Void = { _ in },
+                callStartNs: @escaping @Sendable (UInt16) -> UInt64? = { _ in nil }) {
+        self.callStartNs = callStartNs
         self.allocator = allocator
         self.settings = settings
         self.progress = progress
@@ -127,7 +132,10 @@ public final class Watchdog: @unchecked Sendable {
     /// allocator at order N with flags F for T ms; waiting for OOM victim V;
     /// waiting for lock L held by W.
     public func describe(_ t: TaskSnapshot, now: UInt64) -> String {
-        let ms = t.sinceNs > 0 && now > t.sinceNs ? (now - t.sinceNs) / 1_000_000 : 0
+        var since = t.sinceNs
+        if t.activity == .retryingInAllocator || t.activity == .waitingForOOMVictim || t.activity == .reclaimIO,
+           let c = callStartNs(t.id), c > 0, c < since || since == 0 { since = c }
+        let ms = since > 0 && now > since ? (now - since) / 1_000_000 : 0
         let who = "\(t.name) (task \(t.id)\(t.isVictim ? ", OOM victim" : ""))"
         switch t.activity {
         case .running: return "\(who): running"

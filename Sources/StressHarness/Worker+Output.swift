@@ -27,6 +27,10 @@ struct WorkerOutput: @unchecked Sendable {
     /// Including what clean-up found.
     var totalCorruptions: Int
     var totalFreeErrors: Int
+    /// Tasks this worker has been (1 + restarts over the whole run).
+    var generation: Int
+    /// Killed for good (not restarted) or stopped with its group.
+    var dead: Bool
 }
 
 extension Worker {
@@ -43,6 +47,7 @@ extension Worker {
             locks: (0..<locks.count).map { lockStats[$0] },
             buckets: buckets, failureBuckets: failureBuckets, measuring: measuring,
             measureStart: measureStart, loopEnd: loopEnd, stopReason: stopReason, firstProblem: firstProblem,
-            freedAtCleanup: freedAtCleanup, totalCorruptions: c.corruptions, totalFreeErrors: c.freeErrors)
+            freedAtCleanup: freedAtCleanup, totalCorruptions: c.corruptions, totalFreeErrors: c.freeErrors,
+            generation: generation, dead: dead)
     }
 }

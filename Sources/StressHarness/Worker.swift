@@ -74,6 +74,14 @@ struct HotOp {
     var pool: Int
     var orders: AliasTable
     var allocClass: UnsafeMutablePointer<Int32>
+    /// ReclaimableKind raw value, or -1: the worker holds its blocks.
+    var reclaimKind: Int
+    /// Reclaimable ops: blocks created before the start (and after a restart).
+    var initial: Int
+    /// Pages reserved before the operation (0: no reservation).
+    var reserve: Int
+    /// The caller-side NOFAIL loop (flags without __GFP_NOFAIL).
+    var callerLoop: Bool
 }
 
 /// Plain counters of one worker (merged on read, as mimalloc's stats.c).
@@ -96,6 +104,45 @@ struct WorkerCounters {
     var latencyOverflows = 0
     var timedCalls = 0
     var maxLagTicks: UInt64 = 0
+    // The slow path as the worker saw it.
+    /// Times this worker's task was killed by the OOM killer and exited.
+    var kills = 0
+    /// New tasks started after a kill ([[group]] restart = true).
+    var restarts = 0
+    /// Restarts refused because the allocator's task table was full.
+    var restartFailures = 0
+    /// Allocations a restarted worker made to rebuild its prefill pools and initial page cache (not in `allocs`).
+    var restartAllocs = 0
+    /// Allocation calls that returned .killed (the caller was the OOM victim).
+    var killedCalls = 0
+    /// Allocation calls ended by the allocator's shutdown (watchdog, or the end of the run).
+    var abortedCalls = 0
+    /// Failures by cause: out of memory, injected (fail_page_alloc), memory-group limit, max_stall_ms, reservation refused.
+    var failOOM = 0
+    var failInjected = 0
+    var failGroupLimit = 0
+    var failTimedOut = 0
+    var failReservation = 0
+    /// Damage by level of need: 0 optimisations skipped, 1 errors returned
+    /// safely, 2 pages of lost data, 3 subsystem failures (this worker's group stopped).
+    var skipped = 0
+    var safeErrors = 0
+    var lostPages = 0
+    var subsystemFailures = 0
+    /// Caller-side NOFAIL loop: failed tries, "possible memory allocation
+    /// deadlock" lines, the most tries one allocation needed, loops given up when the run ended.
+    var callerRetries = 0
+    var callerWarnings = 0
+    var callerMaxTries = 0
+    var callerAbandoned = 0
+    /// Pages handed to the allocator's LRU: clean, dirty, anon.
+    var lruClean = 0
+    var lruDirty = 0
+    var lruAnon = 0
+    /// Transactions that reserved, and reservations refused (the transaction did not start).
+    var reservedTransactions = 0
+    /// Hand-offs to a consumer that was killed for good (freed by the producer).
+    var handoffToGone = 0
 }
 
 /// Lock counters of one worker for one lock.
@@ -135,13 +182,44 @@ struct Worker<B: AllocatorBackend> {
     let backend: B
     let control: RunControl
     let index: Int
-    let owner: UInt16
+    /// The worker's task id (the allocator's `owner`); a new one after a restart.
+    var owner: UInt16
+    let group: Int
+    let taskName: String
+    let oomScoreAdj: Int
+    let restartAfterKill: Bool
+    let memoryGroup: Int
     let cpu: CPUID?
     let timing: WorkerTiming
+    let harness: HarnessSpec
     let consumeOnly: Bool
+    /// The consumer worker of each global ring (a gone consumer's blocks are freed by the producer).
+    let ringConsumer: UnsafeMutablePointer<Int>
+    let ringCount: Int
+    /// Pages the worker holds (pools, a transaction in progress): its RSS for the OOM killer.
+    var heldPages = 0
+    var publishedRSS = -1
+    /// Tasks this worker has been (1 + restarts over the whole run).
+    var generation = 1
+    /// The last allocation call returned .killed: die at the next safe point.
+    var pendingDeath = false
+    /// The allocator was shut down: stop.
+    var aborted = false
+    /// Killed and not restarted, or its group stopped: no more operations.
+    var dead = false
+    var groupStopped = false
+    /// Allocation calls started and ended (odd while inside one) and successes, published for the stall tracker and the watchdog.
+    var callSeq = 0
+    var successes = 0
+    /// Counting prefill allocations after a restart separately.
+    var inRestartPrefill = false
+    /// A caller loop gave up because the run ended: the loop ends too.
+    var loopAbandoned = false
 
     let opCount: Int
     let ops: UnsafeMutablePointer<HotOp>
+    /// For messages only.
+    let opNames: [String]
     let opTable: AliasTable
 
     let classCount: Int
@@ -193,12 +271,21 @@ struct Worker<B: AllocatorBackend> {
     var stopReason = "duration"
 
     init(plan: WorkerPlan, backend: B, control: RunControl, timing: WorkerTiming, rings: UnsafeMutablePointer<HandoffRing<H>>,
-         locks: NamedLocks, lockCount: Int, seed: UInt64) {
+         locks: NamedLocks, lockCount: Int, seed: UInt64, harness: HarnessSpec = HarnessSpec(), ringConsumers: [Int] = []) {
         self.backend = backend
         self.control = control
         self.timing = timing
+        self.harness = harness
         index = plan.index
+        group = plan.group
+        taskName = plan.taskName.isEmpty ? "worker\(plan.index)" : plan.taskName
+        oomScoreAdj = plan.oomScoreAdj
+        restartAfterKill = plan.restart
+        memoryGroup = plan.memoryGroup
         owner = UInt16(truncatingIfNeeded: plan.index)
+        ringCount = ringConsumers.count
+        ringConsumer = .allocate(capacity: max(ringConsumers.count, 1))
+        for (i, c) in ringConsumers.enumerated() { ringConsumer[i] = c }
         cpu = plan.allocatorCPU.map(CPUID.init)
         consumeOnly = plan.consumeOnly
         self.rings = rings
@@ -220,6 +307,7 @@ struct Worker<B: AllocatorBackend> {
         }
 
         opCount = plan.ops.count
+        opNames = plan.ops.map(\.spec.name)
         ops = .allocate(capacity: opCount)
         opDraws = .allocate(capacity: opCount)
         opDraws.initialize(repeating: 0, count: opCount)
@@ -241,7 +329,9 @@ struct Worker<B: AllocatorBackend> {
                 kind: s.kind, lifetime: s.free, isBatch: s.batch != nil && s.kind == .alloc, prefill: s.prefill, need: s.need,
                 flags: p.gfp, count: s.count, limit: s.kind == .consume ? (s.batch ?? 16) : (s.batch ?? s.live ?? 1),
                 lockIndex: p.lockIndex, touchWords: s.touch / 8, node: s.node.map(NodeID.init), ring: p.ring, pool: pool,
-                orders: orders, allocClass: cls))
+                orders: orders, allocClass: cls,
+                reclaimKind: s.reclaimable.flatMap { r in ["clean", "dirty", "anon"].firstIndex(of: r) } ?? -1,
+                initial: s.initial, reserve: p.reserve, callerLoop: p.callerLoop))
         }
         opTable = AliasTable(weights: plan.ops.map(\.spec.weight), values: Array(0..<plan.ops.count))
         poolCount = poolSizes.count
@@ -280,6 +370,7 @@ struct Worker<B: AllocatorBackend> {
         inbound.deallocate()
         producers.deallocate()
         lockStats.deallocate()
+        ringConsumer.deallocate()
     }
 
     // MARK: clock
@@ -300,24 +391,133 @@ struct Worker<B: AllocatorBackend> {
         if !hist[cls].record(ns) { c.latencyOverflows &+= 1 }
     }
 
-    // MARK: set-up before the barrier
+    // MARK: the task
 
-    /// Fills each `prefill` pool to its `live` size (not measured). Gives up
-    /// on a pool after as many failures as its size.
+    /// Registers the worker's task (on its own thread, before the prefill).
+    mutating func startTask() {
+        let name = generation == 1 ? taskName : "\(taskName)#\(generation)"
+        if let id = backend.registerTask(name: name, oomScoreAdj: oomScoreAdj, memoryGroup: memoryGroup) {
+            owner = id
+        } else {
+            owner = 0
+            if firstProblem == nil { firstProblem = "worker \(index): the allocator's task table is full; it runs without a task (no OOM kills, no memory group)" }
+        }
+        control.task(index).pointee.store(Int(owner), ordering: .relaxed)
+        publishedRSS = -1
+    }
+
+    /// Publishes the pages held (the task's RSS for the OOM killer's badness) when they changed.
+    @inline(__always)
+    mutating func publishRSS() {
+        if heldPages != publishedRSS {
+            publishedRSS = heldPages
+            backend.setTaskRSS(owner, pages: heldPages)
+        }
+    }
+
+    /// The OOM killer chose this task, and it is at a safe point: it frees
+    /// everything it holds (pools, blocks others handed to it), exits, and,
+    /// if its group says so, starts again as a new task with fresh pools.
+    @inline(never)
+    mutating func die() {
+        pendingDeath = false
+        c.kills &+= 1
+        _ = freeEverything()
+        heldPages = 0
+        backend.setTaskRSS(owner, pages: 0)
+        backend.setTaskActivity(owner, .running, target: 0)
+        backend.taskExited(owner)
+        control.task(index).pointee.store(0, ordering: .relaxed)
+        if restartAfterKill && !waitMustEnd() && !aborted && !control.groupStopped(group) {
+            generation &+= 1
+            startTask()
+            if owner != 0 {
+                c.restarts &+= 1
+                inRestartPrefill = true
+                prefill()
+                inRestartPrefill = false
+                return
+            }
+            c.restartFailures &+= 1
+        }
+        goneForGood()
+    }
+
+    /// No more operations from this worker (killed and not restarted, or a
+    /// level-3 failure stopped its group): consumers stop waiting for it and
+    /// producers stop handing it blocks.
+    mutating func goneForGood() {
+        dead = true
+        control.gone(index).pointee.store(1, ordering: .relaxed)
+        control.producingDone(index).pointee.store(1, ordering: .releasing)
+    }
+
+    // MARK: set-up before the barrier (and after a restart)
+
+    /// Fills each `prefill` pool to its `live` size and creates each
+    /// reclaimable op's `initial` blocks (not measured). Gives up on a pool
+    /// after as many failures as its size, and at once when the task is
+    /// killed, the allocator shuts down or the run is told to stop.
     mutating func prefill() {
         for i in 0..<opCount where ops[i].prefill && ops[i].pool >= 0 {
             let op = ops[i]
             var failures = 0
             while pools[op.pool].count < op.limit && failures < op.limit {
-                let order = op.orders.draw(rng.next())
-                do {
-                    let b = try backend.allocate(order: Order(unchecked: order), flags: op.flags, node: op.node, cpu: cpu, owner: owner)
-                    let tag = touch(b, words: op.touchWords)
-                    pools[op.pool].pushBack(H(block: b, tag: tag, words: op.touchWords))
-                } catch {
+                guard let b = prefillOne(op) else {
+                    if pendingDeath || aborted || control.stop.load(ordering: .relaxed) { publishRSS(); return }
                     failures += 1
+                    continue
                 }
+                let tag = touch(b, words: op.touchWords)
+                pools[op.pool].pushBack(H(block: b, tag: tag, words: op.touchWords))
+                heldPages &+= 1 &<< backend.order(of: b)
             }
+        }
+        for i in 0..<opCount where ops[i].reclaimKind >= 0 && ops[i].initial > 0 {
+            let op = ops[i]
+            var made = 0, failures = 0
+            while made < op.initial && failures < op.initial {
+                guard let b = prefillOne(op) else {
+                    if pendingDeath || aborted || control.stop.load(ordering: .relaxed) { publishRSS(); return }
+                    failures += 1
+                    continue
+                }
+                _ = touch(b, words: op.touchWords)
+                lru(b, kind: op.reclaimKind)
+                made += 1
+            }
+        }
+        publishRSS()
+    }
+
+    mutating func prefillOne(_ op: HotOp) -> B.Block? {
+        if control.stop.load(ordering: .relaxed) { return nil }
+        let order = op.orders.draw(rng.next())
+        do {
+            let b = try backend.allocate(order: Order(unchecked: order), flags: op.flags, node: op.node, cpu: cpu, owner: owner)
+            successes &+= 1
+            control.successes(index).pointee.store(successes, ordering: .relaxed)
+            if inRestartPrefill { c.restartAllocs &+= 1 }
+            return b
+        } catch {
+            switch error {
+            case .killed: pendingDeath = true
+            case .aborted: aborted = true
+            default: break
+            }
+            return nil
+        }
+    }
+
+    /// Hands a block to the allocator's LRU, charged to this task.
+    @inline(__always)
+    mutating func lru(_ b: B.Block, kind: Int) {
+        backend.addReclaimable(b, kind: ReclaimableKind(rawValue: kind) ?? .clean, owner: owner)
+        let pages = 1 &<< backend.order(of: b)
+        switch kind {
+        case 0: c.lruClean &+= pages
+        case 1: c.lruDirty &+= pages
+        default: c.lruAnon &+= pages
         }
     }
 
@@ -334,10 +534,18 @@ struct Worker<B: AllocatorBackend> {
         var n = 0
         while true {
             if (n & hkMask == 0 || c.draws >= opsLimit) && housekeeping() { break }
+            // Safe point: between operations.
+            if pendingDeath || backend.taskShouldDie(owner) {
+                die()
+                if dead { stopReason = "killed"; break }
+            }
+            if aborted { stopReason = "aborted"; break }
+            if groupStopped { stopGroupWorker(); break }
+            if loopAbandoned { stopReason = control.stop.load(ordering: .relaxed) ? "stopped" : "duration"; break }
             n &+= 1
             var intended: UInt64 = 0
             if open { intended = pace() }
-            let opi = opTable.n == 1 ? 0 : opTable.draw(rng.next())
+            let opi = opTable.n == 1 ? opTable.single : opTable.draw(rng.next())
             let op = ops + opi
             var timed = open || timing.sampleMask == 0
             if !timed {
@@ -366,6 +574,7 @@ struct Worker<B: AllocatorBackend> {
             }
         }
         if stopReason == "ops" { drainUntilProducersDone() }
+        publishRSS()
         loopEnd = now()
         creditBuckets(loopEnd)
         control.progress(index).pointee.store(c.calls, ordering: .relaxed)
@@ -390,6 +599,49 @@ struct Worker<B: AllocatorBackend> {
 
     var locksCount: Int { locks.count }
 
+    /// A level-3 failure stopped this worker's group (a file system gone
+    /// read-only): the worker frees what it holds, its task exits, and it
+    /// runs no more operations.
+    mutating func stopGroupWorker() {
+        stopReason = "group-stopped"
+        _ = freeEverything()
+        heldPages = 0
+        backend.setTaskRSS(owner, pages: 0)
+        backend.taskExited(owner)
+        control.task(index).pointee.store(0, ordering: .relaxed)
+        goneForGood()
+    }
+
+    /// After its loop, until the main thread's counter snapshot: a task that
+    /// is still alive stays at a safe point, so an OOM kill in the last
+    /// moments of the run is answered (it frees everything and exits; no restart).
+    mutating func waitForCleanup(deadlineNs: UInt64) {
+        while !control.cleanupGo.load(ordering: .acquiring) && cnuma_monotonic_ns() < deadlineNs {
+            if !dead && backend.taskShouldDie(owner) {
+                c.kills &+= 1
+                _ = freeEverything()
+                heldPages = 0
+                backend.setTaskRSS(owner, pages: 0)
+                backend.taskExited(owner)
+                control.task(index).pointee.store(0, ordering: .relaxed)
+                goneForGood()
+            }
+            usleep(200)
+        }
+    }
+
+    /// At clean-up: the task frees what it still holds and exits (its anonymous LRU pages go with it).
+    mutating func exitTask() -> Int {
+        let n = freeEverything()
+        heldPages = 0
+        if !dead && owner != 0 {
+            backend.setTaskRSS(owner, pages: 0)
+            backend.taskExited(owner)
+        }
+        control.task(index).pointee.store(0, ordering: .relaxed)
+        return n
+    }
+
     /// Every 64 operations (every one in open loop): the clock, the stop
     /// flag, warm-up, the time series, progress and the op count. Returns
     /// true when the loop must end.
@@ -399,6 +651,8 @@ struct Worker<B: AllocatorBackend> {
         if control.stop.load(ordering: .relaxed) { stopReason = "stopped"; return true }
         if !measuring && t >= warmupEnd { startMeasuring(t) }
         control.progress(index).pointee.store(c.calls, ordering: .relaxed)
+        publishRSS()
+        if control.groupStopped(group) { groupStopped = true }
         guard measuring else { return false }
         creditBuckets(t)
         if !timing.opsMode {
@@ -496,52 +750,208 @@ struct Worker<B: AllocatorBackend> {
 
     @inline(__always)
     mutating func allocOp(_ op: UnsafeMutablePointer<HotOp>, timed: Bool, intended: UInt64) {
-        // The common case: one allocation, no lock.
-        if op.pointee.count == 1 && op.pointee.lockIndex < 0 {
+        // The common case: one allocation, no lock, no reservation.
+        if op.pointee.count == 1 && op.pointee.lockIndex < 0 && op.pointee.reserve == 0 {
             if let h = allocOne(op, timed: timed, start: intended) {
                 // Alloc+free at once, freed here: no call into the lifetime machinery.
                 if op.pointee.lifetime == .immediate && op.pointee.ring < 0 { freeLocal(h, timed: timed) } else { dispose(op, h, timed: timed) }
             }
             return
         }
+        transaction(op, timed: timed, intended: intended)
+    }
+
+    /// `count` allocations under the op's lock, inside its reservation if it
+    /// has one (reserved before the lock is taken, committed after it is released).
+    @inline(never)
+    mutating func transaction(_ op: UnsafeMutablePointer<HotOp>, timed: Bool, intended: UInt64) {
+        var reservation: Reservation? = nil
+        if op.pointee.reserve > 0 {
+            do {
+                reservation = try backend.reserve(pages: op.pointee.reserve, owner: owner, cpu: cpu)
+                c.reservedTransactions &+= 1
+            } catch {
+                // A reservation refused before the transaction starts is an
+                // error returned safely (nothing is half done): level 1.
+                switch error {
+                case .aborted: aborted = true
+                case .killed: pendingDeath = true
+                default:
+                    c.failures &+= 1
+                    c.failReservation &+= 1
+                    c.safeErrors &+= 1
+                    let cls = Int(op.pointee.allocClass[op.pointee.orders.draw(rng.next())])
+                    classFailures[cls &* 4 &+ 1] &+= 1
+                }
+                return
+            }
+        }
         let li = op.pointee.lockIndex
-        if li >= 0 && !acquire(li) { return }
+        if li >= 0 && !acquire(li) {
+            if let r = reservation { backend.commit(r) }
+            return
+        }
         var got = 0
         for j in 0..<op.pointee.count {
             if let h = allocOne(op, timed: timed, start: j == 0 ? intended : 0) {
                 scratch[got] = h
                 got &+= 1
             }
+            if pendingDeath || aborted || groupStopped || loopAbandoned { break } // the transaction is abandoned
         }
         if li >= 0 { locks.release(li) }
+        if let r = reservation { backend.commit(r) }
         for j in 0..<got { dispose(op, scratch[j], timed: timed) }
     }
 
     /// One allocation of the operation's flags at a drawn order. `start`
     /// (open loop: the intended start) replaces the call's own start time.
+    /// Returns the block to hold, or nil (failed, or handed to the LRU).
     @inline(__always)
     mutating func allocOne(_ op: UnsafeMutablePointer<HotOp>, timed: Bool, start: UInt64) -> H? {
         let order = op.pointee.orders.n == 1 ? op.pointee.orders.single : op.pointee.orders.draw(rng.next())
         let cls = Int(op.pointee.allocClass[order])
+        if op.pointee.callerLoop { return allocLooping(op, order: order, cls: cls, timed: timed, start: start) }
         let t0: UInt64 = timed ? (start != 0 ? start : now()) : 0
         classCalls[cls] &+= 1
+        beginCall()
         do {
-            let b = try backend.allocate(order: Order(unchecked: order), flags: op.pointee.flags, node: op.pointee.node, cpu: cpu, owner: owner)
+            let b = op.pointee.reserve > 0
+                ? try backend.allocateReserved(order: Order(unchecked: order), flags: op.pointee.flags, node: op.pointee.node, cpu: cpu, owner: owner)
+                : try backend.allocate(order: Order(unchecked: order), flags: op.pointee.flags, node: op.pointee.node, cpu: cpu, owner: owner)
+            endCall(succeeded: true)
             if timed { record(cls, from: t0) }
             c.allocs &+= 1
-            let words = op.pointee.touchWords
-            return H(block: b, tag: words > 0 ? touch(b, words: words) : 0, words: words)
+            return got(op, b)
         } catch {
+            endCall(succeeded: false)
             if timed { record(cls, from: t0) }
-            allocFailed(cls: cls, need: op.pointee.need)
+            allocError(error, cls: cls, need: op.pointee.need, order: order)
             return nil
         }
     }
 
+    /// A block just allocated: written (touch), then held, or handed to the LRU.
+    @inline(__always)
+    mutating func got(_ op: UnsafeMutablePointer<HotOp>, _ b: B.Block) -> H? {
+        let words = op.pointee.touchWords
+        let kind = op.pointee.reclaimKind
+        if kind >= 0 {
+            if words > 0 { _ = touch(b, words: words) }
+            lru(b, kind: kind)
+            return nil
+        }
+        heldPages &+= 1 &<< backend.order(of: b)
+        return H(block: b, tag: words > 0 ? touch(b, words: words) : 0, words: words)
+    }
+
+    @inline(__always)
+    mutating func beginCall() {
+        callSeq &+= 1
+        control.callSeq(index).pointee.store(callSeq, ordering: .relaxed)
+    }
+
+    @inline(__always)
+    mutating func endCall(succeeded: Bool) {
+        callSeq &+= 1
+        control.callSeq(index).pointee.store(callSeq, ordering: .relaxed)
+        if succeeded {
+            successes &+= 1
+            control.successes(index).pointee.store(successes, ordering: .relaxed)
+        }
+    }
+
+    /// The caller-side NOFAIL loop (XFS's kmem_alloc): retry until the
+    /// allocation succeeds, sleeping `caller_loop_backoff_ms` between tries
+    /// and printing "possible memory allocation deadlock" every
+    /// `caller_loop_warn_every` tries. Like XFS, it does not stop for the OOM
+    /// killer (an OOM victim retries with the victim's reserves and dies at
+    /// its next safe point); it stops only when the run ends or the allocator
+    /// shuts down. Timed as one call: the latency its caller sees.
     @inline(never)
-    mutating func allocFailed(cls: Int, need: Int) {
+    mutating func allocLooping(_ op: UnsafeMutablePointer<HotOp>, order: Int, cls: Int, timed: Bool, start: UInt64) -> H? {
+        let t0: UInt64 = timed ? (start != 0 ? start : now()) : 0
+        classCalls[cls] &+= 1
+        var tries = 0
+        while true {
+            beginCall()
+            do {
+                let b = try backend.allocate(order: Order(unchecked: order), flags: op.pointee.flags, node: op.pointee.node, cpu: cpu, owner: owner)
+                endCall(succeeded: true)
+                if timed { record(cls, from: t0) }
+                c.allocs &+= 1
+                if tries > c.callerMaxTries { c.callerMaxTries = tries }
+                if tries > 0 { backend.setTaskActivity(owner, .running, target: 0) }
+                return got(op, b)
+            } catch {
+                endCall(succeeded: false)
+                switch error {
+                case .aborted:
+                    c.abortedCalls &+= 1
+                    aborted = true
+                case .killed:
+                    c.killedCalls &+= 1
+                    pendingDeath = true
+                default: break
+                }
+                if aborted {
+                    if timed { record(cls, from: t0) }
+                    return nil
+                }
+                tries &+= 1
+                c.callerRetries &+= 1
+                if tries % harness.callerLoopWarnEvery == 0 {
+                    c.callerWarnings &+= 1
+                    control.message("\(taskName)(\(owner)): possible memory allocation deadlock size \(timing.pageSize << order) in \(opName(op)) (mode:\(op.pointee.flags.hex)) after \(tries) tries")
+                }
+                if waitMustEnd() {
+                    loopAbandoned = true
+                    c.callerAbandoned &+= 1
+                    if tries > c.callerMaxTries { c.callerMaxTries = tries }
+                    backend.setTaskActivity(owner, .running, target: 0)
+                    if timed { record(cls, from: t0) }
+                    return nil
+                }
+                // Seen by the watchdog as a retry in the allocator.
+                backend.setTaskActivity(owner, .retryingInAllocator, target: 0)
+                if harness.callerLoopBackoffMs > 0 { usleep(UInt32(harness.callerLoopBackoffMs) * 1000) } else { sched_yield() }
+            }
+        }
+    }
+
+    func opName(_ op: UnsafeMutablePointer<HotOp>) -> String { opNames.count > op - ops ? opNames[op - ops] : "op" }
+
+    /// A failed allocation call: a kill, the allocator's shutdown, or a
+    /// failure charged as damage at the operation's level of need.
+    @inline(never)
+    mutating func allocError(_ e: AllocError, cls: Int, need: Int, order: Int) {
+        switch e {
+        case .killed:
+            c.killedCalls &+= 1
+            pendingDeath = true
+            return
+        case .aborted:
+            c.abortedCalls &+= 1
+            aborted = true
+            return
+        case .injectedFailure: c.failInjected &+= 1
+        case .groupLimit: c.failGroupLimit &+= 1
+        case .timedOut: c.failTimedOut &+= 1
+        case .reservationTimeout, .reservationTooLarge, .reservationActive, .reservationNeedsTask: c.failReservation &+= 1
+        default: c.failOOM &+= 1
+        }
         c.failures &+= 1
         classFailures[cls &* 4 &+ need] &+= 1
+        switch need {
+        case 0: c.skipped &+= 1
+        case 1: c.safeErrors &+= 1
+        case 2: c.lostPages &+= 1 &<< order
+        default:
+            // Level 3: the subsystem fails; the whole group stops (read-only).
+            c.subsystemFailures &+= 1
+            groupStopped = true
+            control.stopGroup(group, atNs: Int(cnuma_monotonic_ns()))
+        }
     }
 
     /// Applies the operation's lifetime to a block just allocated.
@@ -604,6 +1014,7 @@ struct Worker<B: AllocatorBackend> {
     @inline(__always)
     mutating func freeLocal(_ h: H, timed: Bool) {
         if h.words > 0 { verify(h) }
+        heldPages &-= 1 &<< backend.order(of: h.block)
         let cls = Int(freeClass[backend.order(of: h.block)])
         let t0: UInt64 = timed ? now() : 0
         do { try backend.free(h.block, cpu: cpu) } catch { freeFailed(error) }
@@ -660,6 +1071,7 @@ struct Worker<B: AllocatorBackend> {
     @inline(__always)
     mutating func handoff(_ ring: Int, _ h: H) {
         if rings[ring].tryPush(h) {
+            heldPages &-= 1 &<< backend.order(of: h.block)
             c.handoffSent &+= 1
             return
         }
@@ -670,7 +1082,16 @@ struct Worker<B: AllocatorBackend> {
     mutating func handoffSlow(_ ring: Int, _ h: H) {
         c.handoffWaits &+= 1
         var spins = 0
+        heldPages &-= 1 &<< backend.order(of: h.block)
+        let consumer = ring < ringCount ? ringConsumer[ring] : -1
         while true {
+            if consumer >= 0 && control.gone(consumer).pointee.load(ordering: .relaxed) != 0 {
+                // The consumer was killed for good: nobody will free this block but us.
+                c.handoffToGone &+= 1
+                if h.words > 0 { verify(h) }
+                do { try backend.free(h.block, cpu: cpu) } catch { freeFailed(error) }
+                return
+            }
             if inboundCount > 0 { _ = consume(max: 16, timed: false, intended: 0) }
             spins &+= 1
             if spins & 7 == 0 { sched_yield() } else { cnuma_cpu_relax() }
@@ -690,17 +1111,22 @@ struct Worker<B: AllocatorBackend> {
     /// Takes a named lock; false when the run ended while waiting.
     @inline(__always)
     mutating func acquire(_ li: Int) -> Bool {
-        if locks.tryAcquire(li, worker: index) {
+        if locks.tryAcquire(li, worker: Int(owner)) {
             lockStats[li].acquisitions &+= 1
             return true
         }
         return acquireSlow(li)
     }
 
+    /// Waits for a named lock, as an uninterruptible mutex_lock(): not a
+    /// safe point (an OOM victim waiting here cannot die). The wait is
+    /// published to the watchdog and ends with the run.
     @inline(never)
     mutating func acquireSlow(_ li: Int) -> Bool {
         let t0 = now()
         var spins = 0
+        backend.setTaskActivity(owner, .waitingForLock, target: li)
+        defer { backend.setTaskActivity(owner, .running, target: 0) }
         while true {
             while locks.holder(li) != nil {
                 spins &+= 1
@@ -715,7 +1141,7 @@ struct Worker<B: AllocatorBackend> {
                     cnuma_cpu_relax()
                 }
             }
-            if locks.tryAcquire(li, worker: index) { break }
+            if locks.tryAcquire(li, worker: Int(owner)) { break }
         }
         let w = now() &- t0
         lockStats[li].acquisitions &+= 1

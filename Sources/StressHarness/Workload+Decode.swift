@@ -158,14 +158,19 @@ struct WorkloadDecoder {
     let file: String
     let machine: Topology
 
-    static let rootKeys = ["name", "kind", "description", "source", "topology", "memory", "run", "policy", "lock", "group"]
+    static let rootKeys = ["name", "kind", "description", "source", "topology", "memory", "run", "policy", "harness", "reclaim",
+                           "fail_page_alloc", "memory_group", "lock", "group"]
     static let topologyKeys = ["kind", "nodes", "cpus_per_node", "distances"]
     static let memoryKeys = ["arena_mib", "zones", "page_size", "min_free_kbytes", "watermark_scale_factor",
-                             "lowmem_reserve_ratio", "pcp_max_order", "percpu_pagelist_high_fraction", "bind_memory"]
+                             "lowmem_reserve_ratio", "pcp_max_order", "percpu_pagelist_high_fraction", "bind_memory",
+                             "swap_pages", "swap_mib", "warn_ratelimit_ms"]
     static let runKeys = ["duration_ms", "ops", "warmup_ms", "seed", "sample_every", "timeout_ms", "bucket_ms"]
-    static let groupKeys = ["name", "workers", "pin", "cpus", "nodes", "loop", "rate", "op"]
+    static let groupKeys = ["name", "workers", "pin", "cpus", "nodes", "loop", "rate", "oom_score_adj", "restart", "memory_group", "op"]
     static let allocKeys = ["kind", "name", "weight", "order", "orders", "flags", "need", "count", "lock", "free",
-                            "batch", "live", "prefill", "free_on", "touch", "node"]
+                            "batch", "live", "prefill", "free_on", "touch", "node", "reclaimable", "initial", "reserve"]
+    static let reclaimKeys = ["writeback_ns_per_page", "swap_ns_per_page", "batch"]
+    static let faultKeys = ["probability", "interval", "times", "space", "verbose", "ignore-gfp-wait", "ignore-gfp-highmem", "min-order",
+                            "ignore_gfp_wait", "ignore_gfp_highmem", "min_order", "seed"]
     static let consumeKeys = ["kind", "name", "weight", "batch"]
 
     func decode(_ table: TOMLTable, defaultName: String) throws(WorkloadError) -> Workload {
@@ -184,6 +189,10 @@ struct WorkloadDecoder {
         let memory = try decodeMemory(r.subtable("memory") ?? TableReader(file: file, path: "memory", table: TOMLTable(line: 1)), nodes: topo.spec.nodes)
         let run = try decodeRun(r.subtable("run") ?? TableReader(file: file, path: "run", table: TOMLTable(line: 1)))
         let policy = try decodePolicy(r.subtable("policy"))
+        let harness = try decodeHarness(r.subtable("harness"))
+        let reclaim = try decodeReclaim(r.subtable("reclaim"))
+        let faults = try decodeFailPageAlloc(r.subtable("fail_page_alloc"))
+        let memoryGroups = try decodeMemoryGroups(r.tables("memory_group"), pageSize: memory.pageSize)
         let locks = try decodeLocks(r.tables("lock"))
 
         let groupReaders = try r.tables("group")
@@ -193,7 +202,7 @@ struct WorkloadDecoder {
         var groups: [GroupSpec] = []
         var opReaders: [[TableReader]] = []
         for (i, g) in groupReaders.enumerated() {
-            let (spec, readers) = try decodeGroup(g, index: i, topology: topology, memory: memory, locks: locks)
+            let (spec, readers) = try decodeGroup(g, index: i, topology: topology, memory: memory, locks: locks, memoryGroups: memoryGroups)
             if groups.contains(where: { $0.name == spec.name }) {
                 throw g.fail("name", "group name '\(spec.name)' is used twice")
             }
@@ -204,7 +213,8 @@ struct WorkloadDecoder {
         let total = groups.reduce(0) { $0 + $1.workers }
         guard total <= 4096 else { throw groupReaders[0].fail("workers", "\(total) workers in all; at most 4096") }
         return Workload(name: name, kind: WorkloadKind(rawValue: kind)!, description: description, source: source,
-                        topology: topo.spec, memory: memory, run: run, policy: policy, locks: locks, groups: groups)
+                        topology: topo.spec, memory: memory, run: run, policy: policy, harness: harness, reclaim: reclaim,
+                        failPageAlloc: faults, memoryGroups: memoryGroups, locks: locks, groups: groups)
     }
 
     // MARK: topology
@@ -309,9 +319,16 @@ struct WorkloadDecoder {
         let fraction = try r.int("percpu_pagelist_high_fraction", default: 0, range: 0...Int(Int32.max))
         if fraction != 0 && fraction < 8 { throw r.fail("percpu_pagelist_high_fraction", "must be 0 (auto) or at least 8, as the sysctl; got \(fraction)") }
         let bind = try r.bool("bind_memory", default: true)
+        if r.has("swap_pages") && r.has("swap_mib") { throw r.fail("swap_mib", "contradicts swap_pages (give one)") }
+        var swap = try r.int("swap_pages", default: 0, range: 0...(1 << 40), what: "swap slots in pages")
+        if let mib = try r.int("swap_mib") {
+            try r.check("swap_mib", mib, 0...(1 << 22))
+            swap = mib * (1 << 20) / pageSize
+        }
+        let ratelimit = try r.int("warn_ratelimit_ms", default: 10_000, range: 0...86_400_000, what: "one printed allocation-failure warning per this many ms")
         return MemorySpec(pageSize: pageSize, zones: zones, minFreeKbytes: minFree, minFreeKbytesGiven: given != nil,
                           watermarkScaleFactor: wsf, lowmemReserveRatio: ratios, pcpMaxOrder: pcpMax,
-                          percpuPagelistHighFraction: fraction, bindMemory: bind)
+                          percpuPagelistHighFraction: fraction, bindMemory: bind, swapPages: swap, warnRatelimitMs: ratelimit)
     }
 
     // MARK: run
@@ -336,14 +353,84 @@ struct WorkloadDecoder {
 
     // MARK: policy and locks
 
+    /// A scalar setting as text: strings as written, integers in decimal, booleans as true/false.
+    func settingText(_ r: TableReader, _ k: String) throws(WorkloadError) -> String {
+        let v = r.table[k]!
+        if let s = v.string { return s }
+        if let i = v.integer { return String(i) }
+        if let b = v.bool { return b ? "true" : "false" }
+        throw r.fail(k, "expected a string, an integer or a boolean, found a \(v.typeName)")
+    }
+
+    /// `[policy]`: the allocator's SlowPathPolicy knobs, every key resolved to its canonical text.
     func decodePolicy(_ r: TableReader?) throws(WorkloadError) -> [String: String] {
-        var out = Policy.defaults
-        guard let r else { return out }
+        guard let r else { return Policy.defaults }
         try r.allowOnly(Policy.keys)
+        var p = SlowPathPolicy()
         for k in r.table.keys {
-            let s = try r.string(k)!
-            if let why = Policy.check(key: k, value: s) { throw r.fail(k, why) }
-            out[k] = s
+            let text = try settingText(r, k)
+            do { try p.set(k, text) } catch { throw r.fail(k, "'\(text)' is not accepted: expected \(error.expected)") }
+        }
+        return Policy.canonical(p)
+    }
+
+    /// `[harness]`: the callers' side and the measurement (HarnessSpec.table).
+    func decodeHarness(_ r: TableReader?) throws(WorkloadError) -> HarnessSpec {
+        var h = HarnessSpec()
+        guard let r else { return h }
+        try r.allowOnly(HarnessSpec.keys)
+        for k in r.table.keys {
+            let text = try settingText(r, k)
+            do { try h.set(k, text) } catch { throw r.fail(k, "'\(text)' is not accepted: expected \(error.expected)") }
+        }
+        return h
+    }
+
+    func decodeReclaim(_ r: TableReader?) throws(WorkloadError) -> ReclaimSpec {
+        var s = ReclaimSpec()
+        guard let r else { return s }
+        try r.allowOnly(WorkloadDecoder.reclaimKeys)
+        s.writebackNsPerPage = try r.int("writeback_ns_per_page", default: s.writebackNsPerPage, range: 0...1_000_000_000, what: "simulated writeback time per dirty page")
+        s.swapNsPerPage = try r.int("swap_ns_per_page", default: s.swapNsPerPage, range: 0...1_000_000_000, what: "simulated swap-out time per page")
+        s.batch = try r.int("batch", default: s.batch, range: 1...1_000_000, what: "pages one reclaim pass aims for")
+        return s
+    }
+
+    /// `[fail_page_alloc]`: the debugfs knobs with their kernel names (or with underscores).
+    func decodeFailPageAlloc(_ r: TableReader?) throws(WorkloadError) -> FaultInjectionSettings {
+        var s = FaultInjectionSettings()
+        guard let r else { return s }
+        try r.allowOnly(WorkloadDecoder.faultKeys)
+        for k in r.table.keys {
+            var text = try settingText(r, k)
+            if k.contains("ignore") { text = text == "true" ? "Y" : (text == "false" ? "N" : text) }
+            do { try s.set(k, text) } catch {
+                if case .invalid(_, _, let reason) = error { throw r.fail(k, reason) }
+                throw r.fail(k, "\(error)")
+            }
+        }
+        return s
+    }
+
+    /// `[[memory_group]]`: a name and a page limit each.
+    func decodeMemoryGroups(_ rs: [TableReader], pageSize: Int) throws(WorkloadError) -> [MemoryGroupSpec] {
+        var out: [MemoryGroupSpec] = []
+        for r in rs {
+            try r.allowOnly(["name", "limit_pages", "limit_mib"])
+            guard let n = try r.string("name"), !n.isEmpty else { throw r.fail("name", "a memory group needs a name") }
+            if out.contains(where: { $0.name == n }) { throw r.fail("name", "memory group '\(n)' is declared twice") }
+            if r.has("limit_pages") && r.has("limit_mib") { throw r.fail("limit_mib", "contradicts limit_pages (give one)") }
+            let limit: Int
+            if let p = try r.int("limit_pages") {
+                try r.check("limit_pages", p, 1...(1 << 40))
+                limit = p
+            } else if let m = try r.int("limit_mib") {
+                try r.check("limit_mib", m, 1...(1 << 22))
+                limit = m * (1 << 20) / pageSize
+            } else {
+                throw r.fail(nil, "memory group '\(n)' needs its limit: limit_pages = N or limit_mib = N")
+            }
+            out.append(MemoryGroupSpec(name: n, limitPages: limit))
         }
         return out
     }
@@ -362,7 +449,7 @@ struct WorkloadDecoder {
     // MARK: groups and operations
 
     func decodeGroup(_ r: TableReader, index: Int, topology: Topology, memory: MemorySpec,
-                     locks: [LockSpec]) throws(WorkloadError) -> (GroupSpec, [TableReader]) {
+                     locks: [LockSpec], memoryGroups: [MemoryGroupSpec]) throws(WorkloadError) -> (GroupSpec, [TableReader]) {
         try r.allowOnly(WorkloadDecoder.groupKeys)
         let name = try r.string("name", default: "group\(index)")
         guard !name.isEmpty, name != "self" else { throw r.fail("name", "'\(name)' cannot name a group") }
@@ -398,6 +485,12 @@ struct WorkloadDecoder {
         } else if loop == "open" {
             throw r.fail("loop", "an open loop needs rate = <operations per second per worker>")
         }
+        let adj = try r.int("oom_score_adj", default: 0, range: -1000...1000, what: "as /proc/<pid>/oom_score_adj; -1000 is never chosen")
+        let restart = try r.bool("restart", default: false)
+        let memoryGroup = try r.string("memory_group")
+        if let m = memoryGroup, !memoryGroups.contains(where: { $0.name == m }) {
+            throw r.fail("memory_group", "no memory group is named '\(m)'; declare it with [[memory_group]] name = \"\(m)\" and limit_pages = N\(memoryGroups.isEmpty ? "" : " (declared: \(memoryGroups.map(\.name).joined(separator: ", ")))")")
+        }
         let opReaders = try r.tables("op")
         guard !opReaders.isEmpty else { throw r.fail(nil, "group '\(name)' has no operations: add [[group.op]] tables") }
         var ops: [OpSpec] = []
@@ -406,7 +499,8 @@ struct WorkloadDecoder {
         }
         let totalWeight = ops.reduce(0) { $0 + $1.weight }
         guard totalWeight > 0 else { throw r.fail("op", "the weights of group '\(name)' sum to 0: no operation could ever run", line: opReaders[0].table.line) }
-        return (GroupSpec(name: name, workers: workers, pin: pin, cpus: cpus, nodes: nodes, loop: loop, rate: rate, ops: ops), opReaders)
+        return (GroupSpec(name: name, workers: workers, pin: pin, cpus: cpus, nodes: nodes, loop: loop, rate: rate,
+                          oomScoreAdj: adj, restart: restart, memoryGroup: memoryGroup, ops: ops), opReaders)
     }
 
     func decodeOp(_ r: TableReader, index: Int, topology: Topology, memory: MemorySpec, locks: [LockSpec]) throws(WorkloadError) -> OpSpec {
@@ -418,7 +512,8 @@ struct WorkloadDecoder {
         if kind == .consume {
             let batch = try r.int("batch", default: 16, range: 1...65536)
             return OpSpec(name: name, kind: .consume, weight: weight, orders: [], flags: "", need: 0, count: 0, lock: nil,
-                          free: .immediate, batch: batch, live: nil, prefill: false, freeOn: nil, touch: 0, node: nil)
+                          free: .immediate, batch: batch, live: nil, prefill: false, freeOn: nil, touch: 0, node: nil,
+                          reclaimable: nil, initial: 0, reserve: nil)
         }
         // Orders.
         if r.has("order") && r.has("orders") { throw r.fail("orders", "contradicts order (give one: order = N, or orders = { N = weight, ... })") }
@@ -483,9 +578,26 @@ struct WorkloadDecoder {
             }
             node = n
         }
+        // Reclaimable memory: the allocator owns the blocks once they are on its LRU.
+        let reclaimable = try r.string("reclaimable", default: "", oneOf: ["clean", "dirty", "anon"])
+        let initial = try r.int("initial", default: 0, range: 0...10_000_000, what: "blocks created before the start")
+        if !reclaimable.isEmpty {
+            if r.has("free") && free != .immediate { throw r.fail("free", "contradicts reclaimable = \"\(reclaimable)\" (the allocator frees LRU pages: reclaim, kswapd, the OOM reaper, the task's exit)") }
+            for k in ["batch", "live", "prefill", "free_on"] where r.has(k) {
+                throw r.fail(k, "contradicts reclaimable = \"\(reclaimable)\" (the blocks go to the allocator's LRU; use initial = N to create some before the start)")
+            }
+        } else if r.has("initial") {
+            throw r.fail("initial", "needs reclaimable = \"clean\", \"dirty\" or \"anon\" (pools of held blocks are filled with live = N and prefill = true)")
+        }
+        let reserve = try r.int("reserve")
+        if let n = reserve {
+            try r.check("reserve", n, 1...(1 << 30), what: "pages reserved before the operation")
+            if !reclaimable.isEmpty { throw r.fail("reserve", "contradicts reclaimable (a reservation covers a transaction's held allocations)") }
+        }
         return OpSpec(name: name, kind: .alloc, weight: weight, orders: orders.sorted { $0.order < $1.order }, flags: gfp.description,
                       need: need, count: count, lock: lock, free: free, batch: batch, live: live, prefill: prefill,
-                      freeOn: freeOn, touch: touch, node: node)
+                      freeOn: freeOn, touch: touch, node: node, reclaimable: reclaimable.isEmpty ? nil : reclaimable,
+                      initial: initial, reserve: reserve)
     }
 
     /// Every `free_on` names a group, and every group that receives blocks has a consume operation (and vice versa).

@@ -1,3 +1,6 @@
+import Foundation
+import PageAllocator
+
 /// A resolved workload: what a workload file says, with every default filled
 /// in. Results files store it whole, so a run can be repeated from its
 /// results alone. Read from TOML by `Workload.load(...)` (Workload+Decode.swift);
@@ -14,8 +17,16 @@ public struct Workload: Codable, Sendable, Equatable {
     public var topology: TopologySpec
     public var memory: MemorySpec
     public var run: RunSpec
-    /// The `[policy]` table, every known key present (see Policy.swift).
+    /// The `[policy]` table: every SlowPathPolicy key with its value in force (see Policy.swift).
     public var policy: [String: String]
+    /// The `[harness]` table: the callers' side (caller NOFAIL loop), stalls, the watchdog.
+    public var harness: HarnessSpec
+    /// The `[reclaim]` table: simulated I/O costs of reclaim.
+    public var reclaim: ReclaimSpec
+    /// The `[fail_page_alloc]` table (disabled unless probability > 0 and times != 0).
+    public var failPageAlloc: FaultInjectionSettings
+    /// The `[[memory_group]]` tables: memory-cgroup-like page limits (ids 1...n in this order).
+    public var memoryGroups: [MemoryGroupSpec]
     public var locks: [LockSpec]
     public var groups: [GroupSpec]
 
@@ -60,6 +71,10 @@ public struct MemorySpec: Codable, Sendable, Equatable {
     public var pcpMaxOrder: Int
     public var percpuPagelistHighFraction: Int
     public var bindMemory: Bool
+    /// Swap slots, in pages (0: anonymous memory cannot be reclaimed).
+    public var swapPages: Int
+    /// warn_alloc's rate limit: one printed warning per this many ms (the kernel: 10 s).
+    public var warnRatelimitMs: Int
 
     public var pagesPerNode: Int { zones.reduce(0) { $0 + $1.pages } }
 }
@@ -97,6 +112,12 @@ public struct GroupSpec: Codable, Sendable, Equatable {
     /// "closed" (as fast as possible) or "open" (at `rate` ops/s per worker).
     public var loop: String
     public var rate: Double?
+    /// oom_score_adj of every worker of the group (-1000: never chosen by the OOM killer).
+    public var oomScoreAdj: Int
+    /// A worker killed by the OOM killer starts again as a new task.
+    public var restart: Bool
+    /// The `[[memory_group]]` the group's workers are charged to, if any.
+    public var memoryGroup: String?
     public var ops: [OpSpec]
 }
 
@@ -155,6 +176,16 @@ public struct OpSpec: Codable, Sendable, Equatable {
     public var touch: Int
     /// Preferred node (nil: the node of the worker's CPU).
     public var node: Int?
+    /// alloc: hand each block to the allocator's LRU as reclaimable memory
+    /// charged to the worker: "clean" or "dirty" page cache, or "anon"
+    /// (nil: the worker holds and frees its blocks).
+    public var reclaimable: String?
+    /// alloc with `reclaimable`: blocks created before the start (and again
+    /// after an OOM restart): the worker's initial page cache or working set.
+    public var initial: Int
+    /// alloc: pages reserved before the operation's allocations (Chinner's
+    /// transaction reservation; the estimate, next to `count`, what it really allocates).
+    public var reserve: Int?
 }
 
 /// Changes applied to a decoded workload (CLI flags, tests): a way to run a
@@ -168,9 +199,19 @@ public struct WorkloadOverrides: Sendable, Equatable {
     public var timeoutMs: Int?
     /// Multiplies every prefill/live/batch size and lowers nothing else (0 < scale <= 1 shrinks).
     public var sizeScale: Double?
+    /// `[policy]` keys to replace (`--policy`), validated by `Workload.overriding`.
+    public var policy: [String: String] = [:]
+    /// `[harness]` keys to replace (`--harness`).
+    public var harness: [String: String] = [:]
+    /// fail_page_alloc knobs replacing the workload's table (`--fail-page-alloc`).
+    public var failPageAlloc: String?
 
     public init(durationMs: Int? = nil, ops: Int? = nil, warmupMs: Int? = nil, seed: UInt64? = nil,
-                sampleEvery: Int? = nil, timeoutMs: Int? = nil, sizeScale: Double? = nil) {
+                sampleEvery: Int? = nil, timeoutMs: Int? = nil, sizeScale: Double? = nil,
+                policy: [String: String] = [:], harness: [String: String] = [:], failPageAlloc: String? = nil) {
+        self.policy = policy
+        self.harness = harness
+        self.failPageAlloc = failPageAlloc
         self.durationMs = durationMs
         self.ops = ops
         self.warmupMs = warmupMs
@@ -207,8 +248,27 @@ extension Workload {
                 for i in w.groups[g].ops.indices {
                     w.groups[g].ops[i].live = scaled(w.groups[g].ops[i].live)
                     if w.groups[g].ops[i].kind == .alloc { w.groups[g].ops[i].batch = scaled(w.groups[g].ops[i].batch) }
+                    if w.groups[g].ops[i].initial > 0 { w.groups[g].ops[i].initial = scaled(w.groups[g].ops[i].initial)! }
                 }
             }
+        }
+        return w
+    }
+
+    /// `applying(o)`, then the `[policy]`, `[harness]` and `[fail_page_alloc]`
+    /// replacements of `o`, each checked (a bad one names the key and what it accepts).
+    public func overriding(_ o: WorkloadOverrides) throws(OverrideError) -> Workload {
+        var w = applying(o)
+        if !o.policy.isEmpty {
+            var table = w.policy
+            for (k, v) in o.policy { table[k] = v }
+            do { w.policy = Policy.canonical(try Policy.resolve(table)) } catch { throw OverrideError(message: "--policy: \(error)") }
+        }
+        for k in o.harness.keys.sorted() {
+            do { try w.harness.set(k, o.harness[k]!) } catch { throw OverrideError(message: "--harness: \(error)") }
+        }
+        if let f = o.failPageAlloc {
+            do { w.failPageAlloc = try FaultInjectionSettings.parse(f) } catch { throw OverrideError(message: "--fail-page-alloc: \(error)") }
         }
         return w
     }

@@ -10,7 +10,8 @@ struct RunCommand: ParsableCommand {
         discussion: """
         The file format is documented in Workloads/README.md, the output and the results schema in docs/harness.md. \
         Exit codes: 0 verdict ok; 1 verdict failures (allocations failed); 2 bad input (the workload or a flag); \
-        3 the tool failed (corruption, a lost page, a broken invariant, stuck workers, I/O); 130 interrupted (Ctrl-C; \
+        3 the tool failed (corruption, a lost page, a broken invariant, stuck workers, I/O); 4 verdict livelock and \
+        5 verdict deadlock (the watchdog ended the run; results are still written); 130 interrupted (Ctrl-C; \
         partial results are still written).
         """)
 
@@ -42,6 +43,12 @@ struct RunCommand: ParsableCommand {
     var overheadOnly = false
     @Flag(help: "Print only the verdict line (and errors).")
     var quiet = false
+    @Option(name: .customLong("policy"), help: "Replace [policy] keys (the allocator's slow-path policy), e.g. retry=legacy,oom=sync,reaper=true. Repeatable.")
+    var policy: [String] = []
+    @Option(name: .customLong("harness"), help: "Replace [harness] keys, e.g. nofail=caller-loop,stall_ms=100. Repeatable.")
+    var harness: [String] = []
+    @Option(name: .customLong("fail-page-alloc"), help: "fail_page_alloc's knobs, replacing the workload's [fail_page_alloc], e.g. probability=10,interval=1,times=-1,min-order=0.")
+    var failPageAlloc: String?
 
     func validate() throws {
         if let d = durationMs, !(1...86_400_000).contains(d) { throw ValidationError("--duration-ms must be 1...86400000, got \(d)") }
@@ -54,15 +61,19 @@ struct RunCommand: ParsableCommand {
         if output != nil && noResults { throw ValidationError("--output and --no-results contradict each other") }
     }
 
-    var overrides: WorkloadOverrides {
-        WorkloadOverrides(durationMs: durationMs, ops: ops, warmupMs: warmupMs, seed: seed, sampleEvery: sampleEvery,
-                          timeoutMs: timeoutMs, sizeScale: scale)
+    func overrides() throws(OverrideError) -> WorkloadOverrides {
+        var o = WorkloadOverrides(durationMs: durationMs, ops: ops, warmupMs: warmupMs, seed: seed, sampleEvery: sampleEvery,
+                                  timeoutMs: timeoutMs, sizeScale: scale)
+        for p in policy { for (k, v) in try Policy.parseAssignments(p, what: "--policy") { o.policy[k] = v } }
+        for h in harness { for (k, v) in try Policy.parseAssignments(h, what: "--harness") { o.harness[k] = v } }
+        o.failPageAlloc = failPageAlloc
+        return o
     }
 
     func run() throws {
         let w: Workload
         do {
-            w = try (workload.map { try Workload.load(path: $0) } ?? Workload.builtinDefault()).applying(overrides)
+            w = try (workload.map { try Workload.load(path: $0) } ?? Workload.builtinDefault()).overriding(overrides())
         } catch {
             FileHandle.standardError.write(Data("pagestorm: \(error)\n".utf8))
             throw ExitCode(ExitStatus.badInput.rawValue)
@@ -78,9 +89,13 @@ struct RunCommand: ParsableCommand {
         options.progress = !quiet
         options.handleInterrupts = true
         options.measureOverhead = !noOverhead
+        options.warningSink = RunCommand.stderrSink
         let code = try RunCommand.execute(w, options: options, output: noResults ? nil : (output ?? ""), quiet: quiet)
         if code != .ok { throw ExitCode(code.rawValue) }
     }
+
+    /// Warning lines (warn_alloc, stalls, the caller loop) go to stderr as they happen.
+    static let stderrSink: @Sendable (String) -> Void = { line in FileHandle.standardError.write(Data((line + "\n").utf8)) }
 
     /// Runs, prints the summary, writes the results (output "" = the default
     /// path, nil = none) and prints the verdict. Returns the exit status.
@@ -105,7 +120,8 @@ struct RunCommand: ParsableCommand {
                 if status == .ok || status == .failures { status = .toolFailed }
             }
         }
-        print("verdict: \(result.status.verdict)\(result.status.partial ? " (partial: \(result.status.stopReason))" : "")")
+        let st = result.status
+        print("verdict: \(st.verdict)\(st.partial && st.stopReason != st.verdict ? " (partial: \(st.stopReason))" : "")")
         trailer?()
         return status
     }

@@ -23,14 +23,14 @@ func run(_ text: String, overrides: WorkloadOverrides = WorkloadOverrides(), con
 }
 
 /// A declared 1-node, 2-CPU topology with a 16 MiB arena, then `body`.
-func small(_ body: String, run: String = "duration_ms = 60") -> String {
+func small(_ body: String, run: String = "duration_ms = 60", memory: String = "arena_mib = 16") -> String {
     """
     [topology]
     nodes = 1
     cpus_per_node = 2
 
     [memory]
-    arena_mib = 16
+    \(memory)
 
     [run]
     \(run)

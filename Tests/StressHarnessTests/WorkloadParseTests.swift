@@ -52,7 +52,18 @@ import PageAllocator
         [policy]
         retry = "retries=3"
         oom = "sync"
-        fault_injection = "probability=10,times=-1"
+        reaper = true
+        max_stall_ms = 500
+        [harness]
+        nofail = "caller-loop"
+        stall_ms = 250
+        [reclaim]
+        writeback_ns_per_page = 1000
+        [fail_page_alloc]
+        probability = 10
+        times = -1
+        min-order = 0
+        ignore-gfp-wait = false
         [[lock]]
         name = "journal"
         [[group]]
@@ -91,7 +102,11 @@ import PageAllocator
         #expect(w.memory.zones == [ZoneRecord(type: "DMA32", pages: 1024), ZoneRecord(type: "Normal", pages: 2048)])
         #expect(w.memory.minFreeKbytes == 1024 && w.memory.minFreeKbytesGiven && w.memory.pcpMaxOrder == -1)
         #expect(w.run.mode == "ops" && w.run.ops == 1000 && w.run.seed == 42 && w.run.sampleEvery == 4)
-        #expect(w.policy["retry"] == "retries=3" && w.policy["oom"] == "sync" && w.policy["nofail"] == "allocator")
+        #expect(w.policy["retry"] == "retries=3" && w.policy["oom"] == "sync" && w.policy["reaper"] == "true" && w.policy["max_stall_ms"] == "500")
+        #expect(w.policy.count == SlowPathPolicy.table.count, "every key of the allocator's table is resolved")
+        #expect(w.harness.nofail == "caller-loop" && w.harness.stallMs == 250 && w.harness.callerLoop)
+        #expect(w.reclaim.writebackNsPerPage == 1000 && w.reclaim.swapNsPerPage == ReclaimSettings().swapNsPerPage)
+        #expect(w.failPageAlloc.probability == 10 && w.failPageAlloc.times == -1 && w.failPageAlloc.minOrder == 0 && !w.failPageAlloc.ignoreGfpWait)
         let p = w.groups[0]
         #expect(p.workers == 3 && p.pin == "node" && p.nodes == [1] && p.loop == "open" && p.rate == 5000)
         let tx = p.ops[0]
