@@ -140,6 +140,7 @@ extension RunResult {
             #expect(row.allocsPerSecond > 0 && row.p999Ns > 0)
             #expect(row.oomKills == row.runs.reduce(0) { $0 + $1.oomKills } && row.oomKills > 0)
             #expect(row.runs.allSatisfy { $0.measuredMs >= 300 }, "a scaled run still lasts at least 400 ms (measured from the end of warm-up)")
+            #expect(row.runs.allSatisfy { $0.validate == "ok" && $0.allocatedAfter == 0 }, "every run ends with validate() and every page free")
         }
         #expect(r.rows[1].verdict.contains("/2"), "repeated rows count verdicts over seeds: \(r.rows[1].verdict)")
         let md = r.markdown()
