@@ -65,6 +65,26 @@ public enum Debate {
         // Scenario 4: synchronous against asynchronous OOM.
         DebateRow("scenario4-sync-async-oom.toml", "async OOM (kernel)", policy: ["retry": "kernel", "oom": "async"]),
         DebateRow("scenario4-sync-async-oom.toml", "sync OOM (Weiner)", policy: ["retry": "kernel", "oom": "sync"]),
+        // The remedies and the damage.
+        // 5: the 3.19 accident: NOFS allowed to fail.
+        DebateRow("scenario5-nofs-may-fail.toml", "legacy", policy: legacy),
+        DebateRow("scenario5-nofs-may-fail.toml", "NOFS may fail (3.19: retries=0)", policy: legacy.merging(["retry": "retries=0"]) { $1 }),
+        DebateRow("scenario5-nofs-may-fail.toml", "kernel", policy: kernel),
+        // 6: Chinner's reservations against NOFAIL with emergency reserves.
+        DebateRow("scenario6-reservations.toml", "reservations (Chinner)", policy: ["nofail_emergency_reserve": "false"], harness: ["reservations": "true"]),
+        DebateRow("scenario6-reservations.toml", "reservations, estimate halved", policy: ["nofail_emergency_reserve": "false"],
+                  harness: ["reservations": "true", "reserve_scale": "0.5"]),
+        DebateRow("scenario6-reservations.toml", "NOFAIL + emergency reserves", policy: ["nofail_emergency_reserve": "true"], harness: ["reservations": "false"]),
+        DebateRow("scenario6-reservations.toml", "neither", policy: ["nofail_emergency_reserve": "false"], harness: ["reservations": "false"]),
+        // 7: GFP_ATOMIC order-2 buffers under fragmentation.
+        DebateRow("scenario7-atomic-fragmentation.toml", "kernel", policy: kernel),
+        // 8: fault injection finds the level-2 path.
+        DebateRow("scenario8-fault-injection.toml", "kernel, no injection", policy: kernel),
+        DebateRow("scenario8-fault-injection.toml", "kernel + fail_page_alloc 10%", policy: kernel,
+                  failPageAlloc: "probability=10,interval=1,times=-1,min-order=0,ignore-gfp-wait=N,verbose=0"),
+        // 9: a small memory group runs out of memory.
+        DebateRow("scenario9-memory-group-oom.toml", "kernel", policy: kernel),
+        DebateRow("scenario9-memory-group-oom.toml", "retries=1", policy: kernel.merging(["retry": "retries=1"]) { $1 }),
     ]
 
     public struct Options: Sendable {
@@ -150,6 +170,9 @@ public struct DebateRun: Codable, Sendable, Equatable {
     public var stalls: Int
     public var stallMs: Int
     public var measuredMs: Double
+    /// validate() after the run ("ok" or the violations), and pages still allocated (must be 0).
+    public var validate: String
+    public var allocatedAfter: Int
     public var resultsFile: String?
 
     init(result r: RunResult, seed: UInt64, latency: [EncodedHistogram], file: String?) {
@@ -165,6 +188,8 @@ public struct DebateRun: Codable, Sendable, Equatable {
         stalls = r.slowPath.stalls.count
         stallMs = r.slowPath.stalls.totalMs
         measuredMs = Double(r.timing.measuredNs) / 1e6
+        validate = r.memoryCheck.validate
+        allocatedAfter = r.memoryCheck.accounting?.allocated ?? -1
         resultsFile = file
     }
 

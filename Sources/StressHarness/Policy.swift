@@ -89,6 +89,9 @@ public struct HarnessSpec: Codable, Sendable, Equatable {
     /// Operations that declare `reserve = N` reserve before their transaction
     /// (Chinner). false: the same workload without reservations.
     public var reservations: Bool = true
+    /// Multiplies every operation's `reserve` (rounded, at least 1): an
+    /// estimate that is too small (< 1) or too large (> 1), without editing the file.
+    public var reserveScale: Double = 1
     /// When the run ends and a worker is still inside the allocator this long
     /// after being told to stop, the allocator is shut down (its slow-path
     /// loops return .aborted), so the run always ends.
@@ -107,6 +110,7 @@ public struct HarnessSpec: Codable, Sendable, Equatable {
         ("deadlock_ms", "500", "deadlock: a cycle of waits (allocator -> OOM victim -> lock holder) that lasts this long"),
         ("poll_ms", "10", "how often the watchdog and the stall tracker look at the tasks"),
         ("reservations", "true", "operations with reserve = N reserve their pages before the transaction (Chinner); false runs them without"),
+        ("reserve_scale", "1", "multiplies every operation's reserve = N (rounded, at least 1): a reservation estimate too small (< 1) or too large (> 1)"),
         ("end_abort_ms", "1000", "at the end of the run, shut the allocator down (slow-path loops return .aborted) if a worker is still inside it this long after being told to stop"),
     ]
 
@@ -144,6 +148,9 @@ public struct HarnessSpec: Codable, Sendable, Equatable {
         case "deadlock_ms": deadlockMs = try int(10...86_400_000)
         case "poll_ms": pollMs = try int(1...1000)
         case "reservations": reservations = try bool()
+        case "reserve_scale":
+            guard let v = Double(value), v > 0, v <= 100 else { throw ParseError(key: key, value: value, expected: "a number, more than 0 and at most 100") }
+            reserveScale = v
         case "end_abort_ms": endAbortMs = try int(0...600_000)
         default: throw ParseError(key: key, value: value, expected: "a known harness key: " + HarnessSpec.keys.joined(separator: ", "))
         }
@@ -152,7 +159,7 @@ public struct HarnessSpec: Codable, Sendable, Equatable {
     public var settings: [(String, String)] {
         [("nofail", nofail), ("caller_loop_warn_every", "\(callerLoopWarnEvery)"), ("caller_loop_backoff_ms", "\(callerLoopBackoffMs)"),
          ("stall_ms", "\(stallMs)"), ("stall_warnings", "\(stallWarnings)"), ("watchdog", "\(watchdog)"), ("livelock_ms", "\(livelockMs)"),
-         ("deadlock_ms", "\(deadlockMs)"), ("poll_ms", "\(pollMs)"), ("reservations", "\(reservations)"), ("end_abort_ms", "\(endAbortMs)")]
+         ("deadlock_ms", "\(deadlockMs)"), ("poll_ms", "\(pollMs)"), ("reservations", "\(reservations)"), ("reserve_scale", "\(reserveScale)"), ("end_abort_ms", "\(endAbortMs)")]
     }
 
     public var callerLoop: Bool { nofail == "caller-loop" }

@@ -166,7 +166,7 @@ struct RunPlan {
                         plan.callerLoop = true
                         plan.gfp.remove(.noFail)
                     }
-                    if w.harness.reservations, let n = op.reserve { plan.reserve = n }
+                    if w.harness.reservations, let n = op.reserve { plan.reserve = max(1, Int((Double(n) * w.harness.reserveScale).rounded())) }
                     ops.append(plan)
                 }
                 let interval = g.rate.map { 1e9 / $0 }

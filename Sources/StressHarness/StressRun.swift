@@ -269,6 +269,13 @@ public enum StressRun {
         let slowEnd = allocator.slowPathCounters()
         let oomEvents = allocator.oomEvents()
         let endSnapshot = snapshot(allocator)
+        // Memory as the workers left it, before clean-up frees it.
+        let reclaimableAtEnd = allocator.reclaimablePages()
+        let fragmentation = (0..<allocator.zoneCount).map { z in
+            let d = allocator.zoneDescription(z)
+            return ZoneFragmentation(zone: z, node: d.node.rawValue, type: d.type.name, freePages: allocator.freePages(zone: z),
+                                     unusableFreeIndex: allocator.unusableFreeIndex(zone: z), fragmentationIndex: allocator.fragmentationIndex(zone: z))
+        }
         let vmstatAtEnd = Dictionary(allocator.vmstat().map { ($0.name, $0.value) }, uniquingKeysWith: { a, _ in a })
         if startSnapshot == nil { startSnapshot = endSnapshot } // stopped before warm-up ended: an empty window
         control.cleanupGo.store(true, ordering: .releasing)
@@ -293,12 +300,6 @@ public enum StressRun {
         // Clean-up leftovers, then check every page. Page cache outlives its
         // tasks: it is dropped (drop_caches) once kswapd has stopped.
         allocator.stopBackgroundThreads()
-        let reclaimableAtEnd = allocator.reclaimablePages()
-        let fragmentation = (0..<allocator.zoneCount).map { z in
-            let d = allocator.zoneDescription(z)
-            return ZoneFragmentation(zone: z, node: d.node.rawValue, type: d.type.name, freePages: allocator.freePages(zone: z),
-                                     unusableFreeIndex: allocator.unusableFreeIndex(zone: z), fragmentationIndex: allocator.fragmentationIndex(zone: z))
-        }
         var leftover = 0
         var memory = MemoryCheck(corruptions: 0, freeErrors: 0, freedAtCleanup: 0, validate: "skipped", accounting: nil)
         if !stuck {

@@ -359,7 +359,8 @@ struct WorkloadDecoder {
         if let s = v.string { return s }
         if let i = v.integer { return String(i) }
         if let b = v.bool { return b ? "true" : "false" }
-        throw r.fail(k, "expected a string, an integer or a boolean, found a \(v.typeName)")
+        if let d = v.number { return String(d) }
+        throw r.fail(k, "expected a string, a number or a boolean, found a \(v.typeName)")
     }
 
     /// `[policy]`: the allocator's SlowPathPolicy knobs, every key resolved to its canonical text.

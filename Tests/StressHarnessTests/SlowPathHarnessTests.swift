@@ -82,7 +82,7 @@ import Testing
         Bad(text: "[policy]\nnofail = \"allocator\"\n" + op, line: 2, field: "policy.nofail", fragment: "unknown key 'nofail'"),
         Bad(text: "[policy]\nretry = \"retries=-1\"\n" + op, line: 2, field: "policy.retry", fragment: "retries=N with N >= 0"),
         Bad(text: "[policy]\nreaper = 3\n" + op, line: 2, field: "policy.reaper", fragment: "true or false"),
-        Bad(text: "[policy]\noom = [1]\n" + op, line: 2, field: "policy.oom", fragment: "expected a string, an integer or a boolean"),
+        Bad(text: "[policy]\noom = [1]\n" + op, line: 2, field: "policy.oom", fragment: "expected a string, a number or a boolean"),
         Bad(text: "[harness]\nnofail = \"caller\"\n" + op, line: 2, field: "harness.nofail", fragment: "allocator or caller-loop"),
         Bad(text: "[harness]\nstall_ms = 0\n" + op, line: 2, field: "harness.stall_ms", fragment: "1...86400000"),
         Bad(text: "[reclaim]\nbatch = 0\n" + op, line: 2, field: "reclaim.batch", fragment: "at least 1"),

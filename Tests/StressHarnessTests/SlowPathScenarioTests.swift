@@ -25,16 +25,42 @@ func expectAccounted(_ r: RunResult, sourceLocation: SourceLocation = #_sourceLo
 
 func hung(_ r: RunResult) -> Bool { r.status.verdict == "livelock" || r.status.verdict == "deadlock" }
 
+/// A one-line account of a run for failure messages.
+func brief(_ r: RunResult) -> String {
+    "verdict \(r.status.verdict), stop \(r.status.stopReason), measured \(r.timing.measuredNs / 1_000_000) ms, \(r.throughput.allocs) allocs, kills \(r.slowPath.counters["oom_kill"] ?? 0), workers \(r.workers.map { "\($0.group):\($0.stopReason)" }), problems \(r.status.problems), started \(r.startedAt) finished \(r.finishedAt)"
+}
+
+/// The suites that run scenario workloads: one at a time, so that their
+/// threads do not compete with each other's for the machine's cores (the
+/// hangs they reproduce depend on how threads interleave).
+@Suite(.serialized) enum ScenarioRuns {}
+
+/// Runs `body` with seeds 1, 2, 3... until it reports a hang, at most `tries`
+/// times: the hang a policy allows depends on thread timing, as in the kernel.
+/// Returns the run that hung, or the last one.
+func firstHang(tries: Int = 3, _ body: (UInt64) throws -> RunResult) throws -> RunResult {
+    var last: RunResult? = nil
+    for seed in 1...UInt64(tries) {
+        let r = try body(seed)
+        expectAccounted(r)
+        if hung(r) { return r }
+        last = r
+    }
+    return last!
+}
+
+extension ScenarioRuns {
 /// The four scenarios of the slow-path issue, at reduced size, seeded: the
 /// verdicts and the directions the 2015 arguments predict.
-@Suite(.serialized) struct SlowPathScenarioTests {
+@Suite struct SlowPathScenarioTests {
     /// Scenario 1: the OOM victim waits for the journal lock that a looping
     /// GFP_NOFS|__GFP_NOFAIL transaction holds. Pre-2015 policy: a hang the
     /// watchdog ends (deadlock, or livelock), with every worker's state
     /// printed; the reaper, or Weiner's set, avoid it.
     @Test func oomVictimBlockedOnALock() throws {
-        let legacy = try runScenario("scenario1-oom-victim-lock.toml", WorkloadOverrides(durationMs: 1500, seed: 1))
-        #expect(hung(legacy), "legacy + async must hang: \(legacy.status.verdict)")
+        let legacy = try firstHang { seed in try runScenario("scenario1-oom-victim-lock.toml", WorkloadOverrides(durationMs: 1500, seed: seed)) }
+        let legacyHung = hung(legacy)
+        #expect(legacyHung, "legacy + async must hang (in one of 3 seeded runs): \(brief(legacy))")
         #expect(legacy.exitStatus == (legacy.status.verdict == "deadlock" ? .deadlock : .livelock))
         let wd = try #require(legacy.slowPath.watchdog)
         #expect(wd.tasks.count >= 3, "one line per live task")
@@ -119,10 +145,13 @@ func hung(_ r: RunResult) -> Bool { r.status.verdict == "livelock" || r.status.v
     }
 }
 
+}
+
 extension RunResult {
     func slowPathTotal(_ name: String) -> Int { slowPath.countersTotal[name] ?? 0 }
 }
 
+extension ScenarioRuns {
 /// `pagestorm debate`'s engine on one scenario: a row per policy, the
 /// columns filled from real runs, the table in Markdown, and the JSON.
 @Suite struct DebateTests {
@@ -140,6 +169,7 @@ extension RunResult {
             #expect(row.allocsPerSecond > 0 && row.p999Ns > 0)
             #expect(row.oomKills == row.runs.reduce(0) { $0 + $1.oomKills } && row.oomKills > 0)
             #expect(row.runs.allSatisfy { $0.measuredMs >= 300 }, "a scaled run still lasts at least 400 ms (measured from the end of warm-up)")
+            #expect(row.runs.allSatisfy { $0.validate == "ok" && $0.allocatedAfter == 0 }, "every run ends with validate() and every page free")
         }
         #expect(r.rows[1].verdict.contains("/2"), "repeated rows count verdicts over seeds: \(r.rows[1].verdict)")
         let md = r.markdown()
@@ -159,4 +189,5 @@ extension RunResult {
             }
         }
     }
+}
 }
