@@ -91,7 +91,8 @@ public enum Debate {
         /// Where the scenario files are.
         public var workloadsDir = "Workloads"
         /// Multiplies every run's duration (not below 400 ms) and the watchdog's
-        /// thresholds (not below 200/100 ms, and within half/a quarter of the run).
+        /// thresholds (not below 200/100 ms). At any scale the thresholds are
+        /// kept within half (livelock) and a quarter (deadlock) of the run.
         public var scale = 1.0
         /// Runs of each repeated row (seeds 1...n).
         public var seeds = 5
@@ -116,9 +117,11 @@ public enum Debate {
             let seeds: [UInt64] = row.repeated ? (1...UInt64(max(o.seeds, 1))).map { $0 } : [base.run.seed]
             for seed in seeds {
                 var ov = WorkloadOverrides(seed: seed, policy: row.policySettings, harness: row.harnessSettings, failPageAlloc: row.failPageAlloc)
-                if o.scale != 1, let d0 = base.run.durationMs {
-                    // Shorter runs, and a watchdog that still decides within them.
-                    let d = max(400, Int(Double(d0) * o.scale))
+                if let d0 = base.run.durationMs {
+                    // Shorter runs (--scale), and a watchdog that decides within
+                    // them: a hang must be called before the run ends, or a
+                    // waiter that notices the end (a caller loop) escapes the verdict.
+                    let d = o.scale == 1 ? d0 : max(400, Int(Double(d0) * o.scale))
                     ov.durationMs = d
                     ov.harness["livelock_ms"] = ov.harness["livelock_ms"] ?? String(max(200, min(Int(Double(base.harness.livelockMs) * o.scale), d / 2)))
                     ov.harness["deadlock_ms"] = ov.harness["deadlock_ms"] ?? String(max(100, min(Int(Double(base.harness.deadlockMs) * o.scale), d / 4)))

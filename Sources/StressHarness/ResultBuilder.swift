@@ -64,12 +64,13 @@ struct ResultBuilder {
         // Throughput and the time series.
         func sum(_ f: (WorkerCounters) -> Int) -> Int { outputs.reduce(0) { $0 + f($1.counters) } }
         let totalCalls = sum(\.calls), totalDraws = sum(\.draws)
-        let buckets = outputs.map(\.buckets.count).max() ?? 0
+        // Align each worker's buckets to the run-wide start of measurement; a
+        // worker whose warm-up ended a bucket later reaches a bucket further.
+        let shifts = outputs.map { o in o.measureStart > start ? Int(ns(o.measureStart - start) / (Double(workload.run.bucketMs) * 1e6)) : 0 }
+        let buckets = zip(outputs, shifts).map { $0.buckets.count + $1 }.max() ?? 0
         var series = [UInt64](repeating: 0, count: buckets), failSeries = [UInt64](repeating: 0, count: buckets)
-        for o in outputs {
-            // Align each worker's buckets to the run-wide start of measurement.
-            let shift = o.measureStart > start ? Int(ns(o.measureStart - start) / (Double(workload.run.bucketMs) * 1e6)) : 0
-            for (i, v) in o.buckets.enumerated() where i + shift < buckets { series[i + shift] += v; failSeries[i + shift] += o.failureBuckets[i] }
+        for (o, shift) in zip(outputs, shifts) {
+            for (i, v) in o.buckets.enumerated() { series[i + shift] += v; failSeries[i + shift] += o.failureBuckets[i] }
         }
         let workers: [WorkerReport] = outputs.map { o in
             let m = o.measuring && o.loopEnd > o.measureStart ? ns(o.loopEnd - o.measureStart) : 0

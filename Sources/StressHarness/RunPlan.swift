@@ -79,6 +79,7 @@ struct WorkerPlan {
     var taskName: String = ""
     var oomScoreAdj: Int = 0
     var restart: Bool = false
+    var restartDelayMs: Int = 0
     var memoryGroup: Int = 0
 }
 
@@ -174,7 +175,7 @@ struct RunPlan {
                                           classes: local, freeClassByOrder: free,
                                           remoteFreeClassByOrder: [Int](repeating: -1, count: Order.count),
                                           inbound: [], producers: [], consumeOnly: g.ops.allSatisfy { $0.kind == .consume },
-                                          intervalNs: interval, taskName: "\(g.name).\(k)", oomScoreAdj: g.oomScoreAdj, restart: g.restart,
+                                          intervalNs: interval, taskName: "\(g.name).\(k)", oomScoreAdj: g.oomScoreAdj, restart: g.restart, restartDelayMs: g.restartDelayMs,
                                           memoryGroup: g.memoryGroup.flatMap { m in w.memoryGroups.firstIndex { $0.name == m }.map { $0 + 1 } } ?? 0))
             }
         }

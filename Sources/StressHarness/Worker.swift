@@ -188,6 +188,7 @@ struct Worker<B: AllocatorBackend> {
     let taskName: String
     let oomScoreAdj: Int
     let restartAfterKill: Bool
+    let restartDelayNs: UInt64
     let memoryGroup: Int
     let cpu: CPUID?
     let timing: WorkerTiming
@@ -281,6 +282,7 @@ struct Worker<B: AllocatorBackend> {
         taskName = plan.taskName.isEmpty ? "worker\(plan.index)" : plan.taskName
         oomScoreAdj = plan.oomScoreAdj
         restartAfterKill = plan.restart
+        restartDelayNs = UInt64(plan.restartDelayMs) * 1_000_000
         memoryGroup = plan.memoryGroup
         owner = UInt16(truncatingIfNeeded: plan.index)
         ringCount = ringConsumers.count
@@ -428,6 +430,11 @@ struct Worker<B: AllocatorBackend> {
         backend.setTaskActivity(owner, .running, target: 0)
         backend.taskExited(owner)
         control.task(index).pointee.store(0, ordering: .relaxed)
+        if restartAfterKill && restartDelayNs > 0 {
+            // The service manager's restart delay, bounded by the end of the run.
+            let until = cnuma_monotonic_ns() &+ restartDelayNs
+            while cnuma_monotonic_ns() < until && !waitMustEnd() { usleep(1000) }
+        }
         if restartAfterKill && !waitMustEnd() && !aborted && !control.groupStopped(group) {
             generation &+= 1
             startTask()

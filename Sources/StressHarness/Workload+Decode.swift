@@ -165,7 +165,7 @@ struct WorkloadDecoder {
                              "lowmem_reserve_ratio", "pcp_max_order", "percpu_pagelist_high_fraction", "bind_memory",
                              "swap_pages", "swap_mib", "warn_ratelimit_ms"]
     static let runKeys = ["duration_ms", "ops", "warmup_ms", "seed", "sample_every", "timeout_ms", "bucket_ms"]
-    static let groupKeys = ["name", "workers", "pin", "cpus", "nodes", "loop", "rate", "oom_score_adj", "restart", "memory_group", "op"]
+    static let groupKeys = ["name", "workers", "pin", "cpus", "nodes", "loop", "rate", "oom_score_adj", "restart", "restart_delay_ms", "memory_group", "op"]
     static let allocKeys = ["kind", "name", "weight", "order", "orders", "flags", "need", "count", "lock", "free",
                             "batch", "live", "prefill", "free_on", "touch", "node", "reclaimable", "initial", "reserve"]
     static let reclaimKeys = ["writeback_ns_per_page", "swap_ns_per_page", "batch"]
@@ -488,6 +488,8 @@ struct WorkloadDecoder {
         }
         let adj = try r.int("oom_score_adj", default: 0, range: -1000...1000, what: "as /proc/<pid>/oom_score_adj; -1000 is never chosen")
         let restart = try r.bool("restart", default: false)
+        let restartDelay = try r.int("restart_delay_ms", default: 0, range: 0...600_000, what: "how long a killed worker waits before it restarts")
+        if r.has("restart_delay_ms") && !restart { throw r.fail("restart_delay_ms", "needs restart = true") }
         let memoryGroup = try r.string("memory_group")
         if let m = memoryGroup, !memoryGroups.contains(where: { $0.name == m }) {
             throw r.fail("memory_group", "no memory group is named '\(m)'; declare it with [[memory_group]] name = \"\(m)\" and limit_pages = N\(memoryGroups.isEmpty ? "" : " (declared: \(memoryGroups.map(\.name).joined(separator: ", ")))")")
@@ -501,7 +503,7 @@ struct WorkloadDecoder {
         let totalWeight = ops.reduce(0) { $0 + $1.weight }
         guard totalWeight > 0 else { throw r.fail("op", "the weights of group '\(name)' sum to 0: no operation could ever run", line: opReaders[0].table.line) }
         return (GroupSpec(name: name, workers: workers, pin: pin, cpus: cpus, nodes: nodes, loop: loop, rate: rate,
-                          oomScoreAdj: adj, restart: restart, memoryGroup: memoryGroup, ops: ops), opReaders)
+                          oomScoreAdj: adj, restart: restart, restartDelayMs: restartDelay, memoryGroup: memoryGroup, ops: ops), opReaders)
     }
 
     func decodeOp(_ r: TableReader, index: Int, topology: Topology, memory: MemorySpec, locks: [LockSpec]) throws(WorkloadError) -> OpSpec {

@@ -116,6 +116,8 @@ public struct GroupSpec: Codable, Sendable, Equatable {
     public var oomScoreAdj: Int
     /// A worker killed by the OOM killer starts again as a new task.
     public var restart: Bool
+    /// How long a killed worker waits before it restarts (a service manager's restart delay).
+    public var restartDelayMs: Int
     /// The `[[memory_group]]` the group's workers are charged to, if any.
     public var memoryGroup: String?
     public var ops: [OpSpec]

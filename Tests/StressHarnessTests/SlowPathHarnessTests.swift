@@ -92,6 +92,7 @@ import Testing
         Bad(text: "[[memory_group]]\nname = \"g\"\n" + op, line: 1, field: "memory_group[0]", fragment: "needs its limit"),
         Bad(text: "[[group]]\nmemory_group = \"nope\"\n[[group.op]]\n", line: 2, field: "group[0].memory_group", fragment: "no memory group is named 'nope'"),
         Bad(text: "[[group]]\noom_score_adj = -1001\n[[group.op]]\n", line: 2, field: "group[0].oom_score_adj", fragment: "at least -1000"),
+        Bad(text: "[[group]]\nrestart_delay_ms = 5\n[[group.op]]\n", line: 2, field: "group[0].restart_delay_ms", fragment: "needs restart = true"),
         Bad(text: op + "reclaimable = \"swap\"\n", line: 3, field: "group[0].op[0].reclaimable", fragment: "not one of: clean, dirty, anon"),
         Bad(text: op + "reclaimable = \"anon\"\nfree = \"fifo\"\nbatch = 2\n", line: 4, field: "group[0].op[0].free", fragment: "contradicts reclaimable"),
         Bad(text: op + "initial = 10\n", line: 3, field: "group[0].op[0].initial", fragment: "needs reclaimable"),
