@@ -64,6 +64,8 @@ extension ScenarioRuns {
         #expect(legacy.exitStatus == (legacy.status.verdict == "deadlock" ? .deadlock : .livelock))
         let wd = try #require(legacy.slowPath.watchdog)
         #expect(wd.tasks.count >= 3, "one line per live task")
+        #expect(wd.workers.count == legacy.workers.count, "one line per worker, as the harness saw it")
+        #expect(wd.workers.contains { $0.contains("inside an allocation call for") }, "\(wd.workers)")
         if wd.verdict == .deadlock {
             #expect(wd.cycle.count >= 2)
             #expect(wd.tasks.contains { $0.contains("OOM victim") && $0.contains("waiting for lock journal held by task") })
