@@ -59,6 +59,9 @@ final class RunControl: @unchecked Sendable {
     /// Written by the stall tracker: when it first saw the worker's current call (0: not in one).
     @inline(__always) func callSeenAt(_ w: Int) -> UnsafeMutablePointer<Atomic<Int>> { field(w, 48) }
 
+    /// What the worker is doing outside allocation calls (WorkerPhase), for the watchdog's report.
+    @inline(__always) func phase(_ w: Int) -> UnsafeMutablePointer<Atomic<Int>> { field(w, 56) }
+
     /// When the current allocation call of task `id` was first seen, if it is in one.
     func callStart(task id: UInt16) -> UInt64? {
         for w in 0..<workerCount where task(w).pointee.load(ordering: .relaxed) == Int(id) {

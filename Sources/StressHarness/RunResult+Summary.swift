@@ -133,6 +133,7 @@ extension SlowPathReport {
         if let wd = watchdog {
             out.append("watchdog: \(wd.verdict.rawValue) after \(wd.stalledMs) ms without a successful allocation\(wd.cycle.isEmpty ? "" : "; cycle of waits: tasks " + wd.cycle.map(String.init).joined(separator: " -> "))")
             for t in wd.tasks { out.append("  " + t) }
+            for l in wd.workers { out.append("  " + l) }
         }
         return out
     }

@@ -122,6 +122,7 @@ public enum StressRun {
         allocator.startBackgroundThreads()
         let slowStart = allocator.slowPathCounters()
         let lockNames = workload.locks.map(\.name)
+        let firedWorkers = Mutex<[String]>([])
         let watchdog: Watchdog? = harness.watchdog ? Watchdog(
             allocator: allocator,
             settings: { var s = Watchdog.Settings(); s.livelockAfterMs = harness.livelockMs; s.deadlockAfterMs = harness.deadlockMs; s.pollMs = harness.pollMs; return s }(),
@@ -129,6 +130,17 @@ public enum StressRun {
             lockHolder: { li in li >= 0 && li < lockNames.count ? sendLocks.value.holder(li).map { UInt16(truncatingIfNeeded: $0) } : nil },
             lockName: { li in li >= 0 && li < lockNames.count ? lockNames[li] : "lock\(li)" },
             onFire: { _ in
+                // What each worker was doing, before the run is ended.
+                let now = cnuma_monotonic_ns()
+                let lines = (0..<n).map { w in
+                    let task = control.task(w).pointee.load(ordering: .relaxed)
+                    let inCall = control.callSeq(w).pointee.load(ordering: .relaxed) & 1 == 1
+                    let seen = control.callSeenAt(w).pointee.load(ordering: .relaxed)
+                    let phase = WorkerPhase(rawValue: control.phase(w).pointee.load(ordering: .relaxed))?.text ?? "?"
+                    let call = inCall ? "inside an allocation call" + (seen > 0 && now > UInt64(seen) ? " for \((now - UInt64(seen)) / 1_000_000) ms" : "") : phase
+                    return "worker \(w) (\(plans[w].taskName)): task \(task == 0 ? "none" : String(task)), \(call)"
+                }
+                firedWorkers.withLock { $0 = lines }
                 // End the run: every wait in the harness checks `stop`, every
                 // slow-path loop in the allocator returns .aborted.
                 control.stop.store(true, ordering: .relaxed)
@@ -263,7 +275,8 @@ public enum StressRun {
         }
         if tty { print("\r\u{1B}[K", terminator: ""); fflush(nil) }
         watchdog?.stop()
-        let watchdogReport = watchdog?.report
+        var watchdogReport = watchdog?.report
+        if watchdogReport != nil { watchdogReport!.workers = firedWorkers.withLock { $0 } }
         if let wr = watchdogReport { stopReason = wr.verdict.rawValue }
         stalls.finish(now: cnuma_monotonic_ns(), control: control, allocator: allocator)
         let slowEnd = allocator.slowPathCounters()

@@ -26,6 +26,9 @@ public struct WatchdogReport: Codable, Sendable, Equatable {
     public var cycle: [Int]
     /// One line per task: what it was doing.
     public var tasks: [String]
+    /// One line per worker, as the harness saw it when the watchdog fired:
+    /// its task, and whether it was inside an allocation call (and since when).
+    public var workers: [String] = []
 }
 
 /// Notices livelock and deadlock without ever hanging the harness.

@@ -172,6 +172,15 @@ struct WorkerTiming {
     var pageSize: Int
 }
 
+/// What a worker is doing, beyond its allocation calls (published for the watchdog's report).
+enum WorkerPhase: Int, CaseIterable {
+    case starting = 0, running, dying, restartDelay, rebuilding, lockWait, handoffWait, callerBackoff, finished, gone
+    var text: String {
+        ["starting (prefill)", "running operations", "dying (freeing what it holds)", "waiting to restart", "rebuilding its pools after a restart",
+         "waiting for a lock", "waiting for a full hand-off queue", "in a caller loop's backoff", "finished its loop", "gone (killed for good or its group stopped)"][rawValue]
+    }
+}
+
 /// A worker: its plan compiled into raw memory, and the loop that runs it.
 /// Everything the loop touches per operation is a field of this struct or
 /// plain memory behind a pointer: no class instances, closures or
@@ -420,8 +429,12 @@ struct Worker<B: AllocatorBackend> {
     /// The OOM killer chose this task, and it is at a safe point: it frees
     /// everything it holds (pools, blocks others handed to it), exits, and,
     /// if its group says so, starts again as a new task with fresh pools.
+    @inline(__always) func setPhase(_ p: WorkerPhase) { control.phase(index).pointee.store(p.rawValue, ordering: .relaxed) }
+
     @inline(never)
     mutating func die() {
+        setPhase(.dying)
+        defer { setPhase(dead ? .gone : .running) }
         pendingDeath = false
         c.kills &+= 1
         _ = freeEverything()
@@ -432,6 +445,7 @@ struct Worker<B: AllocatorBackend> {
         control.task(index).pointee.store(0, ordering: .relaxed)
         if restartAfterKill && restartDelayNs > 0 {
             // The service manager's restart delay, bounded by the end of the run.
+            setPhase(.restartDelay)
             let until = cnuma_monotonic_ns() &+ restartDelayNs
             while cnuma_monotonic_ns() < until && !waitMustEnd() { usleep(1000) }
         }
@@ -441,6 +455,7 @@ struct Worker<B: AllocatorBackend> {
             if owner != 0 {
                 c.restarts &+= 1
                 inRestartPrefill = true
+                setPhase(.rebuilding)
                 prefill()
                 inRestartPrefill = false
                 return
@@ -533,6 +548,8 @@ struct Worker<B: AllocatorBackend> {
     /// Runs until the deadline, the op count, or a stop request.
     @inline(never)
     mutating func run(go: UInt64) {
+        setPhase(.running)
+        defer { setPhase(dead ? .gone : .finished) }
         runStart = go
         warmupEnd = go &+ timing.warmupTicks
         if timing.warmupTicks == 0 { startMeasuring(go) }
@@ -921,6 +938,8 @@ struct Worker<B: AllocatorBackend> {
                 }
                 // Seen by the watchdog as a retry in the allocator.
                 backend.setTaskActivity(owner, .retryingInAllocator, target: 0)
+                setPhase(.callerBackoff)
+                defer { setPhase(.running) }
                 if harness.callerLoopBackoffMs > 0 { usleep(UInt32(harness.callerLoopBackoffMs) * 1000) } else { sched_yield() }
             }
         }
@@ -1087,6 +1106,8 @@ struct Worker<B: AllocatorBackend> {
 
     @inline(never)
     mutating func handoffSlow(_ ring: Int, _ h: H) {
+        setPhase(.handoffWait)
+        defer { setPhase(.running) }
         c.handoffWaits &+= 1
         var spins = 0
         heldPages &-= 1 &<< backend.order(of: h.block)
@@ -1133,7 +1154,8 @@ struct Worker<B: AllocatorBackend> {
         let t0 = now()
         var spins = 0
         backend.setTaskActivity(owner, .waitingForLock, target: li)
-        defer { backend.setTaskActivity(owner, .running, target: 0) }
+        setPhase(.lockWait)
+        defer { backend.setTaskActivity(owner, .running, target: 0); setPhase(.running) }
         while true {
             while locks.holder(li) != nil {
                 spins &+= 1
