@@ -19,7 +19,7 @@ import Topology
         c.pageSize = pageSize
         c.bindMemory = false
         c.policy.retry = .retries(0) // see makeAllocator
-        c.policy.maxStallMs = 50
+        c.policy.maxStallMs = testMaxStallMs
         return try PageAllocator(c)
     }
 
@@ -204,7 +204,7 @@ import Topology
             for order in 0...10 {
                 for reserve in [ReserveAccess.none, .oomVictim, .memalloc] {
                     let expected: AllocError = flags.contains(.noFail) && flags.allowsBlocking && reserve != .memalloc
-                        ? .timedOut(order: order, flags: flags, milliseconds: 50)
+                        ? .timedOut(order: order, flags: flags, milliseconds: testMaxStallMs)
                         : .outOfMemory(order: order, flags: flags)
                     #expect(throws: expected) {
                         try a.allocate(order: order, flags: flags, node: NodeID(rng.below(2)), cpu: CPUID(rng.below(4)), reserve: reserve)

@@ -30,6 +30,11 @@ struct SplitMix64: RandomNumberGenerator {
 
 // MARK: building allocators
 
+/// The slow-path bound of the core tests: long enough that a non-NOFAIL
+/// allocation on a loaded 2-core machine fails by the policy, not by time;
+/// short enough that the NOFAIL cases (which only time out) stay cheap.
+let testMaxStallMs = 250
+
 /// An allocator over a declared topology. Memory is never bound to nodes.
 ///
 /// The core tests run under Hocko's `retries=0`, so a small allocation that
@@ -46,7 +51,7 @@ func makeAllocator(nodes: Int = 1, cpusPerNode: Int = 1, zones: [ZoneSpec],
     c.percpuPagelistHighFraction = highFraction
     c.bindMemory = false
     c.policy.retry = .retries(0)
-    c.policy.maxStallMs = 50
+    c.policy.maxStallMs = testMaxStallMs
     return try PageAllocator(c)
 }
 
