@@ -162,7 +162,9 @@ public enum Debate {
 public struct DebateRun: Codable, Sendable, Equatable {
     public var seed: UInt64
     public var verdict: String
-    /// Ended by the allocator's shutdown at the end of the run (a hang too long for the watchdog's thresholds).
+    /// A worker was still inside the allocator `end_abort_ms` after the end of
+    /// the run and was ended by the allocator's shutdown (not counted as a hang:
+    /// the watchdog judges the run, not its wind-down).
     public var hungAtEnd: Bool
     /// Successful allocations per second over the measured window.
     public var allocsPerSecond: Double
@@ -197,8 +199,9 @@ public struct DebateRun: Codable, Sendable, Equatable {
         resultsFile = file
     }
 
-    public var hung: Bool { verdict == "livelock" || verdict == "deadlock" || hungAtEnd }
-    public var verdictText: String { hungAtEnd && !hung ? "\(verdict) (hung at the end)" : verdict }
+    /// Livelock or deadlock, as the watchdog called it during the run.
+    public var hung: Bool { verdict == "livelock" || verdict == "deadlock" }
+    public var verdictText: String { hungAtEnd && !hung ? "\(verdict) (stuck at the end)" : verdict }
 }
 
 /// One row of the table: its runs and their summary.
@@ -215,7 +218,7 @@ public struct DebateRowResult: Codable, Sendable, Equatable {
     public var oomKills: Int
     public var stalls: Int
     public var stallMs: Int
-    /// Runs that hung (livelock, deadlock, or hung at the end), of `runs.count`.
+    /// Runs the watchdog called a livelock or deadlock, of `runs.count`.
     public var hangs: Int
     /// "ok", "failures", "livelock", "deadlock", or for repeated rows the counts ("livelock 5/5").
     public var verdict: String

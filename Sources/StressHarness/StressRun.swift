@@ -220,12 +220,18 @@ public enum StressRun {
         // Watch: progress, Ctrl-C, timeout, the watchdog, stalls, stop grace.
         var slowWindowStart: [(name: String, value: Int)]? = r.warmupMs == 0 ? allocator.slowPathCounters() : nil
         var endAborted = false
+        var watchdogParked = false
         let endAbortNs = UInt64(harness.endAbortMs) * 1_000_000
         while control.stopped.load(ordering: .acquiring) < n {
             usleep(UInt32(min(5, harness.pollMs)) * 1000)
             let now = cnuma_monotonic_ns()
             let elapsed = now - goNs
             stalls.observe(now: now, control: control, allocator: allocator)
+            // The watchdog judges the run, not its wind-down: once the deadline
+            // has passed, workers stop one by one, and one still in the
+            // allocator is left alone with nobody to free memory for it.
+            // end_abort_ms ends it instead (and the run says so).
+            if !opsMode && elapsed >= runNs && !watchdogParked { watchdogParked = true; watchdog?.stop() }
             if slowWindowStart == nil && elapsed >= warmupNs { slowWindowStart = allocator.slowPathCounters() }
             if let wr = watchdog?.report, stopAskedAt == nil || stopReason != wr.verdict.rawValue {
                 if stopAskedAt == nil { stopAskedAt = now }
