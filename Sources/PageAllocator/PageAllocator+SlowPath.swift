@@ -83,11 +83,16 @@ extension PageAllocator {
                 if reserveFlags.contains(.oom) { slow.counters.bump(.oomReserveDips) }
                 return b
             }
-            if victim {
-                // The victim tried its reserves; it leaves here to die.
+            if victim && !nofail {
+                // The victim tried its reserves; it leaves here to die
+                // (the kernel's `tsk_is_oom_victim() -> nopage`).
                 slow.counters.bump(.oomVictimAborts)
                 throw .killed(task: Int(owner))
             }
+            // A victim's __GFP_NOFAIL allocation never fails: nopage sends it
+            // round again (ALLOC_MIN_RESERVE, then retry) with its ALLOC_OOM
+            // share, and it dies at its next safe point once it has the page.
+            if victim && nofail && loops > 1, let b = get(.min, allocFlags.union(.minReserve)) { return b }
 
             // Step 3: no direct reclaim (GFP_ATOMIC, GFP_NOWAIT): fail now.
             guard canReclaim else { break }

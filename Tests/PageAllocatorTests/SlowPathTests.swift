@@ -191,6 +191,46 @@ import Topology
         try Self.expectAllFree(a)
     }
 
+    /// The kernel never fails __GFP_NOFAIL, not even for an OOM victim: the
+    /// victim's NOFAIL allocation keeps looping (with its reserves) until a
+    /// page comes free, where a plain allocation of the victim leaves with
+    /// .killed at once.
+    @Test func aVictimsNofailAllocationWaitsInsteadOfLeaving() throws {
+        let a = try Self.allocator { $0.policy.maxStallMs = 2000 }
+        let victim = try #require(a.registerTask(name: "victim"))
+        var held = Self.fill(a, owner: victim)
+        a.setTaskRSS(victim, pages: held.count)
+        // It invokes the OOM killer on itself, then may take a page of its ALLOC_OOM share.
+        if let b = try? a.allocate(order: .zero, flags: .kernel, cpu: CPUID(0), owner: victim) { held.append(b) }
+        #expect(a.taskShouldDie(victim))
+        // Empty the reserves too: nothing is left for anyone, victims included.
+        while let b = try? a.allocate(order: .zero, flags: .atomic, cpu: CPUID(0), reserve: .memalloc) { held.append(b) }
+        #expect(throws: AllocError.killed(task: Int(victim))) {
+            _ = try a.allocate(order: .zero, flags: .kernel, cpu: CPUID(0), owner: victim)
+        }
+        let result = Mutex<Result<PageBlock, AllocError>?>(nil)
+        let start = Date()
+        let t = Thread {
+            do throws(AllocError) {
+                let b = try a.allocate(order: .zero, flags: [.noFS, .noFail], cpu: CPUID(0), owner: victim)
+                result.withLock { $0 = .success(b) }
+            } catch { result.withLock { $0 = .failure(error) } }
+        }
+        t.start()
+        usleep(100_000)
+        #expect(result.withLock { $0 } == nil, "still looping: NOFAIL does not leave with .killed")
+        try a.free(held.removeLast(), cpu: CPUID(0))
+        let deadline = Date().addingTimeInterval(5)
+        while result.withLock({ $0 == nil }) && Date() < deadline { usleep(1000) }
+        let got = try #require(result.withLock { $0 })
+        guard case .success(let b) = got else { Issue.record("the victim's NOFAIL allocation failed: \(got)"); return }
+        #expect(Date().timeIntervalSince(start) >= 0.1)
+        held.append(b)
+        try Self.freeAll(a, held)
+        a.taskExited(victim)
+        try Self.expectAllFree(a)
+    }
+
     @Test func shutdownAbortsALoopingAllocation() throws {
         let a = try Self.allocator { $0.policy.retry = .legacy; $0.policy.maxStallMs = 0 }
         let held = Self.fill(a)
