@@ -87,7 +87,16 @@ extension PageAllocator {
 
     /// oom_reap_task_mm(): frees the victim's anonymous memory and marks it
     /// skipped, so the next OOM can choose another victim.
+    ///
+    /// It holds oom_lock while it reaps, as kernels 4.8-4.18 did
+    /// (`__oom_reap_task_mm`): otherwise an OOM killer whose last-second
+    /// allocation attempt ran while the pages were still being freed could
+    /// see the victim already skipped and kill a second task for nothing.
+    /// It waits for the lock at most 1 s (the kernel: 10 tries, HZ/10 apart),
+    /// then reaps anyway.
     func reap(_ id: UInt16) {
+        let locked = slow.oomLock.lock(timeoutNs: 1_000_000_000)
+        defer { if locked { slow.oomLock.unlock() } }
         let t = slow.tasks
         guard t.get(id, .state) == 1, t.get(id, .victim) != 0, t.get(id, .skip) == 0 else { return }
         let before = t.get(id, .anon)

@@ -7,8 +7,9 @@ struct DebateCommand: ParsableCommand {
         commandName: "debate",
         abstract: "Run the scenarios of the 2015 allocation-failure debate under each policy argued for them, and print one table.",
         discussion: """
-        Rows: each scenario file of Workloads/ (scenario1-4) under the policies that were argued for it (legacy, \
-        kernel, retries=N, sync OOM + reserves, NOFAIL with and without emergency reserves, the caller loop). \
+        Rows: each scenario file of Workloads/ (scenario1-9) under the policies that were argued for it (legacy, \
+        kernel, retries=N, sync OOM + reserves, NOFAIL with and without emergency reserves, the caller loop, \
+        NOFS allowed to fail, reservations, fault injection, memory groups). \
         Columns: successful allocations per second, p99.9 allocation latency, failures by level of need, OOM kills, \
         stalls and the verdict (for repeated rows, the verdicts over the seeds: the hang rate). Every run is bounded \
         by the watchdog. Writes results/debate-<UTC time>.json and .md, and each run's results under \

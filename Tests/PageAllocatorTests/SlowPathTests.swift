@@ -3,6 +3,7 @@ import Synchronization
 import Testing
 @testable import PageAllocator
 import Topology
+import CNUMA
 
 /// The slow path: reclaim gated by flags, the OOM killer and its policies.
 /// Every test bounds its waits (max_stall_ms, joins with deadlines) and ends
@@ -227,6 +228,36 @@ import Topology
         #expect(Date().timeIntervalSince(start) >= 0.1)
         held.append(b)
         try Self.freeAll(a, held)
+        a.taskExited(victim)
+        try Self.expectAllFree(a)
+    }
+
+    /// The reaper frees a victim's memory under oom_lock (kernels 4.8-4.18),
+    /// so that no OOM killer can see the victim skipped while its pages are
+    /// still being freed and kill a second task for nothing.
+    @Test func theReaperReapsUnderOOMLock() throws {
+        let a = try Self.allocator { $0.policy.reaper = true }
+        let victim = try #require(a.registerTask(name: "victim"))
+        let anon = Self.fill(a, owner: victim)
+        for b in anon { a.addReclaimable(b, kind: .anon, owner: victim) }
+        guard case .killed(victim) = a.selectAndKill(triggeredBy: 0, order: 0, gfp: .kernel) else {
+            Issue.record("the victim was not chosen"); return
+        }
+        #expect(a.slow.oomLock.tryLock(), "the test holds oom_lock, as an OOM killer would")
+        let started = Atomic<Bool>(false)
+        let t = Thread { started.store(true, ordering: .releasing); a.reap(victim) }
+        t.start()
+        let deadline = Date().addingTimeInterval(5)
+        while !started.load(ordering: .acquiring) && Date() < deadline { usleep(1000) }
+        usleep(30_000)
+        #expect(!a.oomEvents().contains { $0.kind == "reap" }, "no reap while an OOM killer holds oom_lock")
+        #expect(a.reclaimablePages()[.anon, default: 0] == anon.count)
+        let unlockedAt = cnuma_monotonic_ns()
+        a.slow.oomLock.unlock()
+        while !a.oomEvents().contains(where: { $0.kind == "reap" }) && Date() < deadline { usleep(1000) }
+        let reap = try #require(a.oomEvents().first { $0.kind == "reap" })
+        #expect(reap.atNs >= unlockedAt && reap.victim == Int(victim) && reap.badness == anon.count)
+        #expect(a.reclaimablePages()[.anon, default: 0] == 0)
         a.taskExited(victim)
         try Self.expectAllFree(a)
     }
