@@ -217,6 +217,7 @@ extension PageAllocator {
     /// batch is reclaimed. Returns pages reclaimed (progress).
     func directReclaim(nodes: [Int], gfp: GFP, cpu: Int, task: UInt16) -> Int {
         slow.counters.bump(.allocstall)
+        slow.counters.bump(.allocstall(ZoneType.highest(for: gfp)))
         var total = 0
         for n in nodes {
             total += shrinkNode(n, target: slow.reclaim.batch - total, gfp: gfp, kswapd: false, cpu: cpu, task: task).reclaimed

@@ -33,8 +33,16 @@ public enum SlowEvent: Int, CaseIterable, Sendable {
     case resvWaitNs          // total wait
     case resvWaitMaxNs       // longest wait
     case resvTimeouts        // reservations that gave up
+    // allocstall by the request's highest zone (the kernel's allocstall_<zone>,
+    // counted at ac->highest_zoneidx); `allocstall` above is their sum.
+    case allocstallDMA, allocstallDMA32, allocstallNormal, allocstallMovable
 
-    public static let count = 33
+    public static let count = allCases.count
+
+    /// allocstall_<zone> of a request whose highest zone is `type`.
+    static func allocstall(_ type: ZoneType) -> SlowEvent {
+        [.allocstallDMA, .allocstallDMA32, .allocstallNormal, .allocstallMovable][type.rawValue]
+    }
 
     public var name: String {
         switch self {
@@ -71,6 +79,10 @@ public enum SlowEvent: Int, CaseIterable, Sendable {
         case .resvWaitNs: return "resv_wait_ns_total"
         case .resvWaitMaxNs: return "resv_wait_ns_max"
         case .resvTimeouts: return "resv_timeouts"
+        case .allocstallDMA: return "allocstall_dma"
+        case .allocstallDMA32: return "allocstall_dma32"
+        case .allocstallNormal: return "allocstall_normal"
+        case .allocstallMovable: return "allocstall_movable"
         }
     }
 }

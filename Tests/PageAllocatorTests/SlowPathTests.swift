@@ -46,7 +46,19 @@ import CNUMA
         let b = try a.allocate(order: .zero, flags: .kernel, cpu: CPUID(0))
         #expect(a.slowPathCounter(.pgstealDirect) > 0)
         #expect(a.slowPathCounter(.allocstall) >= 1)
+        // allocstall_<zone> counts by the request's highest zone (gfp_zone).
+        #expect(a.slowPathCounter(.allocstallNormal) == a.slowPathCounter(.allocstall))
+        let stalls = a.slowPathCounter(.allocstall)
+        var more: [PageBlock] = []
+        while let m = try? a.allocate(order: .zero, flags: .noWait, cpu: CPUID(0)) { more.append(m) }
+        for m in more { a.addReclaimable(m, kind: .clean, owner: 0) }
+        let c = try a.allocate(order: .zero, flags: .highUserMovable, cpu: CPUID(0))
+        #expect(a.slowPathCounter(.allocstall) > stalls)
+        #expect(a.slowPathCounter(.allocstallMovable) == a.slowPathCounter(.allocstall) - stalls)
+        #expect(a.slowPathCounter(.allocstallDMA) == 0 && a.slowPathCounter(.allocstallDMA32) == 0)
+        #expect(a.slowPathCounters().contains { $0.name == "allocstall_movable" && $0.value >= 1 })
         try a.free(b, cpu: CPUID(0))
+        try a.free(c, cpu: CPUID(0))
         try Self.expectAllFree(a)
     }
 
