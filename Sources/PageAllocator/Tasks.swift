@@ -38,40 +38,76 @@ public struct TaskSnapshot: Sendable, Equatable {
     public var target: Int
 }
 
-/// The task table: one 128-byte slot of atomics per task (ids 1...capacity-1;
-/// 0 means "no task"). Written by the task itself (rss, activity) and by the
-/// OOM killer (victim, skip); read by anyone. Relaxed everywhere except the
-/// victim flag: `.releasing` store in the killer pairs with the task's
-/// `.acquiring` load, so a victim sees the kill before it looks for reserves.
+/// The task table: one 256-byte slot of atomics per task (ids
+/// 1...65535; 0 means "no task"), in chunks of 4096 slots allocated as
+/// tasks register, so an allocator with a few workers costs 1 MiB and a run
+/// that kills and restarts tens of thousands of tasks still has ids. Written
+/// by the task itself (rss, activity) and by the OOM killer (victim, skip);
+/// read by anyone. Relaxed everywhere except the victim flag: `.releasing`
+/// store in the killer pairs with the task's `.acquiring` load, so a victim
+/// sees the kill before it looks for reserves. Ids are not reused: an id in
+/// an OOM event, a wait or a watchdog report names one task for the whole run.
 final class TaskTable: @unchecked Sendable {
-    static let capacity = 4096
+    static let chunkShift = 12
+    static let chunkTasks = 1 << chunkShift
+    static let maxChunks = 16
+    /// Ids 1...capacity-1 (UInt16).
+    static let capacity = chunkTasks * maxChunks
     static let stride = 32 // atomics per slot (256 bytes)
     enum Field: Int {
         case state = 0 // 0 unused, 1 alive, 2 exited
         case victim, skip, rss, anon, cache, swap, adj, group, killedAt, activity, since, order, flags, target
         case resvLeft, resvZone
     }
-    let slots: UnsafeMutablePointer<Atomic<Int>>
+    /// Chunk pointers; chunk i is written before `limit` covers it.
+    let chunks: UnsafeMutablePointer<UnsafeMutablePointer<Atomic<Int>>?>
+    /// Ids below this have a slot (a multiple of chunkTasks).
+    let limit = Atomic<Int>(0)
+    let growLock = Mutex<Void>(())
     let next = Atomic<Int>(1)
     let names = Mutex<[UInt16: String]>([:])
 
     init() {
-        slots = .allocate(capacity: TaskTable.capacity * TaskTable.stride)
-        for i in 0..<(TaskTable.capacity * TaskTable.stride) { (slots + i).initialize(to: Atomic(0)) }
+        chunks = .allocate(capacity: TaskTable.maxChunks)
+        chunks.initialize(repeating: nil, count: TaskTable.maxChunks)
+        _ = ensureSlot(for: 1)
     }
-    deinit { slots.deallocate() }
+    deinit {
+        for i in 0..<TaskTable.maxChunks { chunks[i]?.deallocate() }
+        chunks.deallocate()
+    }
+
+    /// Allocates chunks until `id` has a slot. False beyond the capacity.
+    func ensureSlot(for id: Int) -> Bool {
+        guard id > 0 && id < TaskTable.capacity else { return false }
+        if id < limit.load(ordering: .acquiring) { return true }
+        growLock.withLock { _ in
+            var have = limit.load(ordering: .relaxed)
+            while id >= have {
+                let n = TaskTable.chunkTasks * TaskTable.stride
+                let c = UnsafeMutablePointer<Atomic<Int>>.allocate(capacity: n)
+                for i in 0..<n { (c + i).initialize(to: Atomic(0)) }
+                chunks[have >> TaskTable.chunkShift] = c
+                have += TaskTable.chunkTasks
+                limit.store(have, ordering: .releasing)
+            }
+        }
+        return true
+    }
 
     @inline(__always) func field(_ id: UInt16, _ f: Field) -> UnsafeMutablePointer<Atomic<Int>> {
-        slots + Int(id) * TaskTable.stride + f.rawValue
+        let i = Int(id)
+        return chunks[i &>> TaskTable.chunkShift].unsafelyUnwrapped + (i & (TaskTable.chunkTasks - 1)) * TaskTable.stride + f.rawValue
     }
     /// Whether `id` names a slot of the table (owner tags may be any UInt16;
     /// only registered ids are tasks).
-    @inline(__always) func valid(_ id: UInt16) -> Bool { id != 0 && Int(id) < TaskTable.capacity }
+    @inline(__always) func valid(_ id: UInt16) -> Bool { id != 0 && Int(id) < limit.load(ordering: .acquiring) }
     @inline(__always) func get(_ id: UInt16, _ f: Field) -> Int { valid(id) ? field(id, f).pointee.load(ordering: .relaxed) : 0 }
     @inline(__always) func set(_ id: UInt16, _ f: Field, _ v: Int) { if valid(id) { field(id, f).pointee.store(v, ordering: .relaxed) } }
     @inline(__always) func add(_ id: UInt16, _ f: Field, _ v: Int) { if valid(id) { field(id, f).pointee.wrappingAdd(v, ordering: .relaxed) } }
     /// A registered, live task.
     func alive(_ id: UInt16) -> Bool { get(id, .state) == 1 }
+    /// One past the highest id handed out (ids 1..<count).
     var count: Int { min(next.load(ordering: .relaxed), TaskTable.capacity) }
 }
 
@@ -84,9 +120,9 @@ extension PageAllocator {
         guard group >= 0 && group <= slow.groups.specs.count else { return nil }
         let t = slow.tasks
         let id = t.next.wrappingAdd(1, ordering: .relaxed).oldValue
-        guard id < TaskTable.capacity else { return nil }
+        guard t.ensureSlot(for: id) else { return nil }
         let tid = UInt16(id)
-        for f in 0..<TaskTable.stride { t.slots[id * TaskTable.stride + f].store(0, ordering: .relaxed) }
+        for f in 0..<TaskTable.stride { (t.field(tid, .state) + f).pointee.store(0, ordering: .relaxed) }
         t.set(tid, .adj, min(max(oomScoreAdj, -1000), 1000))
         t.set(tid, .group, group)
         t.set(tid, .state, 1)
@@ -132,12 +168,14 @@ extension PageAllocator {
         slow.oomWait.wakeAll()
     }
 
-    /// Every registered task.
-    public func taskSnapshots() -> [TaskSnapshot] {
+    /// Every registered task, or only the live ones (what the watchdog
+    /// polls: a run may have registered tens of thousands).
+    public func taskSnapshots(aliveOnly: Bool = false) -> [TaskSnapshot] {
         let t = slow.tasks
         let names = t.names.withLock { $0 }
-        return (1..<t.count).map { i in
+        return (1..<t.count).compactMap { i -> TaskSnapshot? in
             let id = UInt16(i)
+            if aliveOnly && t.get(id, .state) != 1 { return nil }
             return TaskSnapshot(
                 id: id, name: names[id] ?? "task\(i)", alive: t.get(id, .state) == 1, isVictim: t.get(id, .victim) != 0,
                 skipped: t.get(id, .skip) != 0, rss: t.get(id, .rss), anonPages: t.get(id, .anon), cachePages: t.get(id, .cache),

@@ -101,7 +101,7 @@ extension SlowPathReport {
         if v("oom_kill") + v("oom_nofs_no_kill") + v("oom_no_victim") + tasks.kills > 0 || !oomEvents.isEmpty {
             out.append("OOM: \(v("oom_kill")) kill(s), \(v("oom_reaped")) reaped, \(v("oom_victim_timeout")) victim timeout(s), \(v("oom_no_victim")) with no victim, \(v("oom_nofs_no_kill")) NOFS/NOIO without a kill; \(v("oom_waits")) wait(s) on a victim (\(v("oom_wait_timeouts")) timed out); reserve dips: ALLOC_OOM \(v("oom_reserve_dips")), NOFAIL \(v("nofail_reserve_dips"))")
             out.append("tasks: \(tasks.registered) registered, \(tasks.kills) killed and exited, \(tasks.restarts) restarted, \(tasks.deadWorkers) worker(s) gone for good; \(tasks.killedCalls) call(s) returned .killed"
-                       + (tasks.restartFailures > 0 ? "; \(tasks.restartFailures) restart(s) refused: the allocator's task table (4095 tasks per allocator) is full" : ""))
+                       + (tasks.restartFailures > 0 ? "; \(tasks.restartFailures) restart(s) refused: the allocator's task table (65,535 tasks per run) is full" : ""))
         }
         if stalls.count > 0 {
             out.append("stalls (>= \(stalls.thresholdMs) ms): \(stalls.count), max \(stalls.maxMs) ms, total \(stalls.totalMs) ms\(stalls.unfinished > 0 ? ", \(stalls.unfinished) still stalled at the end" : "")")

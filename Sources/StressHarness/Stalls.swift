@@ -65,7 +65,7 @@ struct StallTracker {
 
     mutating func report(worker w: Int, ms: Int, control: RunControl, allocator: PageAllocator) {
         let id = control.task(w).pointee.load(ordering: .relaxed)
-        let t = allocator.taskSnapshots().first { Int($0.id) == id }
+        let t = allocator.taskSnapshots(aliveOnly: true).first { Int($0.id) == id }
         let name = t?.name ?? "worker\(w)"
         let flags = t?.flags ?? []
         let line = "\(name): page allocation stalls for \(ms)ms, order:\(t?.order ?? 0), mode:\(flags.hex)(\(flags)), nodemask=(null)"

@@ -106,7 +106,7 @@ public final class Watchdog: @unchecked Sendable {
             let now = cnuma_monotonic_ns()
             let p = progress()
             if p != lastProgress { lastProgress = p; lastChange = now }
-            let tasks = allocator.taskSnapshots().filter(\.alive)
+            let tasks = allocator.taskSnapshots(aliveOnly: true)
             if let cycle = Watchdog.findCycle(tasks: tasks, lockHolder: lockHolder) {
                 if cycleSince == nil { cycleSince = now }
                 if now - cycleSince! >= UInt64(settings.deadlockAfterMs) * 1_000_000 {

@@ -274,6 +274,37 @@ import CNUMA
         try Self.expectAllFree(a)
     }
 
+    /// Tasks are not reused, so a run that kills and restarts workers needs
+    /// many ids: the table grows in chunks of 4096 up to every UInt16 id, a
+    /// task far past the first chunk is a full task (the OOM killer chooses
+    /// it), and registration past the last id is refused, not a crash.
+    @Test func theTaskTableGrowsToEveryUInt16Id() throws {
+        let a = try Self.allocator()
+        for i in 1...5000 {
+            let id = try #require(a.registerTask(name: "t\(i)"))
+            #expect(id == UInt16(i))
+            a.taskExited(id)
+        }
+        let big = try #require(a.registerTask(name: "big"))
+        #expect(big == 5001)
+        let held = Self.fill(a, owner: big)
+        a.setTaskRSS(big, pages: held.count)
+        guard case .killed(big) = a.selectAndKill(triggeredBy: 0, order: 0, gfp: .kernel) else {
+            Issue.record("task 5001 was not chosen"); return
+        }
+        #expect(a.taskShouldDie(big))
+        #expect(a.oomEvents().first?.victimName == "big")
+        try Self.freeAll(a, held)
+        a.taskExited(big)
+        var last: UInt16 = big
+        while let id = a.registerTask(name: "x") { last = id; a.taskExited(id) }
+        #expect(last == UInt16.max, "every id up to 65535 is handed out")
+        #expect(a.registerTask(name: "one too many") == nil)
+        #expect(a.taskSnapshots(aliveOnly: true).isEmpty)
+        #expect(a.taskSnapshots().count == Int(UInt16.max))
+        try Self.expectAllFree(a)
+    }
+
     @Test func shutdownAbortsALoopingAllocation() throws {
         let a = try Self.allocator { $0.policy.retry = .legacy; $0.policy.maxStallMs = 0 }
         let held = Self.fill(a)
