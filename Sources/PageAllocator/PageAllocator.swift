@@ -113,7 +113,7 @@ public final class PageAllocator: @unchecked Sendable {
             pfnCursor = (pfnCursor + 1023) & ~1023 // nodes start on a max-order boundary
             let arena = try mapZeroed(perNodePages * config.pageSize, node: n)
             if config.bindMemory && topo.canBindMemory {
-                NUMAMemory.bind(arena, length: perNodePages * config.pageSize, to: n)
+                NUMAMemory.bind(arena, length: perNodePages * config.pageSize, to: topo.machineNode[n])
             }
             var managedByType = [Int](repeating: 0, count: ZoneType.count)
             for z in config.zones { managedByType[z.type.rawValue] = z.pages }
