@@ -12,8 +12,8 @@
 # cpio, libnuma-dev), downloads one Debian kernel package, builds pagestorm in
 # release with the Swift stdlib linked statically, packs an initramfs (busybox,
 # the binary and the libraries ldd lists, Workloads/, an /init), boots it and
-# runs the command in the guest (working directory: a copy of the repository's
-# Workloads/ under /lab). Everything it downloads or builds goes to .numa-lab/
+# runs the command in the guest (default: zoneinfo), in /lab, which holds a copy
+# of Workloads/. Everything it downloads or builds goes to .numa-lab/
 # (ignored by git). It prints the guest's output and exits with the guest
 # command's exit code; 97 when the guest never reported one (boot failure or
 # timeout). Idempotent: a second run reuses the packages, kernel and build.
@@ -27,7 +27,7 @@ NODES=2
 TIMEOUT=300
 SHELL_CMD=""
 ARGS=()
-usage() { sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; }
 die() { echo "numa-lab: error: $*" >&2; exit 97; }
 
 while [ $# -gt 0 ]; do
