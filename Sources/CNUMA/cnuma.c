@@ -12,6 +12,7 @@
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/rseq.h>
 #include <time.h>
 #include <unistd.h>
@@ -83,8 +84,42 @@ int cnuma_cpu_count(void) {
 
 int cnuma_bind_memory(void *addr, size_t len, int node) {
     if (!cnuma_available()) return -1;
+    int before = atomic_load(&swallowed);
     numa_tonode_memory(addr, len, node);
+    // numa_tonode_memory returns nothing: a failed mbind shows as a numa_error.
+    return atomic_load(&swallowed) == before ? 0 : -2;
+}
+
+int cnuma_policy_of_address(void *addr, int *first_node, int *node_count) {
+    *first_node = -1;
+    *node_count = 0;
+    if (!cnuma_available()) return -ENOSYS;
+    enum { BITS = 4096, WORD = 8 * sizeof(unsigned long) };
+    unsigned long mask[BITS / WORD];
+    memset(mask, 0, sizeof(mask));
+    int mode = -1;
+    if (get_mempolicy(&mode, mask, BITS, addr, MPOL_F_ADDR) != 0) return -errno;
+    for (int n = 0; n < BITS; n++) {
+        if (mask[n / WORD] & (1ul << (n % WORD))) {
+            if (*first_node < 0) *first_node = n;
+            (*node_count)++;
+        }
+    }
+    return mode;
+}
+
+int cnuma_nodes_of_pages(void **pages, int count, int *status) {
+    for (int i = 0; i < count; i++) status[i] = -ENOSYS;
+    if (!cnuma_available()) return -ENOSYS;
+    if (move_pages(0, (unsigned long)count, pages, NULL, status, 0) != 0) return -errno;
     return 0;
+}
+
+int cnuma_populate_write(void *addr, size_t len) {
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+    return madvise(addr, len, MADV_POPULATE_WRITE) == 0 ? 0 : -errno;
 }
 
 int cnuma_node_of_address(void *addr) {

@@ -61,6 +61,8 @@ public final class PageAllocator: @unchecked Sendable {
     let slow: SlowPathState
     private let mappings: [(UnsafeMutableRawPointer, Int)]
     private let pcpBlocks: [UnsafeMutableRawPointer]
+    /// What binding each node's arena came to (see checkPlacement()).
+    public let arenaBinding: [ArenaBinding]
 
     /// Builds the allocator: maps each node's arena, lays out zones and
     /// per-CPU caches, computes watermarks and seeds the free lists.
@@ -109,12 +111,11 @@ public final class PageAllocator: @unchecked Sendable {
 
         let zs = UnsafeMutablePointer<Zone>.allocate(capacity: zoneCount)
         var pfnCursor = 0
+        var binding: [ArenaBinding] = []
         for n in 0..<nodeCount {
             pfnCursor = (pfnCursor + 1023) & ~1023 // nodes start on a max-order boundary
             let arena = try mapZeroed(perNodePages * config.pageSize, node: n)
-            if config.bindMemory && topo.canBindMemory {
-                NUMAMemory.bind(arena, length: perNodePages * config.pageSize, to: n)
-            }
+            binding.append(ArenaBinding.bind(arena, length: perNodePages * config.pageSize, node: n, topology: topo, enabled: config.bindMemory))
             var managedByType = [Int](repeating: 0, count: ZoneType.count)
             for z in config.zones { managedByType[z.type.rawValue] = z.pages }
             let reserve = KernelFormulas.lowmemReserve(managedByType: managedByType, ratios: ZoneType.allCases.map { config.ratio($0) })
@@ -147,6 +148,7 @@ public final class PageAllocator: @unchecked Sendable {
             }
         }
         zones = zs
+        arenaBinding = binding
         slow = SlowPathState(policy: config.policy, reclaim: config.reclaim, nodes: nodeCount, zones: zoneCount,
                              faultInjection: config.faultInjection, warnRatelimitMs: config.warnRatelimitMs, warningSink: warningSink,
                              groups: config.memoryGroups)

@@ -99,12 +99,16 @@ struct ResultBuilder {
         var delta: [String: Int] = [:]
         var total = counters.end[0]
         total.values = [Int](repeating: 0, count: VMEvent.count)
+        let numaEvents: [VMEvent] = [.numaHit, .numaMiss, .numaForeign, .numaLocal, .numaOther]
+        var numaByNode = [[String: Int]](repeating: Dictionary(uniqueKeysWithValues: numaEvents.map { ($0.name, 0) }),
+                                         count: allocator.nodeCount)
         for z in 0..<counters.end.count {
             var d = counters.end[z]
             for e in 0..<VMEvent.count { d.values[e] = counters.end[z].values[e] - counters.start[z].values[e] }
             total = total + d
-            let type = allocator.zoneDescription(z).type.name.lowercased()
-            delta["pgalloc_" + type, default: 0] += d[.pgalloc]
+            let zone = allocator.zoneDescription(z)
+            delta["pgalloc_" + zone.type.name.lowercased(), default: 0] += d[.pgalloc]
+            for e in numaEvents { numaByNode[zone.node.rawValue][e.name, default: 0] += d[e] }
         }
         for e in VMEvent.allCases where e != .pgalloc { delta[e.name] = total[e] }
         let hits = total[.pcpAllocHit], refills = total[.pcpRefill]
@@ -139,7 +143,7 @@ struct ResultBuilder {
             counters: CounterReport(vmstatDelta: delta, vmstatAtEnd: counters.vmstatAtEnd,
                                     pcpHitRate: hits + refills > 0 ? Double(hits) / Double(hits + refills) : nil,
                                     zoneLockAcquisitions: total[.zoneLockAcquire], zoneLockContended: total[.zoneLockContended],
-                                    pcpLockContended: total[.pcpLockContended]),
+                                    pcpLockContended: total[.pcpLockContended], numaByNode: numaByNode),
             locks: locks,
             handoff: HandoffReport(sent: sum(\.handoffSent), freedRemotely: sum(\.remoteFrees), fullWaits: sum(\.handoffWaits),
                                    abandoned: sum(\.handoffAbandoned), emptyPolls: sum(\.consumeEmpty)),

@@ -139,6 +139,12 @@ struct RunPlan {
                 default:
                     pin = .none
                 }
+                // The worker's own node, for node = "next".
+                let ownNode: Int? = switch pin {
+                case .cpu(let c): topology.node(of: CPUID(c)).rawValue
+                case .node(let n): n
+                default: nil
+                }
                 var local: [Int] = []
                 func localID(_ global: Int) -> Int {
                     if let i = local.firstIndex(of: global) { return i }
@@ -162,7 +168,11 @@ struct RunPlan {
                             r = ring(wi, target(of: gi, k: k, to: tg))
                         }
                     }
-                    var plan = OpPlan(spec: op, gfp: gfp, allocClassByOrder: byOrder, lockIndex: op.lock.flatMap { lockIndex[$0] } ?? -1, ring: r)
+                    var spec = op
+                    if let offset = op.nodeOffset, let own = ownNode {
+                        spec.node = (own + offset) % topology.nodeCount
+                    }
+                    var plan = OpPlan(spec: spec, gfp: gfp, allocClassByOrder: byOrder, lockIndex: op.lock.flatMap { lockIndex[$0] } ?? -1, ring: r)
                     if op.kind == .alloc && w.harness.callerLoop && gfp.contains(.noFail) {
                         plan.callerLoop = true
                         plan.gfp.remove(.noFail)

@@ -52,6 +52,12 @@ extension RunResult {
         line("counters: pcp hit rate \(c.pcpHitRate.map { fmt($0 * 100, 2) + "%" } ?? "n/a"); zone lock acquisitions \(c.zoneLockAcquisitions) (contended \(c.zoneLockContended)); pcp trylock fallbacks \(c.pcpLockContended)")
         let shown = c.vmstatDelta.filter { $0.value != 0 }.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }
         line("  vmstat over the window: " + (shown.isEmpty ? "all zero" : shown.joined(separator: ", ")))
+        if let byNode = c.numaByNode, byNode.count > 1 {
+            let keys = ["numa_hit", "numa_miss", "numa_foreign", "numa_local", "numa_other"]
+            for (n, d) in byNode.enumerated() {
+                line("  node\(n): " + keys.map { "\($0) \(d[$0] ?? 0)" }.joined(separator: ", "))
+            }
+        }
         for l in locks {
             line("lock \(l.name): \(l.acquisitions) acquisitions, \(l.contended) contended, wait total \(fmtNs(l.waitNsTotal)), max \(fmtNs(l.waitNsMax))\(l.abandoned > 0 ? ", \(l.abandoned) abandoned at the end" : "")")
         }
@@ -63,6 +69,7 @@ extension RunResult {
         if let a = m.accounting { mem += "; managed \(a.managed) = buddy \(a.buddyFree) + per-CPU \(a.perCPU) + allocated \(a.allocated)" }
         mem += "; \(m.freedAtCleanup) blocks freed at clean-up; pattern corruptions \(m.corruptions); free errors \(m.freeErrors)"
         line(mem)
+        for p in m.placement ?? [] { line("placement: \(p.line)") }
         if !w.policy.isEmpty {
             let nonDefault = Policy.keys.filter { w.policy[$0] != nil && Policy.defaults[$0] != w.policy[$0] }
             line("policy: " + (nonDefault.isEmpty ? "all defaults" : nonDefault.map { "\($0)=\(w.policy[$0]!)" }.joined(separator: ", "))

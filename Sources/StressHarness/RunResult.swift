@@ -1,3 +1,5 @@
+import PageAllocator
+
 /// The results file of one `pagestorm run` (schema "pagestorm.run/1"),
 /// documented field by field in docs/harness.md.
 ///
@@ -154,6 +156,8 @@ public struct CounterReport: Codable, Sendable, Equatable {
     public var zoneLockAcquisitions: Int
     public var zoneLockContended: Int
     public var pcpLockContended: Int
+    /// numa_hit, numa_miss, numa_foreign, numa_local, numa_other over the window, per node (its zones summed).
+    public var numaByNode: [[String: Int]]? = nil
 }
 
 public struct LockReport: Codable, Sendable, Equatable {
@@ -198,6 +202,8 @@ public struct MemoryCheck: Codable, Sendable, Equatable {
     /// validate() after clean-up: "ok", the violations, or "skipped".
     public var validate: String
     public var accounting: AccountingReport?
+    /// Where each node's arena is (binding, policy, move_pages of sampled pages), checked after the run.
+    public var placement: [ArenaPlacement]? = nil
 }
 
 public struct WorkerReport: Codable, Sendable, Equatable {

@@ -340,6 +340,7 @@ public enum StressRun {
                 problems.append(error.description)
             }
         }
+        if !stuck { memory.placement = allocator.checkPlacement() }
         if !stuck { options.afterRun?(allocator) }
         let outs: [WorkerOutput] = stuck ? [] : (0..<n).compactMap { outputs[$0] }
         if !stuck {

@@ -499,6 +499,9 @@ struct WorkloadDecoder {
         var ops: [OpSpec] = []
         for (i, o) in opReaders.enumerated() {
             ops.append(try decodeOp(o, index: i, topology: topology, memory: memory, locks: locks))
+            if ops[i].nodeOffset != nil && pin == "none" {
+                throw o.fail("node", "\"next\" needs a pinned group (pin = \"node\" or \"cpu\"): an unpinned worker has no node of its own")
+            }
         }
         let totalWeight = ops.reduce(0) { $0 + $1.weight }
         guard totalWeight > 0 else { throw r.fail("op", "the weights of group '\(name)' sum to 0: no operation could ever run", line: opReaders[0].table.line) }
@@ -575,7 +578,13 @@ struct WorkloadDecoder {
         let touch = try r.int("touch", default: 0, range: 0...memory.pageSize, what: "bytes at the start of each page, at most the page size")
         guard touch % 8 == 0 else { throw r.fail("touch", "must be a multiple of 8 bytes, got \(touch)") }
         var node: Int? = nil
-        if let n = try r.int("node") {
+        var nodeOffset: Int? = nil
+        if r.table["node"]?.string != nil {
+            guard try r.string("node") == "next" else {
+                throw r.fail("node", "must be a node number or \"next\" (the node after the worker's own), got \"\(try r.string("node") ?? "")\"")
+            }
+            nodeOffset = 1
+        } else if let n = try r.int("node") {
             guard n >= 0 && n < topology.nodeCount else {
                 throw r.fail("node", "node \(n) does not exist: this topology has \(topology.nodeCount) node(s), 0...\(topology.nodeCount - 1)")
             }
@@ -597,10 +606,12 @@ struct WorkloadDecoder {
             try r.check("reserve", n, 1...(1 << 30), what: "pages reserved before the operation")
             if !reclaimable.isEmpty { throw r.fail("reserve", "contradicts reclaimable (a reservation covers a transaction's held allocations)") }
         }
-        return OpSpec(name: name, kind: .alloc, weight: weight, orders: orders.sorted { $0.order < $1.order }, flags: gfp.description,
-                      need: need, count: count, lock: lock, free: free, batch: batch, live: live, prefill: prefill,
-                      freeOn: freeOn, touch: touch, node: node, reclaimable: reclaimable.isEmpty ? nil : reclaimable,
-                      initial: initial, reserve: reserve)
+        var spec = OpSpec(name: name, kind: .alloc, weight: weight, orders: orders.sorted { $0.order < $1.order }, flags: gfp.description,
+                          need: need, count: count, lock: lock, free: free, batch: batch, live: live, prefill: prefill,
+                          freeOn: freeOn, touch: touch, node: node, reclaimable: reclaimable.isEmpty ? nil : reclaimable,
+                          initial: initial, reserve: reserve)
+        spec.nodeOffset = nodeOffset
+        return spec
     }
 
     /// Every `free_on` names a group, and every group that receives blocks has a consume operation (and vice versa).

@@ -178,6 +178,9 @@ public struct OpSpec: Codable, Sendable, Equatable {
     public var touch: Int
     /// Preferred node (nil: the node of the worker's CPU).
     public var node: Int?
+    /// Prefer the node this many after the worker's own node, modulo the
+    /// node count (`node = "next"`: 1); each worker's plan resolves it into `node`.
+    public var nodeOffset: Int? = nil
     /// alloc: hand each block to the allocator's LRU as reclaimable memory
     /// charged to the worker: "clean" or "dirty" page cache, or "anon"
     /// (nil: the worker holds and frees its blocks).

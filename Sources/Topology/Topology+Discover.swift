@@ -9,10 +9,22 @@ extension Topology {
         let cpus = Int(cnuma_cpu_count())
         let numa = cnuma_available() != 0
         let nodeCount = numa ? Int(cnuma_node_count()) : 1
+        return fromMachine(
+            cpus: cpus, nodeCount: nodeCount, numa: numa,
+            nodeOfCPU: { numa ? Int(cnuma_node_of_cpu(Int32($0))) : 0 },
+            nodeBytes: { numa ? Int(cnuma_node_size(Int32($0))) : physicalMemoryBytes() },
+            distance: { Int(cnuma_distance(Int32($0), Int32($1))) })
+    }
+
+    /// Builds a discovered topology from the machine's facts (what discover()
+    /// reads through libnuma; tests pass made-up machines). Nodes without CPUs
+    /// are left out, the rest renumbered densely; `machineNode` keeps each
+    /// node's number on the machine, which is what memory binding needs.
+    static func fromMachine(cpus: Int, nodeCount: Int, numa: Bool, nodeOfCPU: (Int) -> Int,
+                            nodeBytes: (Int) -> Int, distance: (Int, Int) -> Int) -> Topology {
         var cpusOf = [[Int]](repeating: [], count: nodeCount)
         for c in 0..<cpus {
-            let n = numa ? Int(cnuma_node_of_cpu(Int32(c))) : 0
-            cpusOf[min(max(n, 0), nodeCount - 1)].append(c)
+            cpusOf[min(max(nodeOfCPU(c), 0), nodeCount - 1)].append(c)
         }
         // Keep nodes that have CPUs; renumber densely but keep distances.
         let kept = (0..<nodeCount).filter { !cpusOf[$0].isEmpty }
@@ -20,16 +32,16 @@ extension Topology {
         var nodes: [Node] = []
         for (i, n) in kept.enumerated() {
             let logical = cpusOf[n].map { c -> CPUID in realCPU.append(c); return CPUID(realCPU.count - 1) }
-            let size = numa ? Int(cnuma_node_size(Int32(n))) : physicalMemoryBytes()
+            let size = nodeBytes(n)
             nodes.append(Node(id: NodeID(i), cpus: logical, memoryBytes: size > 0 ? size : nil))
         }
-        let distance = kept.map { a in kept.map { b in
-            let d = Int(cnuma_distance(Int32(a), Int32(b)))
+        let matrix = kept.map { a in kept.map { b in
+            let d = distance(a, b)
             return a == b ? 10 : (d > 10 ? d : 20)
         } }
         // Safe: discovered values satisfy the invariants by construction.
-        return try! Topology(nodes: nodes, distance: distance, isDeclared: false,
-                             canBindMemory: numa && kept.count > 1, realCPU: realCPU, machineCPUs: cpus)
+        return try! Topology(nodes: nodes, distance: matrix, isDeclared: false,
+                             canBindMemory: numa && kept.count > 1, realCPU: realCPU, machineCPUs: cpus, machineNode: kept)
     }
 
     /// A declared topology: `nodes` nodes of `cpusPerNode` logical CPUs each,

@@ -51,6 +51,10 @@ public struct Topology: Sendable, Equatable, CustomStringConvertible {
     public let canBindMemory: Bool
     /// For each logical CPU, the real CPU a worker on it is pinned to.
     public let realCPU: [Int]
+    /// For each node, the machine's node number behind it (libnuma's, which
+    /// a discovered topology may skip: nodes without CPUs are left out and the
+    /// rest renumbered densely). A declared topology's nodes are their own numbers.
+    public let machineNode: [Int]
     /// Number of CPUs the machine has.
     public let machineCPUs: Int
 
@@ -74,7 +78,8 @@ public struct Topology: Sendable, Equatable, CustomStringConvertible {
         }.map(NodeID.init)
     }
 
-    init(nodes: [Node], distance: [[Int]], isDeclared: Bool, canBindMemory: Bool, realCPU: [Int], machineCPUs: Int) throws(TopologyError) {
+    init(nodes: [Node], distance: [[Int]], isDeclared: Bool, canBindMemory: Bool, realCPU: [Int], machineCPUs: Int,
+         machineNode: [Int]? = nil) throws(TopologyError) {
         guard !nodes.isEmpty else { throw .noNodes }
         for n in nodes where n.cpus.isEmpty { throw .noCPUs(node: n.id.rawValue) }
         let k = nodes.count
@@ -102,6 +107,7 @@ public struct Topology: Sendable, Equatable, CustomStringConvertible {
         self.canBindMemory = canBindMemory
         self.realCPU = realCPU
         self.machineCPUs = machineCPUs
+        self.machineNode = machineNode ?? Array(0..<k)
         self.cpuNode = owner.map { max($0, 0) }
     }
 

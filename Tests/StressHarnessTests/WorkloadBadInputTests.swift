@@ -27,6 +27,8 @@ import Testing
         Case(what: "order above 10 in a distribution", text: op + "orders = { 0 = 1, 12 = 1 }\n", line: 3, field: "group[0].op[0].orders.12", fragment: "at most 10"),
         Case(what: "more pinned CPUs than exist", text: "[[group]]\ncpus = [0, 1, 2]\n[[group.op]]\n", line: 2, field: "group[0].cpus", fragment: "cpu 2 does not exist"),
         Case(what: "a node that does not exist", text: op + "node = 3\n", line: 3, field: "group[0].op[0].node", fragment: "node 3 does not exist"),
+        Case(what: "a node name other than next", text: op + "node = \"far\"\n", line: 3, field: "group[0].op[0].node", fragment: "a node number or \"next\""),
+        Case(what: "next node of an unpinned worker", text: "[[group]]\npin = \"none\"\n[[group.op]]\nnode = \"next\"\n", line: 4, field: "group[0].op[0].node", fragment: "needs a pinned group"),
         Case(what: "lock used but never declared", text: op + "lock = \"journal\"\n", line: 3, field: "group[0].op[0].lock", fragment: "never declared"),
         Case(what: "duration and op count", text: "[run]\nduration_ms = 5\nops = 10\n" + op, line: 3, field: "run.ops", fragment: "contradicts duration_ms"),
         Case(what: "weights summing to 0", text: "[[group]]\n[[group.op]]\nweight = 0\n[[group.op]]\nweight = 0\n", line: 2, field: "group[0].op", fragment: "sum to 0"),

@@ -40,5 +40,7 @@ import Topology
         #expect(r.memoryCheck.corruptions == 0 && r.memoryCheck.freeErrors == 0)
         #expect(r.throughput.calls > 0)
         #expect(r.workloadFile == path)
+        #expect(r.memoryCheck.placement?.count == r.workload.topology.nodes)
+        #expect(r.counters.numaByNode?.count == r.workload.topology.nodes)
     }
 }

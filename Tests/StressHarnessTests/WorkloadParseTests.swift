@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import PageAllocator
 @testable import StressHarness
+@testable import Topology
 
 @Suite struct WorkloadParseTests {
     @Test func defaultsAreFilledIn() throws {
@@ -140,4 +141,46 @@ import PageAllocator
 
 extension Workload {
     func renamed(_ n: String) -> Workload { var w = self; w.name = n; return w }
+}
+
+/// node = "next": each worker prefers the node after its own.
+@Suite struct NextNodeTests {
+    static let text = """
+    [topology]
+    kind = "machine"
+    [[group]]
+    name = "n"
+    pin = "node"
+    [[group.op]]
+    node = "next"
+    [[group]]
+    name = "c"
+    [[group.op]]
+    node = "next"
+    """
+
+    @Test func eachWorkerPrefersTheNextNode() throws {
+        // A made-up machine: nodes 0..2 with two CPUs each.
+        let machine = Topology.fromMachine(cpus: 6, nodeCount: 3, numa: true, nodeOfCPU: { $0 / 2 },
+                                           nodeBytes: { _ in 1 << 30 }, distance: { $0 == $1 ? 10 : 21 })
+        let w = try Workload.parse(Self.text, file: "t.toml", machine: machine)
+        #expect(w.groups[0].ops[0].nodeOffset == 1 && w.groups[0].ops[0].node == nil)
+        let plan = RunPlan(w, topology: machine)
+        for p in plan.workers {
+            let own: Int
+            switch p.pin {
+            case .node(let n): own = n
+            case .cpu(let c): own = c / 2
+            case .none: Issue.record("every worker here is pinned"); continue
+            }
+            #expect(p.ops[0].spec.node == (own + 1) % 3, "worker \(p.index) on node \(own)")
+        }
+        #expect(plan.workers.count == 12)
+    }
+
+    @Test func oneNodeMachineKeepsItLocal() throws {
+        let w = try parse(Self.text)
+        let plan = RunPlan(w, topology: testMachine)
+        #expect(plan.workers.allSatisfy { $0.ops[0].spec.node == 0 })
+    }
 }

@@ -41,3 +41,35 @@ import Testing
         #expect(Affinity.currentRealCPU == 0)
     }
 }
+
+/// discover()'s construction from the machine's facts, on made-up machines.
+@Suite struct DiscoveredTopologyTests {
+    /// Machine nodes 0 (memory only), 1 and 2 (one CPU each): nodes 1 and 2
+    /// become the topology's nodes 0 and 1, and remember their machine numbers.
+    @Test func nodesWithoutCPUsAreLeftOutAndMachineNumbersKept() {
+        let d = [[10, 21, 31], [21, 10, 17], [31, 17, 10]]
+        let t = Topology.fromMachine(cpus: 2, nodeCount: 3, numa: true, nodeOfCPU: { $0 + 1 },
+                                     nodeBytes: { 1 << (20 + $0) }, distance: { d[$0][$1] })
+        #expect(t.nodeCount == 2)
+        #expect(t.machineNode == [1, 2])
+        #expect(t.distance == [[10, 17], [17, 10]])
+        #expect(t.nodes.map(\.memoryBytes) == [1 << 21, 1 << 22])
+        #expect(t.realCPU == [0, 1])
+        #expect(t.canBindMemory)
+        #expect(!t.isDeclared)
+    }
+
+    @Test func oneNodeMachineCannotBind() {
+        let t = Topology.fromMachine(cpus: 4, nodeCount: 1, numa: true, nodeOfCPU: { _ in 0 },
+                                     nodeBytes: { _ in 1 << 30 }, distance: { $0 == $1 ? 10 : 20 })
+        #expect(t.nodeCount == 1 && t.cpuCount == 4)
+        #expect(t.machineNode == [0])
+        #expect(!t.canBindMemory)
+    }
+
+    @Test func declaredNodesAreTheirOwnNumbers() throws {
+        let t = try Topology.declared(nodes: 3, cpusPerNode: 1)
+        #expect(t.machineNode == [0, 1, 2])
+        #expect(Topology.discover().machineNode.count == Topology.discover().nodeCount)
+    }
+}

@@ -90,10 +90,21 @@ int cnuma_distance(int a, int b);
 long long cnuma_node_size(int node);
 /// Number of configured CPUs (sysconf(_SC_NPROCESSORS_CONF)).
 int cnuma_cpu_count(void);
-/// numa_tonode_memory(); returns 0 on success, -1 without libnuma.
+/// numa_tonode_memory(); returns 0 on success, -1 without libnuma, -2 when
+/// libnuma reported an error (its mbind failed).
 int cnuma_bind_memory(void *addr, size_t len, int node);
 /// The node that backs `addr` now (move_pages query), or -errno.
 int cnuma_node_of_address(void *addr);
+/// The memory policy covering `addr` (get_mempolicy with MPOL_F_ADDR): the
+/// mode (0 default, 1 preferred, 2 bind, 3 interleave, 4 local, ...) or
+/// -errno; the lowest node of its node mask and how many nodes it holds.
+int cnuma_policy_of_address(void *addr, int *first_node, int *node_count);
+/// One move_pages query for `count` pages: status[i] is the node backing
+/// pages[i], or -errno (-ENOENT: not faulted in). Returns 0 or -errno.
+int cnuma_nodes_of_pages(void **pages, int count, int *status);
+/// madvise(MADV_POPULATE_WRITE): faults the range in writable without
+/// writing to it (Linux 5.14+). Returns 0 or -errno.
+int cnuma_populate_write(void *addr, size_t len);
 /// Count of numa_warn/numa_error calls that were swallowed.
 int cnuma_swallowed_messages(void);
 

@@ -1,0 +1,164 @@
+#!/usr/bin/env bash
+# numa-lab.sh: runs pagestorm inside a multi-node NUMA Linux guest (QEMU, TCG).
+#
+#   scripts/numa-lab.sh [--nodes 2|4] [--timeout S] [--sh 'COMMANDS'] [--] [PAGESTORM ARGS...]
+#
+# Examples:
+#   scripts/numa-lab.sh -- zoneinfo
+#   scripts/numa-lab.sh -- run Workloads/numa-machine.toml --no-overhead --no-results
+#   scripts/numa-lab.sh --nodes 4 --sh 'pagestorm buddyinfo && pagestorm run Workloads/numa-machine.toml --no-results'
+#
+# As root on Debian it installs what it needs (qemu-system-x86, busybox-static,
+# cpio, libnuma-dev), downloads one Debian kernel package, builds pagestorm in
+# release with the Swift stdlib linked statically, packs an initramfs (busybox,
+# the binary and the libraries ldd lists, Workloads/, an /init), boots it and
+# runs the command in the guest (default: zoneinfo), in /lab, which holds a copy
+# of Workloads/. Everything it downloads or builds goes to .numa-lab/
+# (ignored by git). It prints the guest's output and exits with the guest
+# command's exit code; 97 when the guest never reported one (boot failure or
+# timeout). Idempotent: a second run reuses the packages, kernel and build.
+#
+# The guest: TCG (no KVM), -cpu max, 1 GiB split evenly over the nodes, one CPU
+# per node. 2 nodes: distance 21. 4 nodes: two pairs, 21 inside a pair, 31
+# between pairs. A tool for users: not run by `make test` or CI.
+set -euo pipefail
+
+NODES=2
+TIMEOUT=300
+SHELL_CMD=""
+ARGS=()
+usage() { sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; }
+die() { echo "numa-lab: error: $*" >&2; exit 97; }
+
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --nodes) [ $# -ge 2 ] || die "--nodes needs a value"; NODES="$2"; shift 2 ;;
+        --timeout) [ $# -ge 2 ] || die "--timeout needs a value"; TIMEOUT="$2"; shift 2 ;;
+        --sh) [ $# -ge 2 ] || die "--sh needs a command line"; SHELL_CMD="$2"; shift 2 ;;
+        -h|--help) usage; exit 0 ;;
+        --) shift; ARGS=("$@"); break ;;
+        *) ARGS=("$@"); break ;;
+    esac
+done
+case "$NODES" in 2|4) ;; *) die "--nodes must be 2 or 4, got '$NODES'" ;; esac
+case "$TIMEOUT" in ''|*[!0-9]*) die "--timeout must be a number of seconds, got '$TIMEOUT'" ;; esac
+if [ -n "$SHELL_CMD" ] && [ ${#ARGS[@]} -gt 0 ]; then die "give either --sh 'COMMANDS' or pagestorm arguments, not both"; fi
+
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+LAB="$ROOT/.numa-lab"
+mkdir -p "$LAB"
+cd "$ROOT"
+T0=$(date +%s)
+say() { echo "numa-lab: $*" >&2; }
+
+# 1. Host packages.
+PKGS=(qemu-system-x86 busybox-static cpio libnuma-dev)
+missing=()
+for p in "${PKGS[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    [ "$(id -u)" -eq 0 ] || die "missing packages: ${missing[*]}; run as root, or: sudo apt-get install -y --no-install-recommends ${PKGS[*]}"
+    command -v apt-get >/dev/null 2>&1 || die "missing packages ${missing[*]} and no apt-get (this script expects Debian)"
+    say "installing ${PKGS[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update || die "apt-get update failed (no network?)"
+    apt-get install -y --no-install-recommends "${PKGS[@]}" || die "apt-get install ${PKGS[*]} failed"
+fi
+for t in qemu-system-x86_64 busybox cpio gzip ldd dpkg-deb timeout swift; do
+    command -v "$t" >/dev/null 2>&1 || die "'$t' not found"
+done
+
+# 2. One Debian kernel (the package linux-image-amd64 depends on, by its exact name).
+if ! ls "$LAB"/k/boot/vmlinuz-* >/dev/null 2>&1; then
+    KPKG=$(apt-cache depends linux-image-amd64 | awk '/Depends/ {print $2}' | grep '^linux-image-' | head -n 1)
+    [ -n "$KPKG" ] || die "apt-cache depends linux-image-amd64 named no linux-image package (apt-get update first?)"
+    if ! ls "$LAB/$KPKG"_*.deb >/dev/null 2>&1; then
+        say "downloading $KPKG"
+        (cd "$LAB" && apt-get download "$KPKG") || die "apt-get download $KPKG failed (no network?)"
+    fi
+    rm -rf "$LAB/k"
+    dpkg-deb -x "$(ls "$LAB/$KPKG"_*.deb | head -n 1)" "$LAB/k" || die "dpkg-deb -x failed"
+fi
+KERNEL=$(ls "$LAB"/k/boot/vmlinuz-* | head -n 1)
+[ -r "$KERNEL" ] || die "no readable vmlinuz under $LAB/k/boot"
+
+# 3. pagestorm, release, Swift stdlib linked in.
+say "building pagestorm (release, --static-swift-stdlib, scratch path .numa-lab/build)"
+swift build -c release --product pagestorm --static-swift-stdlib --scratch-path "$LAB/build" >"$LAB/build.log" 2>&1 \
+    || { tail -n 30 "$LAB/build.log" >&2; die "swift build failed (log: $LAB/build.log)"; }
+BIN="$LAB/build/release/pagestorm"
+[ -x "$BIN" ] || die "no binary at $BIN"
+
+# 4. The initramfs: a base archive (rebuilt when the binary or Workloads/ change)
+#    plus a small archive holding the command, concatenated (the kernel reads both).
+BASE="$LAB/initrd-base.cpio.gz"
+if [ ! -f "$BASE" ] || [ "$BIN" -nt "$BASE" ] || [ -n "$(find Workloads -newer "$BASE" 2>/dev/null | head -n 1)" ]; then
+    say "packing the initramfs"
+    R="$LAB/rootfs"
+    rm -rf "$R"
+    mkdir -p "$R"/{bin,proc,sys,tmp,dev,lab}
+    mknod -m 600 "$R/dev/console" c 5 1 2>/dev/null || true # the kernel's built-in initramfs has one too
+    cp "$(command -v busybox)" "$R/bin/busybox"
+    for l in sh mount poweroff cat ls mkdir sleep; do ln -s busybox "$R/bin/$l"; done
+    cp "$BIN" "$R/bin/pagestorm"
+    # Every library ldd lists, copied to the same path.
+    for lib in $(ldd "$BIN" | grep -o '/[^ ]*'); do
+        mkdir -p "$R$(dirname "$lib")"
+        cp -L "$lib" "$R$lib"
+    done
+    cp -r Workloads "$R/lab/Workloads"
+    cat >"$R/init" <<'EOF'
+#!/bin/sh
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev 2>/dev/null
+export PATH=/bin HOME=/lab
+cd /lab
+echo "numa-lab: guest up: nodes online $(cat /sys/devices/system/node/online), cpus online $(cat /sys/devices/system/cpu/online)"
+sh /cmd.sh
+rc=$?
+echo "numa-lab: guest command exit code $rc"
+poweroff -f
+EOF
+    chmod +x "$R/init"
+    (cd "$R" && find . | cpio -o -H newc --quiet | gzip -1) >"$BASE.tmp" && mv "$BASE.tmp" "$BASE"
+fi
+C="$LAB/cmd-root"
+rm -rf "$C"; mkdir -p "$C"
+if [ -n "$SHELL_CMD" ]; then
+    printf '%s\n' "$SHELL_CMD" >"$C/cmd.sh"
+else
+    [ ${#ARGS[@]} -gt 0 ] || ARGS=(zoneinfo)
+    { printf 'pagestorm'; printf " '%s'" "${ARGS[@]//\'/\'\\\'\'}"; printf '\n'; } >"$C/cmd.sh"
+fi
+(cd "$C" && echo cmd.sh | cpio -o -H newc --quiet | gzip -1) >"$LAB/initrd-cmd.cpio.gz"
+cat "$BASE" "$LAB/initrd-cmd.cpio.gz" >"$LAB/initrd.gz"
+
+# 5. Boot, bounded by timeout.
+MEM_MIB=1024
+PER=$((MEM_MIB / NODES))
+QARGS=(-accel tcg -cpu max -m "${MEM_MIB}M" -smp "$NODES")
+for ((n = 0; n < NODES; n++)); do
+    QARGS+=(-object "memory-backend-ram,id=m$n,size=${PER}M" -numa "node,nodeid=$n,cpus=$n,memdev=m$n")
+done
+for ((a = 0; a < NODES; a++)); do
+    for ((b = a + 1; b < NODES; b++)); do
+        d=21; [ $((a / 2)) -ne $((b / 2)) ] && d=31
+        QARGS+=(-numa "dist,src=$a,dst=$b,val=$d")
+    done
+done
+QARGS+=(-kernel "$KERNEL" -initrd "$LAB/initrd.gz" -append "console=ttyS0 quiet panic=-1" -nographic -no-reboot)
+say "booting a $NODES-node guest ($(basename "$KERNEL"), TCG), command: $(cat "$C/cmd.sh"), timeout ${TIMEOUT}s"
+LOG="$LAB/guest.log"
+T1=$(date +%s)
+set +e
+timeout -k 10 "$TIMEOUT" qemu-system-x86_64 "${QARGS[@]}" </dev/null | tr -d '\r' | tee "$LOG"
+qrc=${PIPESTATUS[0]}
+set -e
+T2=$(date +%s)
+say "guest ran $((T2 - T1)) s (whole script $((T2 - T0)) s); log: $LOG"
+[ "$qrc" -ne 124 ] && [ "$qrc" -ne 137 ] || die "the guest did not finish within ${TIMEOUT}s (qemu killed)"
+rc=$(sed -n 's/^numa-lab: guest command exit code \([0-9][0-9]*\)$/\1/p' "$LOG" | tail -n 1)
+[ -n "$rc" ] || die "the guest printed no exit code (qemu exit status $qrc): see $LOG"
+exit "$rc"
