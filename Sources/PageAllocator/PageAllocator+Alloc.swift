@@ -96,7 +96,7 @@ extension PageAllocator {
             let zone = zones[Int(list[i])]
             let credit = reserve == .transaction ? reservationCredit(zone: Int(list[i]), owner: owner) : 0
             if watermarkOK(zone, order: order.rawValue, mark: zone.info.pointee.wmarkLow, classzone: type.rawValue, flags: [], credit: credit) {
-                if let block = rmqueue(zone, order: order.rawValue, cpu: c, preferredNode: n, owner: owner) {
+                if let block = rmqueue(zone, order: order.rawValue, cpu: c, preferredZone: Int(list[0]), owner: owner) {
                     return block
                 }
             }
@@ -124,7 +124,7 @@ extension PageAllocator {
     /// rmqueue(): per-CPU list for orders 0...3 (buddy when its trylock
     /// fails), buddy under the zone lock for larger orders.
     @inlinable @inline(__always)
-    func rmqueue(_ zone: Zone, order: Int, cpu: Int, preferredNode: Int, owner: UInt16) -> PageBlock? {
+    func rmqueue(_ zone: Zone, order: Int, cpu: Int, preferredZone: Int, owner: UInt16) -> PageBlock? {
         if order <= pcpMaxOrder {
             let slot = zone.pcp(cpu)
             if slot.lock.tryLock() {
@@ -136,12 +136,12 @@ extension PageAllocator {
                 zone.meta[Int(idx)].state = .allocated
                 zone.meta[Int(idx)].owner = owner
                 slot.bump(.pgalloc, 1 << order)
-                countNUMA(zone, preferredNode: preferredNode, cpu: cpu) { slot.bump($0) }
+                countNUMA(zone, preferredZone: preferredZone, cpu: cpu) { slot.bump($0) }
                 slot.lock.unlock()
                 return makeBlock(zone, idx: idx, order: order)
             }
         }
-        return rmqueueBuddy(zone, order: order, cpu: cpu, preferredNode: preferredNode, owner: owner, pcpContended: order <= pcpMaxOrder)
+        return rmqueueBuddy(zone, order: order, cpu: cpu, preferredZone: preferredZone, owner: owner, pcpContended: order <= pcpMaxOrder)
     }
 
     /// Pops a block from the per-CPU list of `order`, refilling it on a miss.
@@ -193,7 +193,7 @@ extension PageAllocator {
 
     /// rmqueue_buddy(): one block straight from the buddy under the zone lock.
     @usableFromInline @inline(never)
-    func rmqueueBuddy(_ zone: Zone, order: Int, cpu: Int, preferredNode: Int, owner: UInt16, pcpContended: Bool) -> PageBlock? {
+    func rmqueueBuddy(_ zone: Zone, order: Int, cpu: Int, preferredZone: Int, owner: UInt16, pcpContended: Bool) -> PageBlock? {
         zone.lockZone()
         guard let idx = zone.rmqueueSmallestLocked(order: order) else {
             zone.unlockZone()
@@ -203,23 +203,26 @@ extension PageAllocator {
         zone.meta[Int(idx)].owner = owner
         zone.bumpLocked(.pgalloc, 1 << order)
         if pcpContended { zone.bumpLocked(.pcpLockContended) }
-        countNUMA(zone, preferredNode: preferredNode, cpu: cpu) { zone.bumpLocked($0) }
+        countNUMA(zone, preferredZone: preferredZone, cpu: cpu) { zone.bumpLocked($0) }
         // Under the zone lock, so validate() never sees the lists and NR_FREE_PAGES disagree.
         modFreePages(zone, cpu: cpu, -(1 << order))
         zone.unlockZone()
         return makeBlock(zone, idx: idx, order: order)
     }
 
-    /// zone_statistics(): numa_hit/miss on the zone, numa_foreign on the
-    /// preferred node's first zone, numa_local/other by the CPU's node.
+    /// zone_statistics(): numa_hit when the zone is on the preferred zone's
+    /// node, else numa_miss on the zone and numa_foreign on the preferred
+    /// zone (the zonelist's first: the highest zone the request may use on
+    /// the preferred node); numa_local/other by the CPU's node.
     @inlinable @inline(__always)
-    func countNUMA(_ zone: Zone, preferredNode: Int, cpu: Int, _ bump: (VMEvent) -> Void) {
+    func countNUMA(_ zone: Zone, preferredZone: Int, cpu: Int, _ bump: (VMEvent) -> Void) {
         let zn = zone.info.pointee.node
-        if zn == preferredNode {
+        let preferred = zones[preferredZone]
+        if zn == preferred.info.pointee.node {
             bump(.numaHit)
         } else {
             bump(.numaMiss)
-            zones[preferredNode &* zonesPerNode &+ zonesPerNode &- 1].bumpRare(.numaForeign)
+            preferred.bumpRare(.numaForeign)
         }
         bump(zn == cpuNode[cpu] ? .numaLocal : .numaOther)
     }

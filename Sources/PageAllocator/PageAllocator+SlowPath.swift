@@ -253,7 +253,7 @@ extension PageAllocator {
                 !watermarkOK(zone, order: order, mark: mark(zone, level), classzone: classzone, flags: flags, credit: credit) {
                 continue
             }
-            if let b = rmqueue(zone, order: order, cpu: cpu, preferredNode: preferredNode, owner: owner) { return b }
+            if let b = rmqueue(zone, order: order, cpu: cpu, preferredZone: Int(list[0]), owner: owner) { return b }
         }
         return nil
     }

@@ -52,6 +52,29 @@ import Topology
         #expect(c0[.numaHit] == 1 && c0[.numaLocal] == 1)
     }
 
+    /// numa_foreign goes to the preferred zone: the highest zone the request
+    /// may use on the preferred node (DMA32 for GFP_DMA32), not that node's
+    /// highest zone.
+    @Test func numaForeignIsChargedToTheRequestsPreferredZone() throws {
+        let a = try makeAllocator(nodes: 2, cpusPerNode: 1, zones: [ZoneSpec(.dma32, pages: 1024), ZoneSpec(.normal, pages: 1024)])
+        // Zones: 0 node0 DMA32, 1 node0 Normal, 2 node1 DMA32, 3 node1 Normal.
+        let dma32: GFP = [.kernel, .dma32]
+        var held: [PageBlock] = []
+        while let b = try? a.allocate(order: 0, flags: [.noWait, .dma32, .thisNode], node: NodeID(0), cpu: CPUID(0)) { held.append(b) }
+        a.drainAllCPUs()
+        while let b = try? a.allocate(order: 0, flags: [.noWait, .dma32, .thisNode], node: NodeID(0), cpu: CPUID(0)) { held.append(b) }
+        #expect(held.allSatisfy { $0.zoneIndex == 0 })
+        let x = try a.allocate(order: 0, flags: dma32, node: NodeID(0), cpu: CPUID(0))
+        #expect(x.zoneIndex == 2, "node 1's DMA32")
+        #expect(a.counters(zone: 2)[.numaMiss] == 1)
+        #expect(a.counters(zone: 0)[.numaForeign] == 1, "the preferred zone: node 0's DMA32")
+        #expect(a.counters(zone: 1)[.numaForeign] == 0)
+        for b in held + [x] { try a.free(b, cpu: CPUID(0)) }
+        a.drainAllCPUs()
+        let acct = try a.validate()
+        #expect(acct.allocated == 0 && acct.buddyFree == acct.managed)
+    }
+
     @Test func fallsBackBelowTheWatermarkAndThisNodeNever() throws {
         let a = try twoNodes()
         // Exhaust node 1 with __GFP_THISNODE|GFP_KERNEL.

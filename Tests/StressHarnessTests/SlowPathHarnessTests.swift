@@ -246,6 +246,11 @@ import Testing
     /// Reclaimable memory: operations create clean, dirty and anonymous
     /// pages charged to the worker; under pressure reclaim frees them (dirty
     /// pages with writeback, anonymous pages with swap), and kswapd runs.
+    /// Reclaim takes clean pages first, then dirty, then anonymous: the
+    /// working sets (1500 anonymous pages per worker) fill memory at once and
+    /// half of what is created later is anonymous, so a reclaim pass of 32
+    /// pages finds too few clean and dirty pages and swaps, however slowly the
+    /// workers run.
     @Test func reclaimableMemoryIsCreatedAndReclaimed() throws {
         let r = try run(small("""
         [reclaim]
@@ -255,17 +260,17 @@ import Testing
         workers = 2
         [[group.op]]
         name = "read"
-        weight = 3
+        weight = 1
         reclaimable = "clean"
         [[group.op]]
         name = "write"
-        weight = 2
+        weight = 1
         reclaimable = "dirty"
         [[group.op]]
         name = "heap"
-        weight = 1
+        weight = 2
         reclaimable = "anon"
-        initial = 100
+        initial = 1500
         """, run: "duration_ms = 400\nseed = 8", memory: "zones = [{ type = \"Normal\", pages = 4096 }]\nswap_pages = 100000"))
         expectAccounted(r)
         let rc = r.slowPath.reclaim
