@@ -38,7 +38,7 @@ extension PageAllocator {
         let nofail = flags.contains(.noFail)
         func get(_ level: WatermarkLevel, _ f: AllocFlags) -> PageBlock? {
             getPageFromFreelist(order: o, level: level, flags: f, list: list, count: count, classzone: type.rawValue,
-                                preferredNode: preferredNode, cpu: cpu, owner: owner)
+                                cpu: cpu, owner: owner)
         }
         var nodes: [Int] = []
         for i in 0..<count { let n = zones[Int(list[i])].info.pointee.node; if !nodes.contains(n) { nodes.append(n) } }
@@ -245,7 +245,7 @@ extension PageAllocator {
     /// get_page_from_freelist() with an explicit watermark level and flags.
     @usableFromInline
     func getPageFromFreelist(order: Int, level: WatermarkLevel, flags: AllocFlags, list: UnsafeMutablePointer<Int32>, count: Int,
-                             classzone: Int, preferredNode: Int, cpu: Int, owner: UInt16) -> PageBlock? {
+                             classzone: Int, cpu: Int, owner: UInt16) -> PageBlock? {
         for i in 0..<count {
             let zone = zones[Int(list[i])]
             let credit = owner != 0 ? reservationCredit(zone: Int(list[i]), owner: owner) : 0
