@@ -673,7 +673,11 @@ struct Worker<B: AllocatorBackend> {
     mutating func housekeeping() -> Bool {
         let t = now()
         if control.stop.load(ordering: .relaxed) { stopReason = "stopped"; return true }
-        if !measuring && t >= warmupEnd { startMeasuring(t) }
+        // A timed run measures every worker over the same window, from the
+        // end of the warm-up, even one that was off the CPU when it ended (a
+        // few calls of its own after warmupEnd count as warm-up). An op-count
+        // run measures each worker's own operations from when it starts them.
+        if !measuring && t >= warmupEnd { startMeasuring(timing.opsMode ? t : warmupEnd) }
         control.progress(index).pointee.store(c.calls, ordering: .relaxed)
         publishRSS()
         if control.groupStopped(group) { groupStopped = true }

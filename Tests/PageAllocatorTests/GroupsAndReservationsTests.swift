@@ -138,7 +138,9 @@ import Topology
     }
 
     @Test func aReservationThatDoesNotFitWaitsForReclaim() throws {
-        let a = try Self.allocator()
+        // Reclaiming 200 clean pages takes well under a millisecond; the
+        // long wait keeps a preempted test thread from timing out.
+        let a = try Self.allocator { $0.policy.reservationWaitMs = 5_000 }
         let tx = try #require(a.registerTask(name: "tx"))
         let other = try #require(a.registerTask(name: "other"))
         let cache = Self.fillNoWait(a, owner: other)

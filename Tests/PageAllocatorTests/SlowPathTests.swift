@@ -104,8 +104,8 @@ import CNUMA
         // The hog's worker: polls for the kill, frees everything, exits.
         let exited = Atomic<Bool>(false)
         let t = Thread {
-            let deadline = Date().addingTimeInterval(5)
-            while !a.taskShouldDie(hog) && Date() < deadline { usleep(1000) }
+            let deadline = ContinuousClock.now + .seconds(5)
+            while !a.taskShouldDie(hog) && ContinuousClock.now < deadline { usleep(1000) }
             for b in heldBox.value { try? a.free(b, cpu: CPUID(0)) }
             a.taskExited(hog)
             exited.store(true, ordering: .relaxed)
@@ -114,8 +114,8 @@ import CNUMA
         let b = try a.allocate(order: .zero, flags: .kernel, cpu: CPUID(0), owner: small)
         #expect(a.slowPathCounter(.oomKill) == 1)
         #expect(a.oomEvents().first?.victim == Int(hog))
-        let deadline = Date().addingTimeInterval(5)
-        while !exited.load(ordering: .relaxed) && Date() < deadline { usleep(1000) }
+        let deadline = ContinuousClock.now + .seconds(5)
+        while !exited.load(ordering: .relaxed) && ContinuousClock.now < deadline { usleep(1000) }
         let didExit = exited.load(ordering: .relaxed)
         #expect(didExit)
         try a.free(b, cpu: CPUID(0))
@@ -222,7 +222,7 @@ import CNUMA
             _ = try a.allocate(order: .zero, flags: .kernel, cpu: CPUID(0), owner: victim)
         }
         let result = Mutex<Result<PageBlock, AllocError>?>(nil)
-        let start = Date()
+        let start = ContinuousClock.now
         let t = Thread {
             do throws(AllocError) {
                 let b = try a.allocate(order: .zero, flags: [.noFS, .noFail], cpu: CPUID(0), owner: victim)
@@ -233,11 +233,11 @@ import CNUMA
         usleep(100_000)
         #expect(result.withLock { $0 } == nil, "still looping: NOFAIL does not leave with .killed")
         try a.free(held.removeLast(), cpu: CPUID(0))
-        let deadline = Date().addingTimeInterval(5)
-        while result.withLock({ $0 == nil }) && Date() < deadline { usleep(1000) }
+        let deadline = ContinuousClock.now + .seconds(5)
+        while result.withLock({ $0 == nil }) && ContinuousClock.now < deadline { usleep(1000) }
         let got = try #require(result.withLock { $0 })
         guard case .success(let b) = got else { Issue.record("the victim's NOFAIL allocation failed: \(got)"); return }
-        #expect(Date().timeIntervalSince(start) >= 0.1)
+        #expect(ContinuousClock.now - start >= .milliseconds(100))
         held.append(b)
         try Self.freeAll(a, held)
         a.taskExited(victim)
@@ -259,14 +259,14 @@ import CNUMA
         let started = Atomic<Bool>(false)
         let t = Thread { started.store(true, ordering: .releasing); a.reap(victim) }
         t.start()
-        let deadline = Date().addingTimeInterval(5)
-        while !started.load(ordering: .acquiring) && Date() < deadline { usleep(1000) }
+        let deadline = ContinuousClock.now + .seconds(5)
+        while !started.load(ordering: .acquiring) && ContinuousClock.now < deadline { usleep(1000) }
         usleep(30_000)
         #expect(!a.oomEvents().contains { $0.kind == "reap" }, "no reap while an OOM killer holds oom_lock")
         #expect(a.reclaimablePages()[.anon, default: 0] == anon.count)
         let unlockedAt = cnuma_monotonic_ns()
         a.slow.oomLock.unlock()
-        while !a.oomEvents().contains(where: { $0.kind == "reap" }) && Date() < deadline { usleep(1000) }
+        while !a.oomEvents().contains(where: { $0.kind == "reap" }) && ContinuousClock.now < deadline { usleep(1000) }
         let reap = try #require(a.oomEvents().first { $0.kind == "reap" })
         #expect(reap.atNs >= unlockedAt && reap.victim == Int(victim) && reap.badness == anon.count)
         #expect(a.reclaimablePages()[.anon, default: 0] == 0)
@@ -315,8 +315,8 @@ import CNUMA
         t.start()
         usleep(100_000)
         a.shutdown()
-        let deadline = Date().addingTimeInterval(5)
-        while result.withLock({ $0 == nil }) && Date() < deadline { usleep(1000) }
+        let deadline = ContinuousClock.now + .seconds(5)
+        while result.withLock({ $0 == nil }) && ContinuousClock.now < deadline { usleep(1000) }
         #expect(result.withLock { $0 } == .aborted(order: 0, flags: .noFS))
         try Self.freeAll(a, held)
         try Self.expectAllFree(a)
@@ -334,8 +334,8 @@ import CNUMA
         // The victim was killed, and the reaper freed exactly its anonymous pages.
         // The allocation can succeed as soon as the reaper starts freeing, before
         // it records the reap: wait (bounded) for the record.
-        let deadline = Date().addingTimeInterval(5)
-        while !a.oomEvents().contains(where: { $0.kind == "reap" }) && Date() < deadline { usleep(1000) }
+        let deadline = ContinuousClock.now + .seconds(5)
+        while !a.oomEvents().contains(where: { $0.kind == "reap" }) && ContinuousClock.now < deadline { usleep(1000) }
         let events = a.oomEvents()
         #expect(events.first?.kind == "kill" && events.first?.victim == Int(victim))
         #expect(events.contains { $0.kind == "reap" && $0.victim == Int(victim) && $0.badness == anon.count })
@@ -355,8 +355,8 @@ import CNUMA
         a.setTaskRSS(hog, pages: held.count)
         let heldBox = UnsafeSendableBox(held)
         let t = Thread {
-            let deadline = Date().addingTimeInterval(5)
-            while !a.taskShouldDie(hog) && Date() < deadline { usleep(20_000) }
+            let deadline = ContinuousClock.now + .seconds(5)
+            while !a.taskShouldDie(hog) && ContinuousClock.now < deadline { usleep(20_000) }
             usleep(50_000)
             for b in heldBox.value { try? a.free(b, cpu: CPUID(0)) }
             a.taskExited(hog)
@@ -379,8 +379,8 @@ import CNUMA
         // What the slow path does below LOW; nothing allocates while kswapd works.
         a.wakeKswapd(node: 0)
         let zone = a.zoneDescription(0)
-        let deadline = Date().addingTimeInterval(5)
-        while a.freePages(zone: 0) < zone.high && Date() < deadline { usleep(1000) }
+        let deadline = ContinuousClock.now + .seconds(5)
+        while a.freePages(zone: 0) < zone.high && ContinuousClock.now < deadline { usleep(1000) }
         #expect(a.freePages(zone: 0) >= zone.high)
         #expect(a.slowPathCounter(.kswapdWakeups) >= 1)
         #expect(a.slowPathCounter(.pgstealKswapd) > 0)

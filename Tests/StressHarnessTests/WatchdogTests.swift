@@ -59,8 +59,8 @@ import Topology
                 journal.store(0, ordering: .relaxed) // commit: release the lock
             case 1: // the victim: waits for the journal lock, then dies at its safe point
                 a.setTaskActivity(victim, .waitingForLock, target: 0)
-                let deadline = Date().addingTimeInterval(10)
-                while journal.load(ordering: .relaxed) != 0 && Date() < deadline { usleep(1000) }
+                let deadline = ContinuousClock.now + .seconds(10)
+                while journal.load(ordering: .relaxed) != 0 && ContinuousClock.now < deadline { usleep(1000) }
                 a.setTaskActivity(victim, .running)
                 for b in victimBlocks.takeAll() { try? a.free(b, cpu: CPUID(0)) }
                 a.taskExited(victim)

@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 @testable import Topology
 
@@ -36,9 +37,21 @@ import Testing
         #expect(throws: TopologyError.self) { try Topology.declared(cpusPerNode: [1, 0]) }
     }
 
+    /// Pins a thread of its own: the test's thread belongs to Swift
+    /// Testing's shared pool, and a pin left on it would confine every later
+    /// test on that thread (and the threads they start) to CPU 0.
     @Test func pinningToARealCPUWorks() throws {
-        try Affinity.pinCurrentThread(toRealCPU: 0)
-        #expect(Affinity.currentRealCPU == 0)
+        final class Outcome: @unchecked Sendable { var pinError: Errno?; var cpu = -1 }
+        let outcome = Outcome()
+        let done = DispatchSemaphore(value: 0)
+        let thread = Thread {
+            do throws(Errno) { try Affinity.pinCurrentThread(toRealCPU: 0); outcome.cpu = Affinity.currentRealCPU } catch { outcome.pinError = error }
+            done.signal()
+        }
+        thread.start()
+        try #require(done.wait(timeout: .now() + 10) == .success, "the pinned thread did not finish in 10 s")
+        #expect(outcome.pinError == nil)
+        #expect(outcome.cpu == 0)
     }
 }
 
