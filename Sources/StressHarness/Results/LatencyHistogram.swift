@@ -116,16 +116,22 @@ public struct EncodedHistogram: Codable, Sendable, Equatable {
 }
 
 extension Histogram where Count == UInt64 {
-    /// Percentile summary in the histogram's unit.
+    /// Percentile summary in the histogram's unit. Each percentile is the
+    /// highest value of the bucket holding the ceil(p% x count)-th smallest
+    /// value, never above the exact maximum (HdrHistogram's own clamp,
+    /// repeated here so that no stored or printed percentile can exceed max
+    /// whatever the library version does).
     func summary() -> LatencySummary {
         guard totalCount > 0 else { return LatencySummary() }
         var s = LatencySummary()
-        s.p50 = valueAtPercentile(50)
-        s.p90 = valueAtPercentile(90)
-        s.p99 = valueAtPercentile(99)
-        s.p999 = valueAtPercentile(99.9)
-        s.p9999 = valueAtPercentile(99.99)
-        s.max = maxRecorded
+        let top = maxRecorded
+        func at(_ p: Double) -> UInt64 { Swift.min(valueAtPercentile(p), top) }
+        s.p50 = at(50)
+        s.p90 = at(90)
+        s.p99 = at(99)
+        s.p999 = at(99.9)
+        s.p9999 = at(99.99)
+        s.max = top
         s.min = min
         s.mean = mean
         return s

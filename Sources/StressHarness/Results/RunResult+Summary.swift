@@ -15,6 +15,9 @@ extension RunResult {
             : "every operation timed"
         let openNote = w.groups.contains { $0.loop == "open" } ? "; open loop timed from each operation's intended start" : ""
         line("timing: \(timing.clock) at \(fmt(timing.nsPerTick, 4)) ns/tick; \(sampling)\(openNote); \(timing.timedCalls) calls timed")
+        if let step = timing.clockStepNs, let ticks = timing.clockStepTicks {
+            line("resolution: \(fmt(timing.resolutionNs ?? max(1, step), 1)) ns; the counter moves in steps of \(fmt(ticks, 1)) tick(s) = \(fmt(step, 2)) ns, the histogram keeps 1 ns to 2,047 ns and 3 significant digits above; means are finer than a step")
+        }
         if let o = timing.harnessOverhead {
             line("harness overhead per allocator call: \(fmt(o.nsPerCallUntimed, 1)) ns untimed, \(fmt(o.nsPerCallTimed, 1)) ns timing every call, \(fmt(o.nsPerCallAsRun, 1)) ns as run")
         }
@@ -33,14 +36,7 @@ extension RunResult {
             line("  per \(t.series.bucketMs) ms (\(series.count) buckets): min \(human(rates.first ?? 0)) / median \(human(rates[rates.count / 2])) / max \(human(rates.last ?? 0)) calls/s")
         }
         line()
-        let nameWidth = max(24, (latency.map(\.name.count).max() ?? 0) + 2)
-        let cols = ["calls", "failed", "p50", "p90", "p99", "p99.9", "p99.99", "max"]
-        line(pad("latency (ns)", nameWidth) + cols.map { pad($0, 10, right: true) }.joined())
-        for l in latency {
-            let s = l.summary
-            let values = [String(l.calls), String(l.failures)] + [s.p50, s.p90, s.p99, s.p999, s.p9999, s.max].map { l.histogram.totalCount == 0 ? "-" : String($0) }
-            line(pad(l.name, nameWidth) + values.map { pad($0, 10, right: true) }.joined())
-        }
+        out.append(contentsOf: RunResult.latencyTable(latency))
         line()
         if failures.total == 0 {
             line("failures: none")
@@ -79,6 +75,41 @@ extension RunResult {
         for p in status.problems { line("problem: \(p)") }
         if status.partial { line("partial: the run stopped early (\(status.stopReason))") }
         return out.joined(separator: "\n")
+    }
+}
+
+extension RunResult {
+    /// The latency columns of the summary, after the class name.
+    public static let latencyColumns = ["calls", "failed", "mean", "p50", "p90", "p99", "p99.9", "p99.99", "max"]
+
+    /// The summary's latency table: a header and one row per class.
+    ///
+    /// Every column is as wide as its widest cell, and columns are separated
+    /// by at least two spaces, so a long value never runs into its
+    /// neighbour. (With fixed 10-character columns, a saturated open loop's
+    /// p90 of 948436991 ns and p99 of 1032847359 ns printed as one number,
+    /// 9484369911032847359, and every later value moved one column left,
+    /// leaving max empty: issue 15.) The mean has one decimal: it is the only
+    /// figure finer than the clock's step (see `TimingReport.clockStepNs`).
+    public static func latencyTable(_ latency: [ClassLatency]) -> [String] {
+        let header = ["latency (ns)"] + latencyColumns
+        let rows: [[String]] = latency.map { l in
+            let s = l.summary
+            let empty = l.histogram.totalCount == 0
+            let pcts = [s.p50, s.p90, s.p99, s.p999, s.p9999, s.max].map { empty ? "-" : String($0) }
+            return [l.name, String(l.calls), String(l.failures), empty ? "-" : fmt(s.mean, 1)] + pcts
+        }
+        var widths = header.map(\.count)
+        for r in rows { for (i, cell) in r.enumerated() { widths[i] = max(widths[i], cell.count) } }
+        widths[0] = max(widths[0], 22)
+        func render(_ cells: [String]) -> String {
+            var s = cells[0] + String(repeating: " ", count: widths[0] - cells[0].count)
+            for i in 1..<cells.count {
+                s += "  " + String(repeating: " ", count: widths[i] - cells[i].count) + cells[i]
+            }
+            return s
+        }
+        return [render(header)] + rows.map(render)
     }
 }
 

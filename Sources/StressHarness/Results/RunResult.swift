@@ -95,6 +95,15 @@ public struct TimingReport: Codable, Sendable, Equatable {
     /// Calls slower than the histogram's highest value (1 h), recorded as 1 h.
     public var latencyOverflows: Int
     public var harnessOverhead: OverheadReport?
+    /// The counter's measured step between two different readings, in ticks
+    /// and in ns: the clock's resolution (AMD Zen's TSC: about 24.5 ticks,
+    /// 10 ns). Absent in results written before it was measured.
+    public var clockStepTicks: Double? = nil
+    public var clockStepNs: Double? = nil
+    /// The finest latency difference the results can show: the larger of
+    /// the clock's step and the histogram's 1 ns buckets (values to 2,047
+    /// ns are kept to the ns, larger ones to 3 significant digits).
+    public var resolutionNs: Double? = nil
 }
 
 public struct ThroughputReport: Codable, Sendable, Equatable {
