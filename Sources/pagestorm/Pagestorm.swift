@@ -11,7 +11,7 @@ struct Pagestorm: ParsableCommand {
         Exit codes: 0 ok; 1 the run's verdict is `failures`; 2 bad input (flags, workload, trace); \
         3 the tool failed (an invariant broke, I/O); 4 livelock; 5 deadlock; 130 interrupted.
         """,
-        subcommands: [Smoke.self, RunCommand.self, DebateCommand.self, ReplayCommand.self, BuddyInfo.self, ZoneInfo.self, BenchCommand.self],
+        subcommands: [Smoke.self, RunCommand.self, DebateCommand.self, ReplayCommand.self, BuddyInfo.self, ZoneInfo.self, BenchCommand.self, SweepCommand.self, MergeCommand.self],
         defaultSubcommand: Smoke.self)
 
     /// Maps argument and validation errors to exit code 2 (bad input) instead
