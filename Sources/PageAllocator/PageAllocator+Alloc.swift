@@ -52,7 +52,7 @@ extension PageAllocator {
     /// get_page_from_freelist() over the whole zonelist, then the slow path.
     @usableFromInline @inline(never)
     func allocateGeneral(order: Order, flags: GFP, node: NodeID?, cpu: CPUID?, owner: UInt16,
-                         reserve: ReserveAccess) throws(AllocError) -> PageBlock {
+                         reserve: ReserveAccess, nodemask: NodeMask = .all) throws(AllocError) -> PageBlock {
         let c: Int
         if let cpu {
             guard UInt(bitPattern: cpu.rawValue) < UInt(cpuCount) else { throw .noSuchCPU(cpu.rawValue, cpuCount: cpuCount) }
@@ -78,7 +78,7 @@ extension PageAllocator {
             charged = try chargeGroup(task: owner, pages: order.pages, order: order.rawValue, flags: flags, cpu: c)
         }
         do {
-            let b = try allocateUncharged(order: order, flags: flags, node: n, cpu: c, owner: owner, reserve: reserve)
+            let b = try allocateUncharged(order: order, flags: flags, node: n, cpu: c, owner: owner, reserve: reserve, nodemask: nodemask)
             if reserve == .transaction { consumeReservation(zone: b.zoneIndex, owner: owner, pages: b.pages) }
             return b
         } catch {
@@ -88,21 +88,27 @@ extension PageAllocator {
     }
 
     @usableFromInline
-    func allocateUncharged(order: Order, flags: GFP, node n: Int, cpu c: Int, owner: UInt16, reserve: ReserveAccess) throws(AllocError) -> PageBlock {
+    func allocateUncharged(order: Order, flags: GFP, node n: Int, cpu c: Int, owner: UInt16, reserve: ReserveAccess,
+                           nodemask: NodeMask = .all) throws(AllocError) -> PageBlock {
         let type = ZoneType.highest(for: flags)
         let (list, count) = zonelist(node: n, type: type, thisNode: flags.contains(.thisNode))
+        // A policy's nodemask (mbind/set_mempolicy): zones of other nodes are
+        // skipped; the preferred zone is the first allowed one (first_zones_zonelist).
+        let masked = !nodemask.isAll
+        let preferred = masked ? firstAllowedZone(list, count, nodemask) : Int(list[0])
         var i = 0
         while i < count {
             let zone = zones[Int(list[i])]
+            if masked && !nodemask.contains(zone.info.pointee.node) { i &+= 1; continue }
             let credit = reserve == .transaction ? reservationCredit(zone: Int(list[i]), owner: owner) : 0
             if watermarkOK(zone, order: order.rawValue, mark: zone.info.pointee.wmarkLow, classzone: type.rawValue, flags: [], credit: credit) {
-                if let block = rmqueue(zone, order: order.rawValue, cpu: c, preferredZone: Int(list[0]), owner: owner) {
+                if let block = rmqueue(zone, order: order.rawValue, cpu: c, preferredZone: preferred, owner: owner) {
                     return block
                 }
             }
             i &+= 1
         }
-        return try allocSlowPath(order: order, flags: flags, preferredNode: n, cpu: c, owner: owner, reserve: reserve)
+        return try allocSlowPath(order: order, flags: flags, preferredNode: n, cpu: c, owner: owner, reserve: reserve, nodemask: nodemask)
     }
 
     /// Allocates with an unchecked integer order: `.invalidOrder` if outside 0...10.

@@ -22,14 +22,15 @@ extension PageAllocator {
     /// a shut-down allocator with `.aborted`, and max_stall_ms with `.timedOut`.
     @usableFromInline @inline(never)
     func allocSlowPath(order: Order, flags: GFP, preferredNode: Int, cpu: Int, owner: UInt16,
-                       reserve: ReserveAccess) throws(AllocError) -> PageBlock {
+                       reserve: ReserveAccess, nodemask: NodeMask = .all) throws(AllocError) -> PageBlock {
         let type = ZoneType.highest(for: flags)
         let (list, count) = zonelist(node: preferredNode, type: type, thisNode: flags.contains(.thisNode))
-        guard count > 0 else { throw .noEligibleZone(flags: flags) }
+        let allowed = { (i: Int) -> Bool in nodemask.contains(self.zones[Int(list[i])].info.pointee.node) }
+        guard count > 0, (0..<count).contains(where: allowed) else { throw .noEligibleZone(flags: flags) }
         var largest = 0
-        for i in 0..<count { largest = max(largest, zones[Int(list[i])].info.pointee.managed) }
+        for i in 0..<count where allowed(i) { largest = max(largest, zones[Int(list[i])].info.pointee.managed) }
         guard order.pages <= largest else { throw .requestLargerThanArena(order: order.rawValue, largestZonePages: largest) }
-        let first = zones[Int(list[0])]
+        let first = zones[firstAllowedZone(list, count, nodemask)]
         first.bumpRare(.allocSlowpath)
         let o = order.rawValue
         let policy = slow.policy
@@ -38,10 +39,10 @@ extension PageAllocator {
         let nofail = flags.contains(.noFail)
         func get(_ level: WatermarkLevel, _ f: AllocFlags) -> PageBlock? {
             getPageFromFreelist(order: o, level: level, flags: f, list: list, count: count, classzone: type.rawValue,
-                                cpu: cpu, owner: owner)
+                                cpu: cpu, owner: owner, nodemask: nodemask)
         }
         var nodes: [Int] = []
-        for i in 0..<count { let n = zones[Int(list[i])].info.pointee.node; if !nodes.contains(n) { nodes.append(n) } }
+        for i in 0..<count where allowed(i) { let n = zones[Int(list[i])].info.pointee.node; if !nodes.contains(n) { nodes.append(n) } }
         func wakeAllKswapds() { if flags.contains(.kswapdReclaim) { for n in nodes { wakeKswapd(node: n) } } }
 
         // Step 0, fault injection, already ran in allocateGeneral (prepare_alloc_pages).
@@ -245,15 +246,18 @@ extension PageAllocator {
     /// get_page_from_freelist() with an explicit watermark level and flags.
     @usableFromInline
     func getPageFromFreelist(order: Int, level: WatermarkLevel, flags: AllocFlags, list: UnsafeMutablePointer<Int32>, count: Int,
-                             classzone: Int, cpu: Int, owner: UInt16) -> PageBlock? {
+                             classzone: Int, cpu: Int, owner: UInt16, nodemask: NodeMask = .all) -> PageBlock? {
+        let masked = !nodemask.isAll
+        let preferred = masked ? firstAllowedZone(list, count, nodemask) : Int(list[0])
         for i in 0..<count {
             let zone = zones[Int(list[i])]
+            if masked && !nodemask.contains(zone.info.pointee.node) { continue }
             let credit = owner != 0 ? reservationCredit(zone: Int(list[i]), owner: owner) : 0
             if !flags.contains(.noWatermarks) &&
                 !watermarkOK(zone, order: order, mark: mark(zone, level), classzone: classzone, flags: flags, credit: credit) {
                 continue
             }
-            if let b = rmqueue(zone, order: order, cpu: cpu, preferredZone: Int(list[0]), owner: owner) { return b }
+            if let b = rmqueue(zone, order: order, cpu: cpu, preferredZone: preferred, owner: owner) { return b }
         }
         return nil
     }

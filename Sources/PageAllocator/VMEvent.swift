@@ -19,13 +19,16 @@ public enum VMEvent: Int, CaseIterable, Sendable {
     case zoneLockAcquire, zoneLockContended
     /// Allocations that entered the slow path, and those that failed.
     case allocSlowpath, allocFail
+    /// Interleave-policy allocations that got the node the policy chose
+    /// (numastat's interleave_hit; /proc/vmstat's numa_interleave).
+    case numaInterleave
     /// Internal: allocations of order 0, 1, 2, 3 served by the fast path.
     /// Each counts as pcp_alloc_hit, numa_hit, numa_local and 2^order pages
     /// of pgalloc on read: one increment on the hot path instead of four.
     /// Not printed.
     case fastAlloc, fastAlloc1, fastAlloc2, fastAlloc3
 
-    public static let count = 21
+    public static let count = 22
 
     /// The /proc/vmstat-style name.
     public var name: String {
@@ -47,6 +50,7 @@ public enum VMEvent: Int, CaseIterable, Sendable {
         case .zoneLockContended: return "zone_lock_contended"
         case .allocSlowpath: return "alloc_slowpath"
         case .allocFail: return "pgalloc_fail"
+        case .numaInterleave: return "numa_interleave"
         case .fastAlloc: return "fast_alloc"
         case .fastAlloc1: return "fast_alloc_order1"
         case .fastAlloc2: return "fast_alloc_order2"
