@@ -29,8 +29,11 @@ let package = Package(
             dependencies: [
                 "PageAllocator", "Topology", "CNUMA",
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
-            ]
+            ],
+            plugins: ["RevisionStamp"]
         ),
+        // Writes `BuildStamp` (the git revision, with a dirty mark) before every build.
+        .plugin(name: "RevisionStamp", capability: .buildTool()),
         .executableTarget(
             name: "pagestorm",
             dependencies: [

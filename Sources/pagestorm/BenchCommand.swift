@@ -29,6 +29,7 @@ struct BenchCommand: ParsableCommand {
                 throw ValidationError("--only: unknown measurement '\(k)'; known: \(Bench.keys.joined(separator: ", "))")
             }
         }
+        try RunCommand.refuseExisting(output)
         guard (1...256).contains(threads) else { throw ValidationError("--threads must be 1...256, got \(threads)") }
     }
 
@@ -54,8 +55,8 @@ struct BenchCommand: ParsableCommand {
             for (k, v) in r.notes.sorted(by: { $0.key < $1.key }) { print(pad("  " + k.replacingOccurrences(of: "_", with: " "), 70) + pad(fmt(v) + "x", 10, right: true)) }
         }
         if let output {
-            try ResultsFile.write(report, to: output)
-            print("\nwrote \(output)")
+            let path = try ResultsFile.write(report, to: output)
+            print("\nwrote \(path)")
         }
     }
 }

@@ -12,8 +12,8 @@ struct DebateCommand: ParsableCommand {
         NOFS allowed to fail, reservations, fault injection, memory groups). \
         Columns: successful allocations per second, p99.9 allocation latency, failures by level of need, OOM kills, \
         stalls and the verdict (for repeated rows, the verdicts over the seeds: the hang rate). Every run is bounded \
-        by the watchdog. Writes results/debate-<UTC time>.json and .md, and each run's results under \
-        results/debate-<UTC time>/. Build in release for numbers that mean anything.
+        by the watchdog. Writes results/debate-<UTC time>-<pid>.json and .md, and each run's results under \
+        results/debate-<UTC time>-<pid>/. Build in release for numbers that mean anything.
         """)
 
     @Option(help: "Multiply every run's duration (and the watchdog's thresholds) by this, e.g. 0.25 for a quick table.")
@@ -44,11 +44,7 @@ struct DebateCommand: ParsableCommand {
         #if DEBUG
         FileHandle.standardError.write(Data("pagestorm debate: this is a debug build; throughput and latency are meaningless. Use swift build -c release.\n".utf8))
         #endif
-        let f = DateFormatter()
-        f.locale = Locale(identifier: "en_US_POSIX")
-        f.timeZone = TimeZone(identifier: "UTC")
-        f.dateFormat = "yyyyMMdd'T'HHmmss'Z'"
-        let stamp = "debate-" + f.string(from: Date())
+        let stamp = "debate-" + ResultsFile.stamp()
         var o = Debate.Options()
         o.scale = scale
         o.seeds = seeds
@@ -67,11 +63,11 @@ struct DebateCommand: ParsableCommand {
         let md = report.markdown()
         print("")
         print(md)
-        let json = URL(fileURLWithPath: outputDir).appendingPathComponent(stamp + ".json").path
-        let mdPath = URL(fileURLWithPath: outputDir).appendingPathComponent(stamp + ".md").path
+        var json = URL(fileURLWithPath: outputDir).appendingPathComponent(stamp + ".json").path
+        var mdPath = URL(fileURLWithPath: outputDir).appendingPathComponent(stamp + ".md").path
         do {
-            try ResultsFile.write(report, to: json)
-            try Data((md + "\n").utf8).write(to: URL(fileURLWithPath: mdPath), options: .atomic)
+            json = try ResultsFile.write(report, to: json)
+            mdPath = try ResultsFile.write(data: Data((md + "\n").utf8), to: mdPath)
         } catch {
             FileHandle.standardError.write(Data("pagestorm: cannot write \(json): \(error.localizedDescription)\n".utf8))
             throw ExitCode(ExitStatus.toolFailed.rawValue)

@@ -11,6 +11,7 @@ struct Pagestorm: ParsableCommand {
         Exit codes: 0 ok; 1 the run's verdict is `failures`; 2 bad input (flags, workload, trace); \
         3 the tool failed (an invariant broke, I/O); 4 livelock; 5 deadlock; 130 interrupted.
         """,
+        version: "pagestorm \(BuildStamp.revision) (commit \(BuildStamp.commit)\(BuildStamp.commitDate.isEmpty ? "" : ", " + BuildStamp.commitDate)), swift \(MachineInfo.swiftCompilerVersion)",
         subcommands: [Smoke.self, RunCommand.self, DebateCommand.self, ReplayCommand.self, BuddyInfo.self, ZoneInfo.self, BenchCommand.self, SweepCommand.self, MergeCommand.self],
         defaultSubcommand: Smoke.self)
 

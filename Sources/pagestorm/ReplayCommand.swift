@@ -51,6 +51,7 @@ struct ReplayCommand: ParsableCommand {
             guard speed > 0, speed <= 1_000_000, speed.isFinite else { throw ValidationError("--speed must be > 0 and at most 1000000, got \(speed)") }
         }
         guard (1...3_600_000).contains(waitTimeoutMs) else { throw ValidationError("--wait-timeout-ms must be 1...3600000, got \(waitTimeoutMs)") }
+        try RunCommand.refuseExisting(output)
         guard (0...3_600_000).contains(stallMs) else { throw ValidationError("--stall-ms must be 0...3600000, got \(stallMs)") }
     }
 
@@ -90,9 +91,9 @@ struct ReplayCommand: ParsableCommand {
         let report = ReplayReport(startedAt: ISO8601DateFormatter().string(from: startedAt), machine: .current(topology: allocator.topology),
                                   trace: trace, source: source, allocator: allocator,
                                   arenaSizedFrom: arenaGiven ? "flags" : "trace peak", options: options, result: result)
-        let path = output ?? ReplayCommand.defaultOutput(traceName: source.name, at: startedAt)
+        var path = output ?? ReplayCommand.defaultOutput(traceName: source.name, at: startedAt)
         do {
-            try ResultsFile.write(report, to: path)
+            path = try ResultsFile.write(report, to: path)
         } catch {
             FileHandle.standardError.write(Data("pagestorm replay: cannot write \(path): \(error)\n".utf8))
             throw ExitCode(ExitStatus.toolFailed.rawValue)
@@ -101,18 +102,14 @@ struct ReplayCommand: ParsableCommand {
         if result.exitStatus != .ok { throw ExitCode(result.exitStatus.rawValue) }
     }
 
-    /// results/replay-NAME-YYYYMMDD-HHMMSS.json, NAME without .xz/.gz/.trace/.txt/.dat.
+    /// results/replay-NAME-<ResultsFile.stamp>.json, NAME without .xz/.gz/.trace/.txt/.dat.
     static func defaultOutput(traceName: String, at date: Date) -> String {
         var name = traceName
         for ext in [".xz", ".gz", ".trace", ".txt", ".dat", ".log"] where name.hasSuffix(ext) && name.count > ext.count {
             name.removeLast(ext.count)
         }
         name = String(name.map { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" || $0 == "." ? $0 : "_" })
-        let f = DateFormatter()
-        f.locale = Locale(identifier: "en_US_POSIX")
-        f.timeZone = TimeZone(identifier: "UTC")
-        f.dateFormat = "yyyyMMdd-HHmmss"
-        return "results/replay-\(name)-\(f.string(from: date)).json"
+        return "results/replay-\(name)-\(ResultsFile.stamp(date)).json"
     }
 
     func printHeader(trace: Trace, source: TraceSource, plan: ReplayPlan, allocator a: PageAllocator, arenaGiven: Bool, options: ReplayOptions) {

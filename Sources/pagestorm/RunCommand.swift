@@ -59,6 +59,7 @@ struct RunCommand: ParsableCommand {
         if let t = timeoutMs, !(1...86_400_000).contains(t) { throw ValidationError("--timeout-ms must be 1...86400000, got \(t)") }
         if let s = scale, !(s > 0 && s <= 16) { throw ValidationError("--scale must be more than 0 and at most 16, got \(s)") }
         if output != nil && noResults { throw ValidationError("--output and --no-results contradict each other") }
+        try RunCommand.refuseExisting(output)
     }
 
     func overrides() throws(OverrideError) -> WorkloadOverrides {
@@ -94,6 +95,13 @@ struct RunCommand: ParsableCommand {
         if code != .ok { throw ExitCode(code.rawValue) }
     }
 
+    /// Results files are never overwritten: an --output path that exists is
+    /// refused before anything runs.
+    static func refuseExisting(_ path: String?) throws {
+        guard let path, FileManager.default.fileExists(atPath: path) else { return }
+        throw ValidationError("--output \(path) exists; results files are never overwritten: remove it or choose another path")
+    }
+
     /// Warning lines (warn_alloc, stalls, the caller loop) go to stderr as they happen.
     static let stderrSink: @Sendable (String) -> Void = { line in FileHandle.standardError.write(Data((line + "\n").utf8)) }
 
@@ -111,9 +119,9 @@ struct RunCommand: ParsableCommand {
         if !quiet { print(result.summary()) }
         var status = result.exitStatus
         if let output {
-            let path = output.isEmpty ? result.defaultPath : output
+            var path = output.isEmpty ? result.defaultPath : output
             do {
-                try ResultsFile.write(result, to: path)
+                path = try ResultsFile.write(result, to: path)
                 if !quiet { print("results: \(path)\(result.status.partial ? " (partial)" : "")") }
             } catch {
                 FileHandle.standardError.write(Data("pagestorm: cannot write \(path): \(error.localizedDescription)\n".utf8))

@@ -20,6 +20,7 @@ struct Smoke: ParsableCommand {
 
     func validate() throws {
         guard (1...3_600_000).contains(milliseconds) else { throw ValidationError("--milliseconds must be 1...3600000, got \(milliseconds)") }
+        try RunCommand.refuseExisting(output)
     }
 
     func run() throws {

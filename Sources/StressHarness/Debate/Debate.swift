@@ -138,7 +138,7 @@ public enum Debate {
                 if let dir = o.runsDir {
                     let name = "\(w.name)-\(slug(row.policy))-seed\(seed).json"
                     file = URL(fileURLWithPath: dir).appendingPathComponent(name).path
-                    try ResultsFile.write(r, to: file!)
+                    file = try ResultsFile.write(r, to: file!)
                 }
                 let allocLat = r.latency.filter { $0.opClass.call == .alloc }.map(\.histogram)
                 latencies.append(contentsOf: allocLat)

@@ -8,6 +8,8 @@ public struct MachineInfo: Codable, Sendable, Equatable {
     public var cores: Int
     public var kernel: String
     public var swiftVersion: String
+    /// The git revision the binary was built from (`BuildStamp.revision`,
+    /// stamped at build time, "-dirty" when the tree differed from it).
     public var gitRevision: String
     public var numaNodes: Int
     public var topology: String
@@ -26,11 +28,11 @@ public struct MachineInfo: Codable, Sendable, Equatable {
         return MachineInfo(
             hostname: field(u.nodename), cpuModel: model, cores: ProcessInfo.processInfo.activeProcessorCount,
             kernel: field(u.sysname) + " " + field(u.release), swiftVersion: swiftCompilerVersion,
-            gitRevision: gitRevision(), numaNodes: Topology.discover().nodeCount, topology: t.description,
+            gitRevision: BuildStamp.revision, numaNodes: Topology.discover().nodeCount, topology: t.description,
             libnuma: Topology.discover().canBindMemory || Topology.numaAvailable)
     }
 
-    static var swiftCompilerVersion: String {
+    public static var swiftCompilerVersion: String {
         #if compiler(>=6.4)
         return "6.4+"
         #elseif compiler(>=6.3)
@@ -40,24 +42,5 @@ public struct MachineInfo: Codable, Sendable, Equatable {
         #else
         return "<6.2"
         #endif
-    }
-
-    /// `git rev-parse --short HEAD` in the working directory (with -dirty), or "unknown".
-    static func gitRevision() -> String {
-        func git(_ args: [String]) -> String? {
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            p.arguments = ["git"] + args
-            let out = Pipe()
-            p.standardOutput = out
-            p.standardError = FileHandle.nullDevice
-            do { try p.run() } catch { return nil }
-            p.waitUntilExit()
-            guard p.terminationStatus == 0 else { return nil }
-            return String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-        }
-        guard let rev = git(["rev-parse", "--short=12", "HEAD"]) else { return "unknown" }
-        let dirty = (git(["status", "--porcelain", "--untracked-files=no"]) ?? "").isEmpty ? "" : "-dirty"
-        return rev + dirty
     }
 }

@@ -118,7 +118,7 @@ struct ResultBuilder {
             (memory.accounting?.allocated ?? 0) != 0 || stopReason == "timeout"
         let verdictValue: Verdict = slow.watchdog?.verdict ?? (totalFailures > 0 ? .failures : .ok)
         let verdict = toolFailed ? "error" : verdictValue.rawValue
-        let exit: ExitStatus = interrupted ? .interrupted : (toolFailed ? .toolFailed : verdictValue.exitStatus)
+        let exit: ExitStatus = interrupted ? (options.handleInterrupts ? Interrupt.exitStatus : .interrupted) : (toolFailed ? .toolFailed : verdictValue.exitStatus)
         let slowPath = buildSlowPath(slow, verdict: verdict, allocator: allocator, sum: sum)
         let iso = ISO8601DateFormatter()
         let stamp = RunResult.timestamp(startedAt)
@@ -130,7 +130,7 @@ struct ResultBuilder {
             machine: .current(topology: allocator.topology),
             status: RunStatus(verdict: verdict, exitCode: exit.rawValue,
                               partial: interrupted || stuck || stopReason == "timeout" || slow.watchdog != nil,
-                              stopReason: stopReason, problems: Array(problems.prefix(20))),
+                              stopReason: exit == .terminated ? "terminated" : stopReason, problems: Array(problems.prefix(20))),
             timing: TimingReport(clock: CycleClock.source, nsPerTick: clock.nsPerTick, warmupNs: workload.run.warmupMs * 1_000_000,
                                  measuredNs: Int(windowNs), sampleEvery: sampleEvery, timedCalls: sum(\.timedCalls),
                                  latencyOverflows: sum(\.latencyOverflows), harnessOverhead: overhead,
@@ -190,16 +190,10 @@ struct ResultBuilder {
 }
 
 extension RunResult {
-    /// 20250101T120000Z.
-    static func timestamp(_ d: Date) -> String {
-        let f = DateFormatter()
-        f.locale = Locale(identifier: "en_US_POSIX")
-        f.timeZone = TimeZone(identifier: "UTC")
-        f.dateFormat = "yyyyMMdd'T'HHmmss'Z'"
-        return f.string(from: d)
-    }
+    /// 20250101T120000.123456Z-4242: every results file's stamp (ResultsFile.stamp).
+    static func timestamp(_ d: Date) -> String { ResultsFile.stamp(d) }
 
-    /// results/<workload>-<timestamp>.json
+    /// results/<workload>-<UTC time to the microsecond>-<pid>.json
     public var defaultPath: String { "results/\(runID).json" }
 
     /// Failures make exit 1, tool failures 3, Ctrl-C 130.

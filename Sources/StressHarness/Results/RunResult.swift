@@ -63,7 +63,7 @@ public struct RunStatus: Codable, Sendable, Equatable {
     public var exitCode: Int32
     /// True when the run did not finish as asked (Ctrl-C, timeout, stuck workers).
     public var partial: Bool
-    /// "duration", "ops", "interrupted", "timeout", "stuck", "livelock" or "deadlock".
+    /// "duration", "ops", "interrupted" (SIGINT), "terminated" (SIGTERM), "timeout", "stuck", "livelock" or "deadlock".
     public var stopReason: String
     /// What went wrong, if anything (first problems found).
     public var problems: [String]

@@ -15,4 +15,6 @@ public enum ExitStatus: Int32, CaseIterable, Sendable {
     case deadlock = 5
     /// Interrupted (Ctrl-C); partial results were written.
     case interrupted = 130
+    /// Terminated by SIGTERM (a time limit); partial results were written.
+    case terminated = 143
 }
