@@ -167,7 +167,7 @@ struct SweepCommand: ParsableCommand {
             FileHandle.standardError.write(Data("pagestorm: \(error)\n".utf8))
             throw ExitCode(error.status.rawValue)
         }
-        do { try ResultsFile.write(result, to: output) } catch {
+        do { try ResultsFile.replace(result, at: output) } catch {
             FileHandle.standardError.write(Data("pagestorm: cannot write \(output): \(error.localizedDescription)\n".utf8))
             throw ExitCode(ExitStatus.toolFailed.rawValue)
         }

@@ -92,6 +92,25 @@ public enum ResultsFile {
         throw WriteError.exists(path)
     }
 
+    /// Writes `value` at `path`, atomically replacing what is there: only for
+    /// files derived from results and meant to be rewritten (a sweep's
+    /// manifest and summaries, a run's own temporary output), never for a
+    /// run's results.
+    public static func replace<T: Encodable>(_ value: T, at path: String) throws {
+        let data = try encoder().encode(value)
+        let url = URL(fileURLWithPath: path)
+        let dir = url.deletingLastPathComponent().path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        removeStaleTemporaries(in: dir)
+        let tmp = URL(fileURLWithPath: dir).appendingPathComponent("\(temporaryPrefix)\(getpid())-\(nextTemporary())-\(url.lastPathComponent)").path
+        try writeNew(data, at: tmp)
+        if rename(tmp, path) != 0 {
+            let e = errno
+            unlink(tmp)
+            throw WriteError.io(path: path, what: "rename", errno: e)
+        }
+    }
+
     public static func read<T: Decodable>(_ type: T.Type, from path: String) throws -> T {
         let d = JSONDecoder()
         d.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")

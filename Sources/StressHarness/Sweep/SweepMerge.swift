@@ -171,11 +171,11 @@ public enum SweepMerge {
         let summary = summarize(m, results: results, failedIDs: Set(report.missing.filter { $0.failure != nil }.map(\.run)))
         do {
             if std(output) != std(firstDir) || !fm.fileExists(atPath: "\(output)/\(SweepManifest.fileName)") {
-                if !fm.fileExists(atPath: "\(output)/\(SweepManifest.fileName)") { try ResultsFile.write(m, to: "\(output)/\(SweepManifest.fileName)") }
+                if !fm.fileExists(atPath: "\(output)/\(SweepManifest.fileName)") { try ResultsFile.replace(m, at: "\(output)/\(SweepManifest.fileName)") }
             }
-            try ResultsFile.write(summary, to: "\(output)/summary.json")
+            try ResultsFile.replace(summary, at: "\(output)/summary.json")
             try Data(csv(summary).utf8).write(to: URL(fileURLWithPath: "\(output)/summary.csv"), options: .atomic)
-            try ResultsFile.write(report, to: "\(output)/merge.json")
+            try ResultsFile.replace(report, at: "\(output)/merge.json")
         } catch { throw SweepError(output, "cannot write the summary: \(error.localizedDescription)") }
         return (report, summary)
     }

@@ -172,7 +172,7 @@ extension SweepSpec {
 
 /// The binary's revision, as results files record it.
 public enum SweepRevision {
-    public static func current() -> String { MachineInfo.gitRevision() }
+    public static func current() -> String { BuildStamp.revision }
 }
 
 /// The state of a run's files in a sweep folder.

@@ -85,17 +85,14 @@ public struct SweepRunner {
                 guard restart else {
                     throw SweepError(spec.file, "\(root) \(differs!); rerun with --restart to move it aside (to \(root).replaced-<UTC time>; nothing is deleted) and start over")
                 }
-                let f = DateFormatter()
-                f.dateFormat = "yyyyMMdd'T'HHmmss'Z'"
-                f.timeZone = TimeZone(identifier: "UTC")
-                let dest = "\(root).replaced-\(f.string(from: Date()))"
+                let dest = "\(root).replaced-\(ResultsFile.stamp())"
                 do { try fm.moveItem(atPath: root, toPath: dest) } catch {
                     throw SweepError(root, "cannot move the old results aside to \(dest): \(error.localizedDescription)")
                 }
                 movedTo = dest
             }
         }
-        do { try ResultsFile.write(spec.manifest(revision: revision), to: manifestPath) } catch {
+        do { try ResultsFile.replace(spec.manifest(revision: revision), at: manifestPath) } catch {
             throw SweepError(manifestPath, "cannot write the sweep manifest: \(error.localizedDescription)")
         }
         return movedTo
@@ -194,7 +191,7 @@ public struct SweepRunner {
         let signal = status & 0x7f
         let tail = tailOf(log)
         if fm.fileExists(atPath: tmp), let res = try? ResultsFile.read(RunResult.self, from: tmp) {
-            if res.status.stopReason == "interrupted" {
+            if res.status.stopReason == "interrupted" || res.status.stopReason == "terminated" {
                 let keep = "\(dir)/rep-\(run.rep).partial-\(pid).json"
                 _ = rename(tmp, keep)
                 if killedForTime {
@@ -241,7 +238,7 @@ public struct SweepRunner {
     }
 
     func record(_ f: SweepRunFailure, _ run: SweepRun) -> RunEnd {
-        try? ResultsFile.write(f, to: SweepFolder.failedPath(root, run))
+        try? ResultsFile.replace(f, at: SweepFolder.failedPath(root, run))
         return .failed("\(f.kind): \(f.message)")
     }
 
