@@ -9,10 +9,11 @@ struct Pagestorm: ParsableCommand {
         abstract: "A per-CPU-cached, NUMA-aware buddy page allocator modelled on Linux, and a stress harness for the allocation-failure policies of the 2015 debate.",
         discussion: """
         Exit codes: 0 ok; 1 the run's verdict is `failures`; 2 bad input (flags, workload, trace); \
-        3 the tool failed (an invariant broke, I/O); 4 livelock; 5 deadlock; 130 interrupted.
+        3 the tool failed (an invariant broke, I/O); 4 livelock; 5 deadlock; 6 overloaded (an open-loop worker \
+        did not keep its rate); 130 interrupted.
         """,
         version: "pagestorm \(BuildStamp.revision) (commit \(BuildStamp.commit)\(BuildStamp.commitDate.isEmpty ? "" : ", " + BuildStamp.commitDate)), swift \(MachineInfo.swiftCompilerVersion)",
-        subcommands: [Smoke.self, RunCommand.self, DebateCommand.self, ReplayCommand.self, BuddyInfo.self, ZoneInfo.self, BenchCommand.self, SweepCommand.self, MergeCommand.self],
+        subcommands: [Smoke.self, RunCommand.self, DebateCommand.self, ReplayCommand.self, LoadCurveCommand.self, BuddyInfo.self, ZoneInfo.self, BenchCommand.self, SweepCommand.self, MergeCommand.self],
         defaultSubcommand: Smoke.self)
 
     /// Maps argument and validation errors to exit code 2 (bad input) instead

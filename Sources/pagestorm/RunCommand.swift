@@ -11,7 +11,8 @@ struct RunCommand: ParsableCommand {
         The file format is documented in Workloads/README.md, the output and the results schema in docs/harness.md. \
         Exit codes: 0 verdict ok; 1 verdict failures (allocations failed); 2 bad input (the workload or a flag); \
         3 the tool failed (corruption, a lost page, a broken invariant, stuck workers, I/O); 4 verdict livelock and \
-        5 verdict deadlock (the watchdog ended the run; results are still written); 130 interrupted (Ctrl-C; \
+        5 verdict deadlock (the watchdog ended the run; results are still written); 6 verdict overloaded (an open-loop \
+        worker fell behind its schedule by more than max(10 ms, 10% of the run): its latencies measure queueing); 130 interrupted (Ctrl-C; \
         partial results are still written).
         """)
 

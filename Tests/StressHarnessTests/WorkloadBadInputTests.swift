@@ -37,6 +37,12 @@ import Testing
         Case(what: "a holding lifetime without a size", text: op + "free = \"lifo\"\n", line: 3, field: "group[0].op[0].free", fragment: "needs batch"),
         Case(what: "live with immediate frees", text: op + "live = 4\n", line: 3, field: "group[0].op[0].live", fragment: "contradicts free = \"immediate\""),
         Case(what: "a rate in a closed loop", text: "[[group]]\nrate = 100\n[[group.op]]\n", line: 2, field: "group[0].rate", fragment: "contradicts loop = \"closed\""),
+        Case(what: "a rate of 0", text: "[[group]]\nloop = \"open\"\nrate = 0\n[[group.op]]\n", line: 3, field: "group[0].rate", fragment: "must be more than 0"),
+        Case(what: "a negative rate", text: "[[group]]\nloop = \"open\"\nrate = -20000\n[[group.op]]\n", line: 3, field: "group[0].rate", fragment: "must be more than 0"),
+        Case(what: "a rate that is not a number", text: "[[group]]\nloop = \"open\"\nrate = \"fast\"\n[[group.op]]\n", line: 3, field: "group[0].rate", fragment: "expected a number, found a string"),
+        Case(what: "a rate below one operation per run", text: "[run]\nduration_ms = 1000\n[[group]]\nloop = \"open\"\nrate = 0.5\n[[group.op]]\n", line: 5, field: "group[0].rate", fragment: "less than one operation per run"),
+        Case(what: "a rate that schedules nothing before an op-count run's timeout", text: "[run]\nops = 10\ntimeout_ms = 1000\n[[group]]\nloop = \"open\"\nrate = 0.001\n[[group.op]]\n", line: 6, field: "group[0].rate", fragment: "no operation before"),
+        Case(what: "a rate above 1e9", text: "[[group]]\nloop = \"open\"\nrate = 2e9\n[[group.op]]\n", line: 3, field: "group[0].rate", fragment: "at most 1e9"),
         Case(what: "an open loop without a rate", text: "[[group]]\nloop = \"open\"\n[[group.op]]\n", line: 2, field: "group[0].loop", fragment: "needs rate"),
         Case(what: "arena_mib and zones", text: "[memory]\narena_mib = 4\nzones = [{ type = \"Normal\", mib = 4 }]\n" + op, line: 3, field: "memory.zones", fragment: "contradicts arena_mib"),
         Case(what: "hand-off to an unknown group", text: op + "free_on = \"nobody\"\n", line: 3, field: "group[0].op[0].free_on", fragment: "no group is named 'nobody'"),
@@ -66,6 +72,13 @@ import Testing
             #expect(error.description.hasPrefix("bad.toml:\(c.line):"), "\(error)")
             #expect(!error.description.contains("\n"), "one line: \(error)")
         }
+    }
+
+    @Test func aShorterRunCanMakeARateUnschedulable() throws {
+        let w = try parse("[run]\nduration_ms = 1000\n[[group]]\nloop = \"open\"\nrate = 2\n[[group.op]]\n")
+        #expect(throws: OverrideError.self) { try w.overriding(WorkloadOverrides(durationMs: 100)) }
+        #expect(throws: OverrideError.self) { var o = WorkloadOverrides(); o.rate = 0; _ = try w.overriding(o) }
+        #expect(try w.overriding(WorkloadOverrides(durationMs: 500)).groups[0].rate == 2)
     }
 
     @Test func unreadableFileIsAnError() {

@@ -113,10 +113,20 @@ struct ResultBuilder {
         for e in VMEvent.allCases where e != .pgalloc { delta[e.name] = total[e] }
         let hits = total[.pcpAllocHit], refills = total[.pcpRefill]
 
-        // Verdict: a broken tool first, then the watchdog's, then failures.
+        // Open loop: target against achieved rate, schedule lag.
+        let openLoop = OpenLoopReport.build(outputs.compactMap { o in
+            let g = workload.groups[o.group]
+            guard g.loop == "open", let rate = g.rate else { return nil }
+            let m = o.measuring && o.loopEnd > o.measureStart ? ns(o.loopEnd - o.measureStart) : 0
+            return OpenLoopWorkerReport.Input(index: o.index, group: g.name, target: rate, operations: o.counters.draws, measuredNs: m,
+                                              endLagNs: ns(o.endLagTicks), maxLagNs: ns(o.counters.maxLagTicks))
+        }, windowNs: windowNs)
+
+        // Verdict: a broken tool first, then the watchdog's, then failures, then an open loop that fell behind.
         let toolFailed = stuck || memory.corruptions > 0 || memory.freeErrors > 0 || memory.validate != "ok" ||
             (memory.accounting?.allocated ?? 0) != 0 || stopReason == "timeout"
-        let verdictValue: Verdict = slow.watchdog?.verdict ?? (totalFailures > 0 ? .failures : .ok)
+        let verdictValue: Verdict = slow.watchdog?.verdict
+            ?? (totalFailures > 0 ? .failures : (openLoop?.overloaded == true ? .overloaded : .ok))
         let verdict = toolFailed ? "error" : verdictValue.rawValue
         let exit: ExitStatus = interrupted ? (options.handleInterrupts ? Interrupt.exitStatus : .interrupted) : (toolFailed ? .toolFailed : verdictValue.exitStatus)
         let slowPath = buildSlowPath(slow, verdict: verdict, allocator: allocator, sum: sum)
@@ -148,7 +158,7 @@ struct ResultBuilder {
             locks: locks,
             handoff: HandoffReport(sent: sum(\.handoffSent), freedRemotely: sum(\.remoteFrees), fullWaits: sum(\.handoffWaits),
                                    abandoned: sum(\.handoffAbandoned), emptyPolls: sum(\.consumeEmpty)),
-            memoryCheck: memory, workers: workers, operations: operations, slowPath: slowPath)
+            memoryCheck: memory, workers: workers, operations: operations, slowPath: slowPath, openLoop: openLoop)
     }
 
     func buildSlowPath(_ s: SlowInputs, verdict: String, allocator: PageAllocator, sum: ((WorkerCounters) -> Int) -> Int) -> SlowPathReport {

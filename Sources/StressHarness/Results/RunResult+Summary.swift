@@ -26,8 +26,14 @@ extension RunResult {
         line("throughput: \(human(t.callsPerSecond)) calls/s (\(t.calls) calls: \(t.allocs) allocs, \(t.failedAllocs) failed, \(t.frees) frees, \(t.remoteFrees) remote frees); \(human(t.operationsPerSecond)) ops/s over \(fmt(Double(timing.measuredNs) / 1e9, 3)) s")
         for wr in workers {
             var s = "  worker \(wr.index) (\(wr.group), \(wr.pinnedTo)\(wr.pinError != nil ? " pin failed" : "")): \(human(wr.callsPerSecond)) calls/s, \(wr.operations) ops, \(wr.failures) failures"
-            if let lag = wr.maxLagNs { s += ", max lag \(fmtNs(lag))" }
+            if let o = openLoop?.workers.first(where: { $0.index == wr.index }) {
+                s += "; open loop: \(human(o.achievedOpsPerSecond)) of \(human(o.targetOpsPerSecond)) ops/s, lag at the end \(fmtNs(o.endLagNs)), max \(fmtNs(o.maxLagNs))\(o.keptRate ? "" : " (behind)")"
+            } else if let lag = wr.maxLagNs { s += ", max lag \(fmtNs(lag))" }
             line(s)
+        }
+        if let o = openLoop {
+            line("  open loop: \(human(o.achievedOpsPerSecond)) of \(human(o.targetOpsPerSecond)) ops/s offered in total; a worker keeps its rate while its lag at the end is at most \(fmtNs(o.lagBoundNs))")
+            if let m = o.message { line(m) }
         }
         let series = t.series.calls
         if !series.isEmpty {

@@ -37,6 +37,9 @@ public struct RunResult: Codable, Sendable, Equatable {
     public var operations: [OperationReport]
     /// The slow path: watchdog, OOM kills, tasks, stalls, damage by level, warnings, groups, fragmentation.
     public var slowPath: SlowPathReport
+    /// Open loop: target and achieved rates, schedule lag, and whether some
+    /// worker fell behind (nil when no group runs an open loop).
+    public var openLoop: OpenLoopReport? = nil
 }
 
 /// Where a run sits in a sweep (a single run: index 0 of 1, no sweep).

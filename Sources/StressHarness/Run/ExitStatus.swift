@@ -13,6 +13,9 @@ public enum ExitStatus: Int32, CaseIterable, Sendable {
     case livelock = 4
     /// The watchdog found a cycle of waits: `deadlock`.
     case deadlock = 5
+    /// The run finished, but an open-loop worker did not keep its target
+    /// rate (`overloaded`): the latencies measure queueing behind the schedule.
+    case overloaded = 6
     /// Interrupted (Ctrl-C); partial results were written.
     case interrupted = 130
     /// Terminated by SIGTERM (a time limit); partial results were written.

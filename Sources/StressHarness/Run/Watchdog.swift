@@ -5,12 +5,15 @@ import Synchronization
 
 /// The run's verdict, worst first in severity order for exit codes.
 public enum Verdict: String, Codable, Sendable, CaseIterable {
-    case ok, failures, livelock, deadlock
+    /// `overloaded`: an open-loop worker fell behind its schedule by more
+    /// than OpenLoopReport's bound, so its latencies measure queueing.
+    case ok, failures, livelock, deadlock, overloaded
 
     public var exitStatus: ExitStatus {
         switch self {
         case .ok: return .ok
         case .failures: return .failures
+        case .overloaded: return .overloaded
         case .livelock: return .livelock
         case .deadlock: return .deadlock
         }

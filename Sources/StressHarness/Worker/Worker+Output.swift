@@ -31,6 +31,10 @@ struct WorkerOutput: @unchecked Sendable {
     var generation: Int
     /// Killed for good (not restarted) or stopped with its group.
     var dead: Bool
+    /// Open loop: how late the worker was when its loop ended, past the
+    /// intended start of the operation it would have started next (0: on
+    /// or ahead of schedule, or a closed loop).
+    var endLagTicks: UInt64 = 0
 }
 
 extension Worker {
@@ -48,6 +52,13 @@ extension Worker {
             buckets: buckets, failureBuckets: failureBuckets, measuring: measuring,
             measureStart: measureStart, loopEnd: loopEnd, stopReason: stopReason, firstProblem: firstProblem,
             freedAtCleanup: freedAtCleanup, totalCorruptions: c.corruptions, totalFreeErrors: c.freeErrors,
-            generation: generation, dead: dead)
+            generation: generation, dead: dead, endLagTicks: endLagTicks)
+    }
+
+    /// Open loop: loopEnd past the next intended start.
+    var endLagTicks: UInt64 {
+        guard timing.intervalTicks > 0, loopEnd > runStart else { return 0 }
+        let next = runStart &+ UInt64(paceK * timing.intervalTicks)
+        return loopEnd > next ? loopEnd - next : 0
     }
 }

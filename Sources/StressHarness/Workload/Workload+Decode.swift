@@ -210,6 +210,9 @@ struct WorkloadDecoder {
             opReaders.append(readers)
         }
         try checkHandoffs(groups, opReaders: opReaders, groupReaders: groupReaders)
+        for (i, g) in groups.enumerated() {
+            if let rate = g.rate, let problem = Workload.rateProblem(rate, run: run) { throw groupReaders[i].fail("rate", problem) }
+        }
         let total = groups.reduce(0) { $0 + $1.workers }
         guard total <= 4096 else { throw groupReaders[0].fail("workers", "\(total) workers in all; at most 4096") }
         return Workload(name: name, kind: WorkloadKind(rawValue: kind)!, description: description, source: source,

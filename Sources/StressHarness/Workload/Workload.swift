@@ -210,6 +210,8 @@ public struct WorkloadOverrides: Sendable, Equatable {
     public var harness: [String: String] = [:]
     /// fail_page_alloc knobs replacing the workload's table (`--fail-page-alloc`).
     public var failPageAlloc: String?
+    /// Replaces the `rate` of every open-loop group (`pagestorm loadcurve`).
+    public var rate: Double?
 
     public init(durationMs: Int? = nil, ops: Int? = nil, warmupMs: Int? = nil, seed: UInt64? = nil,
                 sampleEvery: Int? = nil, timeoutMs: Int? = nil, sizeScale: Double? = nil,
@@ -243,6 +245,7 @@ extension Workload {
             w.run.ops = n
             w.run.durationMs = nil
         }
+        if let r = o.rate { for g in w.groups.indices where w.groups[g].loop == "open" { w.groups[g].rate = r } }
         if let x = o.warmupMs { w.run.warmupMs = x }
         if let s = o.seed { w.run.seed = s }
         if let s = o.sampleEvery { w.run.sampleEvery = s }
@@ -275,6 +278,32 @@ extension Workload {
         if let f = o.failPageAlloc {
             do { w.failPageAlloc = try FaultInjectionSettings.parse(f) } catch { throw OverrideError(message: "--fail-page-alloc: \(error)") }
         }
+        // A new rate or run length must still schedule an operation.
+        for g in w.groups where g.loop == "open" {
+            if let r = g.rate, let problem = Workload.rateProblem(r, run: w.run) {
+                throw OverrideError(message: "group \(g.name): rate = \(r): \(problem)")
+            }
+        }
         return w
+    }
+
+    /// Why an open loop's `rate` (operations per second per worker) cannot
+    /// run with `run`, or nil. It must be a number above 0, at most 1e9, and
+    /// schedule at least one operation in the run: rate x duration >= 1
+    /// (a timed run), rate x timeout_ms >= 1 (an op-count run, which is
+    /// stopped at timeout_ms).
+    public static func rateProblem(_ rate: Double, run: RunSpec) -> String? {
+        guard rate.isFinite, rate > 0, rate <= 1e9 else {
+            return "must be more than 0 and at most 1e9 operations per second per worker, got \(rate)"
+        }
+        if run.mode == "ops" {
+            let ms = Double(run.timeoutMs)
+            if rate * ms / 1000 < 1 {
+                return "schedules no operation before the op-count run's timeout_ms = \(run.timeoutMs) (one every \(fmtNs(1e9 / rate))); raise the rate or timeout_ms"
+            }
+        } else if let d = run.durationMs, rate * Double(d) / 1000 < 1 {
+            return "schedules less than one operation per run: one every \(fmtNs(1e9 / rate)), the run measures \(d) ms; raise the rate or duration_ms"
+        }
+        return nil
     }
 }
