@@ -36,6 +36,8 @@ struct RunCommand: ParsableCommand {
     var sampleEvery: Int?
     @Option(name: .customLong("timeout-ms"), help: "Stop an op-count run after this long (it is then partial).")
     var timeoutMs: Int?
+    @Option(help: "Run every open-loop group at this rate (operations per second per worker) instead of its `rate`.")
+    var rate: Double?
     @Option(name: .customLong("scale"), help: "Multiply every live/batch size by this factor (0 < scale <= 16), e.g. 0.1 for a quick run.")
     var scale: Double?
     @Flag(name: .customLong("no-overhead"), help: "Skip measuring the harness's own cost per call.")
@@ -69,6 +71,7 @@ struct RunCommand: ParsableCommand {
         for p in policy { for (k, v) in try Policy.parseAssignments(p, what: "--policy") { o.policy[k] = v } }
         for h in harness { for (k, v) in try Policy.parseAssignments(h, what: "--harness") { o.harness[k] = v } }
         o.failPageAlloc = failPageAlloc
+        o.rate = rate
         return o
     }
 

@@ -42,7 +42,7 @@ public struct PointSummary: Codable, Sendable {
     /// Runs with only a failure record (crashed, could not start, timed out).
     public var failed: Int
     public var missing: Int
-    /// Complete runs by verdict: ok, failures, livelock, deadlock, error.
+    /// Complete runs by verdict: ok, failures, livelock, deadlock, overloaded, error.
     public var verdicts: [String: Int]
     /// metric name -> statistics over the complete runs (names in `SweepSummary.metrics`).
     public var metrics: [String: RepStats]
@@ -219,7 +219,7 @@ public enum SweepMerge {
         for p in m.points {
             let runs = (runsByPoint[p.id] ?? []).sorted { $0.rep < $1.rep }
             var values: [String: [Double]] = [:]
-            var verdicts: [String: Int] = ["ok": 0, "failures": 0, "livelock": 0, "deadlock": 0, "error": 0]
+            var verdicts: [String: Int] = ["ok": 0, "failures": 0, "livelock": 0, "deadlock": 0, "overloaded": 0, "error": 0]
             var hist: [String: [EncodedHistogram]] = [:]
             var seeds: [String: UInt64] = [:]
             var complete = 0, failed = 0
@@ -258,7 +258,7 @@ public enum SweepMerge {
             if d == d.rounded() && abs(d) < 1e15 { return String(Int64(d)) }
             return String(format: "%.6g", d)
         }
-        let verdictKeys = ["ok", "failures", "livelock", "deadlock", "error"]
+        let verdictKeys = ["ok", "failures", "livelock", "deadlock", "overloaded", "error"]
         var header = ["point"] + s.axes.map(\.name) + ["runs", "complete", "failed", "missing"] + verdictKeys.map { "verdict_\($0)" }
         for m in s.metrics { header += ["median", "min", "max", "iqr"].map { "\(m).\($0)" } }
         var lines = [header.map(cell).joined(separator: ",")]

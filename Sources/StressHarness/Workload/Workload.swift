@@ -278,10 +278,13 @@ extension Workload {
         if let f = o.failPageAlloc {
             do { w.failPageAlloc = try FaultInjectionSettings.parse(f) } catch { throw OverrideError(message: "--fail-page-alloc: \(error)") }
         }
+        if o.rate != nil && !w.groups.contains(where: { $0.loop == "open" }) {
+            throw OverrideError(message: "--rate: \(w.name) has no open-loop group (loop = \"open\"); a closed loop runs as fast as it can")
+        }
         // A new rate or run length must still schedule an operation.
         for g in w.groups where g.loop == "open" {
             if let r = g.rate, let problem = Workload.rateProblem(r, run: w.run) {
-                throw OverrideError(message: "group \(g.name): rate = \(r): \(problem)")
+                throw OverrideError(message: "\(o.rate != nil ? "--rate" : "--duration-ms/--ops/--timeout-ms"): group \(g.name): rate = \(r): \(problem)")
             }
         }
         return w
