@@ -11,9 +11,9 @@ struct LoadCurveCommand: ParsableCommand {
         run per rate, from the lowest. For each rate: offered rate (per worker and in total), achieved rate, whether \
         every worker kept its schedule, p50/p99/p99.9/max of the allocation calls (every allocation class merged, each \
         timed from its operation's intended start) and the schedule lag at the end. The knee is the highest rate whose \
-        p99 stays under --p99-bound (and every lower rate's too). Writes results/loadcurve-<workload>-<UTC time>.json \
+        p99 stays under --p99-bound (and every lower rate's too). Writes results/loadcurve-<workload>-<UTC time>-<pid>.json \
         (schema pagestorm.loadcurve/1, in docs/harness.md). Exit codes: 0 the curve was measured (overloaded points \
-        are part of a curve); 2 bad input; 3 a run ended in error; 130 interrupted (the partial curve is written). \
+        are part of a curve); 2 bad input; 3 a run ended in error; 130 interrupted by Ctrl-C, 143 by SIGTERM (the partial curve is written). \
         Build in release for numbers that mean anything.
         """)
 
@@ -108,15 +108,13 @@ struct LoadCurveCommand: ParsableCommand {
         do { curve = try LoadCurve.run(w, workloadFile: workload, options: o) } catch { throw fail("\(error)", error.status) }
         for line in curve.table() { print(line) }
         if !noResults {
-            let f = DateFormatter()
-            f.locale = Locale(identifier: "en_US_POSIX")
-            f.timeZone = TimeZone(identifier: "UTC")
-            f.dateFormat = "yyyyMMdd'T'HHmmss'Z'"
-            let path = output ?? "results/loadcurve-\(curve.workload)-\(f.string(from: Date())).json"
-            do { try ResultsFile.write(curve, to: path) } catch { throw fail("cannot write \(path): \(error.localizedDescription)", .toolFailed) }
-            print("results: \(path)\(curve.partial ? " (partial)" : "")")
+            let path = output ?? "results/loadcurve-\(curve.workload)-\(ResultsFile.stamp()).json"
+            do {
+                let written = try ResultsFile.write(curve, to: path, uniquify: output == nil)
+                print("results: \(written)\(curve.partial ? " (partial)" : "")")
+            } catch { throw fail("\(error)", .toolFailed) }
         }
         if curve.points.contains(where: { $0.verdict == "error" }) { throw ExitCode(ExitStatus.toolFailed.rawValue) }
-        if curve.partial { throw ExitCode(ExitStatus.interrupted.rawValue) }
+        if curve.partial { throw ExitCode((curve.stoppedBy ?? .interrupted).rawValue) }
     }
 }

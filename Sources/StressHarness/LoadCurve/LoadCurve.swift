@@ -53,6 +53,7 @@ public enum LoadCurve {
         let started = Date()
         var points: [LoadCurvePoint] = []
         var partial = false
+        var stoppedBy: ExitStatus? = nil
         var machine: MachineInfo? = nil
         var timing: TimingReport? = nil
         for wr in runs {
@@ -63,7 +64,8 @@ public enum LoadCurve {
             let p = LoadCurvePoint(r, boundNs: o.p99BoundNs)
             points.append(p)
             o.log?(p.progressLine)
-            if r.exitStatus == .interrupted || r.status.verdict == "error" { partial = true; break }
+            if r.exitStatus == .interrupted || r.exitStatus == .terminated { partial = true; stoppedBy = r.exitStatus; break }
+            if r.status.verdict == "error" { partial = true; break }
         }
         let first = runs[0]
         return LoadCurveResult(
@@ -71,7 +73,7 @@ public enum LoadCurve {
             machine: machine ?? .current(), clock: timing?.clock ?? CycleClock.source, resolutionNs: timing?.resolutionNs,
             openLoopWorkers: first.groups.filter { $0.loop == "open" }.reduce(0) { $0 + $1.workers },
             durationMs: first.run.durationMs, ops: first.run.ops, warmupMs: first.run.warmupMs,
-            p99BoundNs: o.p99BoundNs, points: points, partial: partial)
+            p99BoundNs: o.p99BoundNs, points: points, partial: partial, stoppedBy: stoppedBy)
     }
 }
 
@@ -141,6 +143,8 @@ public struct LoadCurveResult: Codable, Sendable, Equatable {
     public var points: [LoadCurvePoint]
     /// A run ended in `error` or was interrupted: the later rates did not run.
     public var partial: Bool
+    /// Ctrl-C or SIGTERM stopped the sweep (not stored).
+    public var stoppedBy: ExitStatus? = nil
 
     /// The index of the knee: the highest rate whose p99 is under the bound
     /// with every lower rate under it too (nil when the first is not).
@@ -159,7 +163,9 @@ public struct LoadCurveResult: Codable, Sendable, Equatable {
     }
 
     public init(workload: String, workloadFile: String?, startedAt: String, machine: MachineInfo, clock: String, resolutionNs: Double?,
-                openLoopWorkers: Int, durationMs: Int?, ops: Int?, warmupMs: Int, p99BoundNs: Double, points: [LoadCurvePoint], partial: Bool) {
+                openLoopWorkers: Int, durationMs: Int?, ops: Int?, warmupMs: Int, p99BoundNs: Double, points: [LoadCurvePoint], partial: Bool,
+                stoppedBy: ExitStatus? = nil) {
+        self.stoppedBy = stoppedBy
         self.workload = workload
         self.workloadFile = workloadFile
         self.startedAt = startedAt
