@@ -28,7 +28,6 @@ import PageAllocator
         #expect(worker.freeEverything() == 1)
         #expect(worker.c.corruptions == 1)
         #expect(worker.firstProblem?.contains("page 0, word 5") == true)
-        worker.destroy()
     }
 
     @Test func poolsReleaseInTheirOrder() {

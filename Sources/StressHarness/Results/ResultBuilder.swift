@@ -77,7 +77,7 @@ struct ResultBuilder {
             let g = workload.groups[o.group]
             return WorkerReport(index: o.index, group: g.name, pinnedTo: o.pinnedTo, pinError: o.pinError, allocatorCPU: o.allocatorCPU,
                                 calls: o.counters.calls, callsPerSecond: m > 0 ? Double(o.counters.calls) / (m / 1e9) : 0,
-                                operations: o.counters.draws, failures: o.counters.failures, measuredNs: Int(m), stopReason: o.stopReason,
+                                operations: o.counters.draws, failures: o.counters.failures, measuredNs: Int(m), stopReason: o.stopReason.rawValue,
                                 maxLagNs: g.loop == "open" ? ns(o.counters.maxLagTicks) : nil,
                                 kills: o.counters.kills, restarts: o.counters.restarts)
         }

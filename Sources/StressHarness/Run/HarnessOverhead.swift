@@ -59,7 +59,6 @@ enum HarnessOverhead {
             let t1 = threadCPUNanoseconds()
             let calls = w.c.calls
             _ = w.freeEverything()
-            w.destroy()
             return (Double(t1 - t0) / Double(max(calls, 1)), calls)
         }
         // Interleaved rounds, fastest of each: interference from other

@@ -176,15 +176,14 @@ public enum StressRun {
                 spins += 1
                 if spins & 63 == 0 { sched_yield() } else { cnuma_cpu_relax() }
             }
-            if go != 0 { w.run(go: go) } else { w.stopReason = "stopped" }
+            if go != 0 { w.run(go: go) } else { w.stopReason = .stopped }
             control.stopped.wrappingAdd(1, ordering: .releasing)
             // Clean-up waits for the main thread's counter snapshot (bounded),
             // answering a late OOM kill meanwhile.
             w.waitForCleanup(deadlineNs: cnuma_monotonic_ns() + 120_000_000_000)
             let measured = w.c
-            let freed = w.exitTask()
+            let freed = w.exitTask(reason: .runEnded)
             sendOutputs.value[i] = w.output(plan: p, pinError: pinError, measured: measured, freedAtCleanup: freed)
-            w.destroy()
             control.exited.wrappingAdd(1, ordering: .releasing)
         }
 

@@ -1,5 +1,6 @@
 import Histogram
 
+import Topology
 /// What a worker leaves behind for the main thread (copied out of raw memory).
 struct WorkerOutput: @unchecked Sendable {
     var index: Int
@@ -21,7 +22,7 @@ struct WorkerOutput: @unchecked Sendable {
     var measuring: Bool
     var measureStart: UInt64
     var loopEnd: UInt64
-    var stopReason: String
+    var stopReason: StopReason
     var firstProblem: String?
     var freedAtCleanup: Int
     /// Including what clean-up found.

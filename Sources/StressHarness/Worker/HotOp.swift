@@ -1,0 +1,66 @@
+import PageAllocator
+import Topology
+
+/// One operation in the form the hot loop reads (trivial, no ARC).
+struct HotOp {
+    var kind: OpKind
+    var lifetime: Lifetime
+    var isBatch: Bool
+    var prefill: Bool
+    var need: Int
+    var flags: GFP
+    var count: Int
+    /// batch or live N (alloc), blocks per consume (consume).
+    var limit: Int
+    var lockIndex: Int
+    var touchWords: Int
+    var node: NodeID?
+    var ring: Int
+    var pool: Int
+    var orders: AliasTable
+    var allocClass: UnsafeMutablePointer<Int32>
+    /// ReclaimableKind raw value, or -1: the worker holds its blocks.
+    var reclaimKind: Int
+    /// Reclaimable ops: blocks created before the start (and after a restart).
+    var initial: Int
+    /// Pages reserved before the operation (0: no reservation).
+    var reserve: Int
+    /// The caller-side NOFAIL loop (flags without __GFP_NOFAIL).
+    var callerLoop: Bool
+}
+
+extension HotOp {
+    /// Compiles one planned operation; `pool` is its pool in the worker's memory (-1: none).
+    /// Allocates its order table and class map (freed by `destroy()`).
+    init(_ p: OpPlan, pool: Int) {
+        let s = p.spec
+        let cls = UnsafeMutablePointer<Int32>.allocate(capacity: Order.count)
+        for o in 0..<Order.count { cls[o] = Int32(p.allocClassByOrder[o]) }
+        kind = s.kind
+        lifetime = s.free
+        isBatch = s.batch != nil && s.kind == .alloc
+        prefill = s.prefill
+        need = s.need
+        flags = p.gfp
+        count = s.count
+        limit = s.kind == .consume ? (s.batch ?? 16) : (s.batch ?? s.live ?? 1)
+        lockIndex = p.lockIndex
+        touchWords = s.touch / 8
+        node = s.node.map(NodeID.init)
+        ring = p.ring
+        self.pool = pool
+        orders = s.kind == .alloc ? AliasTable(weights: s.orders.map(\.weight), values: s.orders.map(\.order))
+                                  : AliasTable(weights: [1], values: [0])
+        allocClass = cls
+        reclaimKind = s.reclaimable.flatMap { r in ["clean", "dirty", "anon"].firstIndex(of: r) } ?? -1
+        initial = s.initial
+        reserve = p.reserve
+        callerLoop = p.callerLoop
+    }
+
+    /// Frees what `init` allocated.
+    func destroy() {
+        allocClass.deallocate()
+        orders.destroy()
+    }
+}

@@ -1,0 +1,170 @@
+import CNUMA
+import PageAllocator
+import Topology
+#if canImport(Glibc)
+import Glibc
+#endif
+
+// The loop: draws operations until the deadline, the op count or a stop request; housekeeping; the time series.
+extension Worker {
+
+    /// Runs until the deadline, the op count, or a stop request.
+    @inline(never)
+    mutating func run(go: UInt64) {
+        setPhase(.running)
+        defer { setPhase(dead ? .gone : .finished) }
+        runStart = go
+        warmupEnd = go &+ timing.warmupTicks
+        if timing.warmupTicks == 0 { startMeasuring(go) }
+        let open = timing.intervalTicks > 0
+        let hkMask = open ? 0 : 63
+        var n = 0
+        while true {
+            if (n & hkMask == 0 || c.draws >= opsLimit) && housekeeping() { break }
+            // Safe point: between operations.
+            if pendingDeath || backend.taskShouldDie(owner) {
+                die()
+                if dead { stopReason = .killed; break }
+            }
+            if aborted { stopReason = .aborted; break }
+            if groupStopped { stopGroupWorker(); break }
+            if loopAbandoned { stopReason = control.stop.load(ordering: .relaxed) ? .stopped : .duration; break }
+            n &+= 1
+            var intended: UInt64 = 0
+            if open { intended = pace() }
+            let opi = opTable.n == 1 ? opTable.single : opTable.draw(rng.next())
+            let op = ops + opi
+            var timed = open || timing.sampleMask == 0
+            if !timed {
+                if sampleCountdown == 0 {
+                    timed = true
+                    sampleCountdown = Int(truncatingIfNeeded: rng.next().multipliedFullWidth(by: timing.sampleMask &<< 1 | 1).high)
+                } else {
+                    sampleCountdown &-= 1
+                }
+            }
+            if op.pointee.kind == .alloc {
+                allocOp(op, timed: timed, intended: intended)
+                c.draws &+= 1
+                opDraws[opi] &+= 1
+            } else {
+                let freed = consume(max: op.pointee.limit, timed: timed, intended: intended)
+                if freed > 0 {
+                    c.draws &+= 1
+                    opDraws[opi] &+= 1
+                    emptyStreak = 0
+                } else {
+                    c.consumeEmpty &+= 1
+                    emptyStreak &+= 1
+                    if emptyStreak & 15 == 0 { sched_yield() }
+                }
+            }
+        }
+        if stopReason == .ops { drainUntilProducersDone() }
+        publishRSS()
+        loopEnd = now()
+        creditBuckets(loopEnd)
+        control.progress(index).pointee.store(c.calls, ordering: .relaxed)
+    }
+
+    mutating func startMeasuring(_ t: UInt64) {
+        measuring = true
+        measureStart = t
+        // Forget the warm-up, except what went wrong in it.
+        let corruptions = c.corruptions, freeErrors = c.freeErrors
+        c = WorkerCounters()
+        c.corruptions = corruptions
+        c.freeErrors = freeErrors
+        for i in 0..<classCount { hist[i].reset(); classCalls[i] = 0 }
+        classFailures.update(repeating: 0, count: max(classCount, 1) * 4)
+        opDraws.update(repeating: 0, count: opCount)
+        for l in 0..<max(locksCount, 1) { lockStats[l] = LockCounters() }
+        creditedCalls = 0
+        creditedFailures = 0
+        if timing.opsMode == false { deadline = t &+ timing.durationTicks } else { opsLimit = timing.opsTarget }
+    }
+
+    var locksCount: Int { locks.count }
+
+    /// Every 64 operations (every one in open loop): the clock, the stop
+    /// flag, warm-up, the time series, progress and the op count. Returns
+    /// true when the loop must end.
+    @inline(never)
+    mutating func housekeeping() -> Bool {
+        let t = now()
+        if control.stop.load(ordering: .relaxed) { stopReason = .stopped; return true }
+        // A timed run measures every worker over the same window, from the
+        // end of the warm-up, even one that was off the CPU when it ended (a
+        // few calls of its own after warmupEnd count as warm-up). An op-count
+        // run measures each worker's own operations from when it starts them.
+        if !measuring && t >= warmupEnd { startMeasuring(timing.opsMode ? t : warmupEnd) }
+        control.progress(index).pointee.store(c.calls, ordering: .relaxed)
+        publishRSS()
+        if control.groupStopped(group) { groupStopped = true }
+        guard measuring else { return false }
+        creditBuckets(t)
+        if !timing.opsMode {
+            if t >= deadline { stopReason = .duration; return true }
+            return false
+        }
+        if !producingDone && c.draws >= timing.opsTarget {
+            producingDone = true
+            control.producingDone(index).pointee.store(1, ordering: .releasing)
+            stopReason = .ops
+            return true
+        }
+        if consumeOnly && allProducersDone() && inboxEmpty() {
+            producingDone = true
+            control.producingDone(index).pointee.store(1, ordering: .releasing)
+            stopReason = .ops
+            return true
+        }
+        return false
+    }
+
+    mutating func creditBuckets(_ t: UInt64) {
+        guard measuring, t >= measureStart else { return }
+        var i = Int((t &- measureStart) / max(timing.bucketTicks, 1))
+        if i >= timing.maxBuckets { i = timing.maxBuckets - 1 }
+        if i >= buckets.count {
+            buckets.append(contentsOf: repeatElement(0, count: i + 1 - buckets.count))
+            failureBuckets.append(contentsOf: repeatElement(0, count: i + 1 - failureBuckets.count))
+        }
+        buckets[i] &+= UInt64(c.calls &- creditedCalls)
+        failureBuckets[i] &+= UInt64(c.failures &- creditedFailures)
+        creditedCalls = c.calls
+        creditedFailures = c.failures
+    }
+
+    func allProducersDone() -> Bool {
+        for i in 0..<producerCount where control.producingDone(producers[i]).pointee.load(ordering: .acquiring) == 0 { return false }
+        return true
+    }
+
+    func inboxEmpty() -> Bool {
+        for i in 0..<inboundCount where rings[inbound[i]].count > 0 { return false }
+        return true
+    }
+
+    /// Op-count runs: after its own operations, a worker that receives blocks
+    /// keeps freeing them until every producer is done and its rings are empty.
+    mutating func drainUntilProducersDone() {
+        guard inboundCount > 0 else { return }
+        var idle = 0
+        while true {
+            if allProducersDone() && inboxEmpty() { return }
+            if control.stop.load(ordering: .relaxed) { stopReason = .stopped; return }
+            let timed = timing.sampleMask == 0 || rng.next() & timing.sampleMask == 0
+            if consume(max: 64, timed: timed, intended: 0) == 0 {
+                idle &+= 1
+                if idle & 7 == 0 { sched_yield() } else { cnuma_cpu_relax() }
+            }
+            if idle & 255 == 0 { creditBuckets(now()); control.progress(index).pointee.store(c.calls, ordering: .relaxed) }
+        }
+    }
+
+    /// Should a wait (full ring, busy lock) give up? When the run is over.
+    func waitMustEnd() -> Bool {
+        control.stop.load(ordering: .relaxed) || (measuring && !timing.opsMode && now() >= deadline)
+    }
+}
