@@ -210,26 +210,3 @@ public struct Bench {
 
 /// Formats a number with 2 decimals.
 public func fmt(_ x: Double, _ digits: Int = 2) -> String { String(format: "%.\(digits)f", x) }
-
-enum Try {
-    static func order(_ o: Int) -> Order { Order(unchecked: o) }
-}
-
-/// A value moved across threads whose safety the caller guarantees.
-public struct UnsafeSendable<T>: @unchecked Sendable {
-    public let value: T
-    public init(_ value: T) { self.value = value }
-}
-
-/// SplitMix64: a small, seedable, reproducible generator.
-public struct SplitMix64: RandomNumberGenerator, Sendable {
-    public var state: UInt64
-    public init(seed: UInt64) { state = seed }
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
