@@ -13,7 +13,7 @@ struct ResultBuilder {
     func ns(_ ticks: UInt64) -> Double { clock.nanoseconds(ticks) }
 
     func build(startedAt: Date, options: RunOptions, overhead: OverheadReport?, memory: MemoryCheck, problems: [String],
-               stopReason: String, interrupted: Bool, stuck: Bool,
+               stopReason stop: StopReason, interrupted: Bool, stuck: Bool,
                counters: (start: [ZoneCounters], end: [ZoneCounters], vmstatAtEnd: [String: Int]),
                allocator: PageAllocator, slow: SlowInputs) -> RunResult {
         // Measured window: end of warm-up to the last worker's stop.
@@ -124,7 +124,7 @@ struct ResultBuilder {
 
         // Verdict: a broken tool first, then the watchdog's, then failures, then an open loop that fell behind.
         let toolFailed = stuck || memory.corruptions > 0 || memory.freeErrors > 0 || memory.validate != "ok" ||
-            (memory.accounting?.allocated ?? 0) != 0 || stopReason == "timeout"
+            (memory.accounting?.allocated ?? 0) != 0 || stop == .timeout
         let verdictValue: Verdict = slow.watchdog?.verdict
             ?? (totalFailures > 0 ? .failures : (openLoop?.overloaded == true ? .overloaded : .ok))
         let verdict = toolFailed ? "error" : verdictValue.rawValue
@@ -139,8 +139,8 @@ struct ResultBuilder {
             workloadFile: options.workloadFile, workload: workload, shard: options.shard,
             machine: .current(topology: allocator.topology),
             status: RunStatus(verdict: verdict, exitCode: exit.rawValue,
-                              partial: interrupted || stuck || stopReason == "timeout" || slow.watchdog != nil,
-                              stopReason: exit == .terminated ? "terminated" : stopReason, problems: Array(problems.prefix(20))),
+                              partial: interrupted || stuck || stop == .timeout || slow.watchdog != nil,
+                              stopReason: (exit == .terminated ? StopReason.terminated : stop).rawValue, problems: Array(problems.prefix(20))),
             timing: TimingReport(clock: CycleClock.source, nsPerTick: clock.nsPerTick, warmupNs: workload.run.warmupMs * 1_000_000,
                                  measuredNs: Int(windowNs), sampleEvery: sampleEvery, timedCalls: sum(\.timedCalls),
                                  latencyOverflows: sum(\.latencyOverflows), harnessOverhead: overhead,

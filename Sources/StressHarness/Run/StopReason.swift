@@ -15,6 +15,8 @@ public enum StopReason: String, Sendable, Codable, CaseIterable {
     case groupStopped = "group-stopped"
     /// Run: Ctrl-C (or the test's interruptAfterMs).
     case interrupted
+    /// Run: SIGTERM (the run ended like Ctrl-C; the exit status says 143).
+    case terminated
     /// Run: an op-count run did not finish within timeout_ms.
     case timeout
     /// Run: workers did not get ready, stop or clean up in time.
@@ -28,7 +30,7 @@ public enum StopReason: String, Sendable, Codable, CaseIterable {
         case .livelock: self = .livelock
         case .deadlock: self = .deadlock
         // The watchdog fires only livelock and deadlock.
-        case .ok, .failures: self = .stopped
+        case .ok, .failures, .overloaded: self = .stopped
         }
     }
 }
