@@ -15,6 +15,8 @@ public struct AllocWarningStats: Sendable, Equatable, Codable {
     public var injected = 0
     /// The printed lines (at most 1000 kept).
     public var lines: [String] = []
+
+    public init() {}
 }
 
 final class WarningLog: @unchecked Sendable {

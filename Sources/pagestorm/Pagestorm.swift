@@ -19,6 +19,8 @@ struct Pagestorm: ParsableCommand {
     /// Maps argument and validation errors to exit code 2 (bad input) instead
     /// of ArgumentParser's 64, and anything unexpected to 3.
     static func main() {
+        // jemalloc needs more static TLS than glibc keeps for dlopen: the tool may start itself again (PeerAllocator).
+        PeerAllocator.reexecForStaticTLS = true
         do {
             var command = try parseAsRoot()
             try command.run()

@@ -50,6 +50,8 @@ struct RunCommand: ParsableCommand {
     var policy: [String] = []
     @Option(name: .customLong("harness"), help: "Replace [harness] keys, e.g. nofail=caller-loop,stall_ms=100. Repeatable.")
     var harness: [String] = []
+    @Option(help: "The allocator to measure: pagestorm (default), glibc, jemalloc, mimalloc, tcmalloc or kernel (replaces [run] allocator).")
+    var allocator: String?
     @Option(name: .customLong("fail-page-alloc"), help: "fail_page_alloc's knobs, replacing the workload's [fail_page_alloc], e.g. probability=10,interval=1,times=-1,min-order=0.")
     var failPageAlloc: String?
 
@@ -72,6 +74,7 @@ struct RunCommand: ParsableCommand {
         for h in harness { for (k, v) in try Policy.parseAssignments(h, what: "--harness") { o.harness[k] = v } }
         o.failPageAlloc = failPageAlloc
         o.rate = rate
+        o.allocator = allocator
         return o
     }
 

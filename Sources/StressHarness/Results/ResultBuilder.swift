@@ -1,6 +1,7 @@
 import Foundation
 import Histogram
 import PageAllocator
+import Topology
 
 /// Turns the workers' outputs and the allocator's counters into a RunResult.
 struct ResultBuilder {
@@ -15,7 +16,7 @@ struct ResultBuilder {
     func build(startedAt: Date, options: RunOptions, overhead: OverheadReport?, memory: MemoryCheck, problems: [String],
                stopReason stop: StopReason, interrupted: Bool, stuck: Bool,
                counters: (start: [ZoneCounters], end: [ZoneCounters], vmstatAtEnd: [String: Int]),
-               allocator: PageAllocator, slow: SlowInputs) -> RunResult {
+               allocator: PageAllocator?, topology: Topology? = nil, slow: SlowInputs) -> RunResult {
         // Measured window: end of warm-up to the last worker's stop.
         let measuring = outputs.filter(\.measuring)
         let start = measuring.map(\.measureStart).min() ?? 0
@@ -95,7 +96,48 @@ struct ResultBuilder {
                               abandoned: s.reduce(0) { $0 + $1.abandoned })
         }
 
-        // Allocator counters over the window.
+        // Allocator counters over the window (none for a peer allocator).
+        let counterTable = allocator.map { counterReport(counters, allocator: $0) }
+            ?? CounterReport(vmstatDelta: [:], vmstatAtEnd: [:], pcpHitRate: nil, zoneLockAcquisitions: 0, zoneLockContended: 0, pcpLockContended: 0)
+
+        // Verdict: a broken tool first, then the watchdog's, then failures, then an open loop that fell behind.
+        let toolFailed = stuck || memory.corruptions > 0 || memory.freeErrors > 0 || memory.validate != "ok" ||
+            (memory.accounting?.allocated ?? 0) != 0 || stop == .timeout
+        let verdictValue: Verdict = slow.watchdog?.verdict
+            ?? (totalFailures > 0 ? .failures : (openLoop?.overloaded == true ? .overloaded : .ok))
+        let verdict = toolFailed ? "error" : verdictValue.rawValue
+        let exit: ExitStatus = interrupted ? (options.handleInterrupts ? Interrupt.exitStatus : .interrupted) : (toolFailed ? .toolFailed : verdictValue.exitStatus)
+        let slowPath = buildSlowPath(slow, verdict: verdict, allocator: allocator, sum: sum)
+        let iso = ISO8601DateFormatter()
+        let stamp = RunResult.timestamp(startedAt)
+        let sampleEvery = workload.run.sampleEvery
+
+        return RunResult(
+            allocator: backend, runID: "\(workload.name)-\(stamp)", startedAt: iso.string(from: startedAt), finishedAt: iso.string(from: Date()),
+            workloadFile: options.workloadFile, workload: workload, shard: options.shard,
+            machine: .current(topology: topology ?? allocator!.topology),
+            status: RunStatus(verdict: verdict, exitCode: exit.rawValue,
+                              partial: interrupted || stuck || stop == .timeout || slow.watchdog != nil,
+                              stopReason: (exit == .terminated ? StopReason.terminated : stop).rawValue, problems: Array(problems.prefix(20))),
+            timing: TimingReport(clock: CycleClock.source, nsPerTick: clock.nsPerTick, warmupNs: workload.run.warmupMs * 1_000_000,
+                                 measuredNs: Int(windowNs), sampleEvery: sampleEvery, timedCalls: sum(\.timedCalls),
+                                 latencyOverflows: sum(\.latencyOverflows), harnessOverhead: overhead,
+                                 clockStepTicks: clock.stepTicks, clockStepNs: clock.stepNs, resolutionNs: max(1, clock.stepNs)),
+            throughput: ThroughputReport(calls: totalCalls, callsPerSecond: perSecond(totalCalls), operations: totalDraws,
+                                         operationsPerSecond: perSecond(totalDraws), allocs: sum(\.allocs), frees: sum(\.frees),
+                                         remoteFrees: sum(\.remoteFrees), failedAllocs: sum(\.failures),
+                                         series: SeriesReport(bucketMs: workload.run.bucketMs, calls: series, failures: failSeries)),
+            latency: latency,
+            failures: FailureReport(total: totalFailures, byOrder: byOrder, byFlags: byFlags, byLevel: byLevel, entries: failTable),
+            counters: counterTable,
+            locks: locks,
+            handoff: HandoffReport(sent: sum(\.handoffSent), freedRemotely: sum(\.remoteFrees), fullWaits: sum(\.handoffWaits),
+                                   abandoned: sum(\.handoffAbandoned), emptyPolls: sum(\.consumeEmpty)),
+            memoryCheck: memory, workers: workers, operations: operations, slowPath: slowPath, openLoop: openLoop)
+    }
+
+    /// pagestorm's counters over the measured window.
+    func counterReport(_ counters: (start: [ZoneCounters], end: [ZoneCounters], vmstatAtEnd: [String: Int]), allocator: PageAllocator) -> CounterReport {
         var delta: [String: Int] = [:]
         var total = counters.end[0]
         total.values = [Int](repeating: 0, count: VMEvent.count)
@@ -121,47 +163,13 @@ struct ResultBuilder {
             return OpenLoopWorkerReport.Input(index: o.index, group: g.name, target: rate, operations: o.counters.draws, measuredNs: m,
                                               endLagNs: ns(o.endLagTicks), maxLagNs: ns(o.counters.maxLagTicks))
         }, windowNs: windowNs)
-
-        // Verdict: a broken tool first, then the watchdog's, then failures, then an open loop that fell behind.
-        let toolFailed = stuck || memory.corruptions > 0 || memory.freeErrors > 0 || memory.validate != "ok" ||
-            (memory.accounting?.allocated ?? 0) != 0 || stop == .timeout
-        let verdictValue: Verdict = slow.watchdog?.verdict
-            ?? (totalFailures > 0 ? .failures : (openLoop?.overloaded == true ? .overloaded : .ok))
-        let verdict = toolFailed ? "error" : verdictValue.rawValue
-        let exit: ExitStatus = interrupted ? (options.handleInterrupts ? Interrupt.exitStatus : .interrupted) : (toolFailed ? .toolFailed : verdictValue.exitStatus)
-        let slowPath = buildSlowPath(slow, verdict: verdict, allocator: allocator, sum: sum)
-        let iso = ISO8601DateFormatter()
-        let stamp = RunResult.timestamp(startedAt)
-        let sampleEvery = workload.run.sampleEvery
-
-        return RunResult(
-            allocator: backend, runID: "\(workload.name)-\(stamp)", startedAt: iso.string(from: startedAt), finishedAt: iso.string(from: Date()),
-            workloadFile: options.workloadFile, workload: workload, shard: options.shard,
-            machine: .current(topology: allocator.topology),
-            status: RunStatus(verdict: verdict, exitCode: exit.rawValue,
-                              partial: interrupted || stuck || stop == .timeout || slow.watchdog != nil,
-                              stopReason: (exit == .terminated ? StopReason.terminated : stop).rawValue, problems: Array(problems.prefix(20))),
-            timing: TimingReport(clock: CycleClock.source, nsPerTick: clock.nsPerTick, warmupNs: workload.run.warmupMs * 1_000_000,
-                                 measuredNs: Int(windowNs), sampleEvery: sampleEvery, timedCalls: sum(\.timedCalls),
-                                 latencyOverflows: sum(\.latencyOverflows), harnessOverhead: overhead,
-                                 clockStepTicks: clock.stepTicks, clockStepNs: clock.stepNs, resolutionNs: max(1, clock.stepNs)),
-            throughput: ThroughputReport(calls: totalCalls, callsPerSecond: perSecond(totalCalls), operations: totalDraws,
-                                         operationsPerSecond: perSecond(totalDraws), allocs: sum(\.allocs), frees: sum(\.frees),
-                                         remoteFrees: sum(\.remoteFrees), failedAllocs: sum(\.failures),
-                                         series: SeriesReport(bucketMs: workload.run.bucketMs, calls: series, failures: failSeries)),
-            latency: latency,
-            failures: FailureReport(total: totalFailures, byOrder: byOrder, byFlags: byFlags, byLevel: byLevel, entries: failTable),
-            counters: CounterReport(vmstatDelta: delta, vmstatAtEnd: counters.vmstatAtEnd,
-                                    pcpHitRate: hits + refills > 0 ? Double(hits) / Double(hits + refills) : nil,
-                                    zoneLockAcquisitions: total[.zoneLockAcquire], zoneLockContended: total[.zoneLockContended],
-                                    pcpLockContended: total[.pcpLockContended], numaByNode: numaByNode),
-            locks: locks,
-            handoff: HandoffReport(sent: sum(\.handoffSent), freedRemotely: sum(\.remoteFrees), fullWaits: sum(\.handoffWaits),
-                                   abandoned: sum(\.handoffAbandoned), emptyPolls: sum(\.consumeEmpty)),
-            memoryCheck: memory, workers: workers, operations: operations, slowPath: slowPath, openLoop: openLoop)
+        return CounterReport(vmstatDelta: delta, vmstatAtEnd: counters.vmstatAtEnd,
+                             pcpHitRate: hits + refills > 0 ? Double(hits) / Double(hits + refills) : nil,
+                             zoneLockAcquisitions: total[.zoneLockAcquire], zoneLockContended: total[.zoneLockContended],
+                             pcpLockContended: total[.pcpLockContended], numaByNode: numaByNode)
     }
 
-    func buildSlowPath(_ s: SlowInputs, verdict: String, allocator: PageAllocator, sum: ((WorkerCounters) -> Int) -> Int) -> SlowPathReport {
+    func buildSlowPath(_ s: SlowInputs, verdict: String, allocator: PageAllocator?, sum: ((WorkerCounters) -> Int) -> Int) -> SlowPathReport {
         let start = Dictionary(s.start.map { ($0.name, $0.value) }, uniquingKeysWith: { a, _ in a })
         var window: [String: Int] = [:]
         for (name, v) in s.end { window[name] = v - (start[name] ?? 0) }

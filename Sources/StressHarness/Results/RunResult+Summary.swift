@@ -51,6 +51,10 @@ extension RunResult {
             line("failures: \(failures.total); by order {\(kv(failures.byOrder))}; by flags {\(kv(failures.byFlags))}; by level of need {\(kv(failures.byLevel))}")
         }
         let c = counters
+        if let p = peer {
+            line("peer: \(p.version) from \(p.library) (\(p.entryPoints)); no pagestorm counters")
+            line("  off (pagestorm-only): " + p.off.joined(separator: "; "))
+        } else {
         line("counters: pcp hit rate \(c.pcpHitRate.map { fmt($0 * 100, 2) + "%" } ?? "n/a"); zone lock acquisitions \(c.zoneLockAcquisitions) (contended \(c.zoneLockContended)); pcp trylock fallbacks \(c.pcpLockContended)")
         let shown = c.vmstatDelta.filter { $0.value != 0 }.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }
         line("  vmstat over the window: " + (shown.isEmpty ? "all zero" : shown.joined(separator: ", ")))
@@ -60,6 +64,7 @@ extension RunResult {
                 line("  node\(n): " + keys.map { "\($0) \(d[$0] ?? 0)" }.joined(separator: ", "))
             }
         }
+        }
         for l in locks {
             line("lock \(l.name): \(l.acquisitions) acquisitions, \(l.contended) contended, wait total \(fmtNs(l.waitNsTotal)), max \(fmtNs(l.waitNsMax))\(l.abandoned > 0 ? ", \(l.abandoned) abandoned at the end" : "")")
         }
@@ -67,7 +72,8 @@ extension RunResult {
             line("hand-off: \(handoff.sent) sent, \(handoff.freedRemotely) freed by another worker, \(handoff.fullWaits) full-ring waits, \(handoff.abandoned) abandoned at the end, \(handoff.emptyPolls) empty polls")
         }
         let m = memoryCheck
-        var mem = "memory: validate() \(m.validate == "ok" ? "ok" : "FAILED")"
+        var mem = peer == nil ? "memory: validate() \(m.validate == "ok" ? "ok" : "FAILED")"
+            : "memory: peer accounting \(m.validate == "ok" ? "ok" : "FAILED"): \(peer!.allocatedBlocks) blocks (\(peer!.allocatedPages) pages) allocated = \(peer!.freedBlocks) (\(peer!.freedPages)) freed, \(peer!.misaligned) misaligned"
         if let a = m.accounting { mem += "; managed \(a.managed) = buddy \(a.buddyFree) + per-CPU \(a.perCPU) + allocated \(a.allocated)" }
         mem += "; \(m.freedAtCleanup) blocks freed at clean-up; pattern corruptions \(m.corruptions); free errors \(m.freeErrors)"
         line(mem)

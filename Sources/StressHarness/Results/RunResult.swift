@@ -12,7 +12,7 @@ public struct RunResult: Codable, Sendable, Equatable {
     public static let schemaName = "pagestorm.run/1"
 
     public var schema: String = RunResult.schemaName
-    /// What was measured: "pagestorm-buddy".
+    /// What was measured: "pagestorm-buddy", or a peer: "glibc", "jemalloc", "mimalloc", "tcmalloc", "kernel".
     public var allocator: String
     /// "<workload>-<UTC timestamp>", also the default file name.
     public var runID: String
@@ -40,6 +40,9 @@ public struct RunResult: Codable, Sendable, Equatable {
     /// Open loop: target and achieved rates, schedule lag, and whether some
     /// worker fell behind (nil when no group runs an open loop).
     public var openLoop: OpenLoopReport? = nil
+    /// A peer allocator's run (nil on pagestorm): its library and version, the
+    /// pagestorm-only parts that were off, and its block accounting.
+    public var peer: PeerReport? = nil
 }
 
 /// Where a run sits in a sweep (a single run: index 0 of 1, no sweep).

@@ -30,7 +30,7 @@ struct StallTracker {
         watching = Array(repeating: nil, count: workers)
     }
 
-    mutating func observe(now: UInt64, control: RunControl, allocator: PageAllocator) {
+    mutating func observe(now: UInt64, control: RunControl, allocator: PageAllocator?) {
         for w in 0..<watching.count {
             let seq = control.callSeq(w).pointee.load(ordering: .relaxed)
             if let cur = watching[w], cur.seq == seq {
@@ -53,7 +53,7 @@ struct StallTracker {
 
     /// At the end of the run: calls still going (a hang the watchdog ended, or
     /// the end of the run) count as stalls if they are long enough.
-    mutating func finish(now: UInt64, control: RunControl, allocator: PageAllocator) {
+    mutating func finish(now: UInt64, control: RunControl, allocator: PageAllocator?) {
         observe(now: now, control: control, allocator: allocator)
         for w in 0..<watching.count {
             guard let cur = watching[w] else { continue }
@@ -63,9 +63,9 @@ struct StallTracker {
         }
     }
 
-    mutating func report(worker w: Int, ms: Int, control: RunControl, allocator: PageAllocator) {
+    mutating func report(worker w: Int, ms: Int, control: RunControl, allocator: PageAllocator?) {
         let id = control.task(w).pointee.load(ordering: .relaxed)
-        let t = allocator.taskSnapshots(aliveOnly: true).first { Int($0.id) == id }
+        let t = allocator?.taskSnapshots(aliveOnly: true).first { Int($0.id) == id }
         let name = t?.name ?? "worker\(w)"
         let flags = t?.flags ?? []
         let line = "\(name): page allocation stalls for \(ms)ms, order:\(t?.order ?? 0), mode:\(flags.hex)(\(flags)), nodemask=(null)"

@@ -48,6 +48,8 @@ public struct RunFailure: Error, CustomStringConvertible {
 /// returns the results.
 public enum StressRun {
     public static func run(_ workload: Workload, options: RunOptions = RunOptions()) throws(RunFailure) -> RunResult {
+        // A peer allocator (`[run] allocator`, `--allocator`) runs the same workers behind PeerBackend.
+        if workload.allocatorName != .pagestorm { return try PeerRun.run(workload, peer: workload.allocatorName, options: options) }
         let setup = try RunSetup(workload, options: options)
         if options.handleInterrupts { Interrupt.install() }
         defer { if options.handleInterrupts { Interrupt.uninstall() } }

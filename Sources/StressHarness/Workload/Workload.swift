@@ -94,6 +94,10 @@ public struct RunSpec: Codable, Sendable, Equatable {
     public var timeoutMs: Int
     /// Width of a time-series bucket.
     public var bucketMs: Int
+    /// What is measured (`[run] allocator`, `--allocator`): an AllocatorName's
+    /// raw value, "pagestorm" by default. Optional so that results files
+    /// written before peers existed still read (nil: pagestorm).
+    public var allocator: String? = nil
 }
 
 public struct LockSpec: Codable, Sendable, Equatable {
@@ -212,10 +216,13 @@ public struct WorkloadOverrides: Sendable, Equatable {
     public var failPageAlloc: String?
     /// Replaces the `rate` of every open-loop group (`pagestorm loadcurve`).
     public var rate: Double?
+    /// The allocator to measure (`--allocator`), checked by `overriding`.
+    public var allocator: String?
 
     public init(durationMs: Int? = nil, ops: Int? = nil, warmupMs: Int? = nil, seed: UInt64? = nil,
                 sampleEvery: Int? = nil, timeoutMs: Int? = nil, sizeScale: Double? = nil,
-                policy: [String: String] = [:], harness: [String: String] = [:], failPageAlloc: String? = nil) {
+                policy: [String: String] = [:], harness: [String: String] = [:], failPageAlloc: String? = nil, allocator: String? = nil) {
+        self.allocator = allocator
         self.policy = policy
         self.harness = harness
         self.failPageAlloc = failPageAlloc
@@ -286,6 +293,10 @@ extension Workload {
             if let r = g.rate, let problem = Workload.rateProblem(r, run: w.run) {
                 throw OverrideError(message: "\(o.rate != nil ? "--rate" : "--duration-ms/--ops/--timeout-ms"): group \(g.name): rate = \(r): \(problem)")
             }
+        }
+        if let a = o.allocator {
+            guard let n = AllocatorName(parsing: a) else { throw OverrideError(message: PeerError.unknown(a).message) }
+            w.run.allocator = n.rawValue
         }
         return w
     }

@@ -18,7 +18,9 @@ extension WorkloadDecoder {
         guard sample & (sample - 1) == 0 else { throw r.fail("sample_every", "must be a power of two (1, 2, 4, ...), got \(sample)") }
         let timeout = try r.int("timeout_ms", default: 60_000, range: 1...86_400_000)
         let bucket = try r.int("bucket_ms", default: 100, range: 1...60_000)
+        let allocator = try r.string("allocator", default: "pagestorm")
+        guard let name = AllocatorName(parsing: allocator) else { throw r.fail("allocator", "unknown allocator '\(allocator)'; known: \(AllocatorName.known)") }
         return RunSpec(mode: ops == nil ? "duration" : "ops", durationMs: duration, ops: ops, warmupMs: warmup, seed: UInt64(seed),
-                       sampleEvery: sample, timeoutMs: timeout, bucketMs: bucket)
+                       sampleEvery: sample, timeoutMs: timeout, bucketMs: bucket, allocator: name.rawValue)
     }
 }
