@@ -18,13 +18,29 @@ struct BenchCommand: ParsableCommand {
     var threads: Int = 2
     @Option(help: "Write the JSON report here.")
     var output: String?
-    @Option(help: "Run only these measurements (comma-separated): \(Bench.keys.joined(separator: ", ")).")
+    @Option(help: "Run only these measurements (comma-separated): \(Bench.keys.joined(separator: ", ")); with --peers: \(PeerBench.keys.joined(separator: ", ")).")
     var only: String?
+    @Flag(help: "Measure pagestorm and every installed peer allocator (glibc, jemalloc, mimalloc, tcmalloc, kernel) side by side, in interleaved rounds.")
+    var peers = false
+    @Option(help: "The allocators to set beside pagestorm (comma-separated: glibc, jemalloc, mimalloc, tcmalloc, kernel; implies --peers). `pagestorm` alone: the allocator's own paths (the default).")
+    var allocator: String?
+    @Option(name: .customLong("shape-ms"), help: "With --peers: measured ms of each workload-shape run.")
+    var shapeMs: Int = 200
 
     func validate() throws {
         guard iterations >= 1000 else { throw ValidationError("--iterations must be at least 1000, got \(iterations)") }
         guard (1...101).contains(runs) else { throw ValidationError("--runs must be 1...101, got \(runs)") }
-        if let only {
+        if let allocator {
+            for a in allocator.split(separator: ",") where AllocatorName(parsing: String(a)) == nil {
+                throw ValidationError(PeerError.unknown(String(a)).message)
+            }
+        }
+        guard (10...60_000).contains(shapeMs) else { throw ValidationError("--shape-ms must be 10...60000, got \(shapeMs)") }
+        if let only, peerMode {
+            for k in only.split(separator: ",") where !PeerBench.keys.contains(String(k)) {
+                throw ValidationError("--only: unknown measurement '\(k)' for --peers; known: \(PeerBench.keys.joined(separator: ", "))")
+            }
+        } else if let only {
             for k in only.split(separator: ",") where !Bench.keys.contains(String(k)) {
                 throw ValidationError("--only: unknown measurement '\(k)'; known: \(Bench.keys.joined(separator: ", "))")
             }
@@ -39,6 +55,7 @@ struct BenchCommand: ParsableCommand {
         #endif
         // 1 GiB per node unless told otherwise: batch 63, as any zone >= 1 GiB.
         let cfg = try topology.config(defaultPagesPerNode: (1 << 30) / topology.pageSize)
+        if peerMode { return try runPeers(config: cfg) }
         var bench = Bench(config: cfg, iterations: iterations, runs: runs, threads: threads) { line in
             FileHandle.standardError.write(Data((line + "\n").utf8))
         }
