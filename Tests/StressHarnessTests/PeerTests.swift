@@ -296,23 +296,24 @@ import Topology
 
     // MARK: the tool
 
-    /// Runs the pagestorm tool built beside the tests; returns its exit code and output.
+    /// Runs the pagestorm tool built beside the tests (bounded: killed after 120 s); returns its exit code and output.
     static func tool(_ args: [String], env: [String: String] = [:]) throws -> (Int32, String) {
-        let bin = ["debug", "release"].map { repoRoot.appendingPathComponent(".build/\($0)/pagestorm").path }
-            .first { FileManager.default.isExecutableFile(atPath: $0) }
-        let exe = try #require(bin, "the pagestorm tool is not built (swift build); `swift test` builds it")
         let p = Process()
-        p.executableURL = URL(fileURLWithPath: exe)
+        p.executableURL = URL(fileURLWithPath: try UserFacingTests.binary())
         p.arguments = args
         p.currentDirectoryURL = repoRoot
         p.environment = ProcessInfo.processInfo.environment.merging(env) { $1 }
-        let pipe = Pipe()
-        p.standardOutput = pipe
-        p.standardError = pipe
+        let tag = UUID().uuidString
+        let outURL = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("pagestorm-peer-out-\(tag)")
+        let errURL = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("pagestorm-peer-err-\(tag)")
+        _ = FileManager.default.createFile(atPath: outURL.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: errURL.path, contents: nil)
+        defer { try? FileManager.default.removeItem(at: outURL); try? FileManager.default.removeItem(at: errURL) }
+        p.standardOutput = try FileHandle(forWritingTo: outURL)
+        p.standardError = try FileHandle(forWritingTo: errURL)
         try p.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+        let (code, out, err) = try UserFacingTests.finish(UserFacingTests.Running(process: p, out: outURL, err: errURL), timeoutS: 120)
+        return (code, out + err)
     }
 
     @Test func toolBadInput() throws {
