@@ -168,19 +168,19 @@ public enum PeerRun {
                 spins += 1
                 if spins & 63 == 0 { sched_yield() } else { cnuma_cpu_relax() }
             }
-            if go != 0 { w.run(go: go) } else { w.stopReason = "stopped" }
+            if go != 0 { w.run(go: go) } else { w.stopReason = .stopped }
             control.stopped.wrappingAdd(1, ordering: .releasing)
             w.waitForCleanup(deadlineNs: cnuma_monotonic_ns() + 120_000_000_000)
             let measured = w.c
-            let freed = w.exitTask()
+            let freed = w.exitTask(reason: .runEnded)
             sendOutputs.value[i] = w.output(plan: p, pinError: pinError, measured: measured, freedAtCleanup: freed)
-            w.destroy()
+            _ = consume w // frees the worker's raw memory before the exit is counted
             control.exited.wrappingAdd(1, ordering: .releasing)
         }
 
         // Barrier, then go.
         var problems: [String] = []
-        var stopReason = opsMode ? "ops" : "duration"
+        var stopReason: StopReason = opsMode ? .ops : .duration
         var interrupted = false
         var stuck = false
         let readyDeadline = cnuma_monotonic_ns() + 600_000_000_000
@@ -191,7 +191,7 @@ public enum PeerRun {
         }
         if interrupted || stuck {
             control.stop.store(true, ordering: .relaxed)
-            stopReason = interrupted ? "interrupted" : "stuck"
+            stopReason = interrupted ? .interrupted : .stuck
         } else {
             control.goTicks.store(cnuma_cycles(), ordering: .releasing)
         }
@@ -214,15 +214,15 @@ public enum PeerRun {
                 let ctrlC = (options.handleInterrupts && Interrupt.requested) || (options.interruptAfterMs.map { elapsed >= UInt64($0) * 1_000_000 } ?? false)
                 if ctrlC {
                     interrupted = true
-                    stopReason = "interrupted"
+                    stopReason = .interrupted
                 } else if opsMode && elapsed >= runNs {
-                    stopReason = "timeout"
+                    stopReason = .timeout
                     problems.append("the run did not finish its \(r.ops ?? 0) operations per worker within timeout_ms = \(r.timeoutMs)")
                 } else if !opsMode && elapsed >= runNs + grace {
-                    stopReason = "stuck"
+                    stopReason = .stuck
                     problems.append("workers did not stop at the deadline")
                 }
-                if ctrlC || stopReason == "timeout" || stopReason == "stuck" {
+                if ctrlC || stopReason == .timeout || stopReason == .stuck {
                     control.stop.store(true, ordering: .relaxed)
                     stopAskedAt = now
                 }
@@ -258,7 +258,7 @@ public enum PeerRun {
             }
         }
         if stuck {
-            stopReason = "stuck"
+            stopReason = .stuck
             for t in threads { pthread_detach(t) }
         } else {
             Threads.join(threads)

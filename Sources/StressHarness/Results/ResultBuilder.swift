@@ -100,6 +100,15 @@ struct ResultBuilder {
         let counterTable = allocator.map { counterReport(counters, allocator: $0) }
             ?? CounterReport(vmstatDelta: [:], vmstatAtEnd: [:], pcpHitRate: nil, zoneLockAcquisitions: 0, zoneLockContended: 0, pcpLockContended: 0)
 
+        // Open loop: target against achieved rate, schedule lag.
+        let openLoop = OpenLoopReport.build(outputs.compactMap { o in
+            let g = workload.groups[o.group]
+            guard g.loop == "open", let rate = g.rate else { return nil }
+            let m = o.measuring && o.loopEnd > o.measureStart ? ns(o.loopEnd - o.measureStart) : 0
+            return OpenLoopWorkerReport.Input(index: o.index, group: g.name, target: rate, operations: o.counters.draws, measuredNs: m,
+                                              endLagNs: ns(o.endLagTicks), maxLagNs: ns(o.counters.maxLagTicks))
+        }, windowNs: windowNs)
+
         // Verdict: a broken tool first, then the watchdog's, then failures, then an open loop that fell behind.
         let toolFailed = stuck || memory.corruptions > 0 || memory.freeErrors > 0 || memory.validate != "ok" ||
             (memory.accounting?.allocated ?? 0) != 0 || stop == .timeout
@@ -154,15 +163,6 @@ struct ResultBuilder {
         }
         for e in VMEvent.allCases where e != .pgalloc { delta[e.name] = total[e] }
         let hits = total[.pcpAllocHit], refills = total[.pcpRefill]
-
-        // Open loop: target against achieved rate, schedule lag.
-        let openLoop = OpenLoopReport.build(outputs.compactMap { o in
-            let g = workload.groups[o.group]
-            guard g.loop == "open", let rate = g.rate else { return nil }
-            let m = o.measuring && o.loopEnd > o.measureStart ? ns(o.loopEnd - o.measureStart) : 0
-            return OpenLoopWorkerReport.Input(index: o.index, group: g.name, target: rate, operations: o.counters.draws, measuredNs: m,
-                                              endLagNs: ns(o.endLagTicks), maxLagNs: ns(o.counters.maxLagTicks))
-        }, windowNs: windowNs)
         return CounterReport(vmstatDelta: delta, vmstatAtEnd: counters.vmstatAtEnd,
                              pcpHitRate: hits + refills > 0 ? Double(hits) / Double(hits + refills) : nil,
                              zoneLockAcquisitions: total[.zoneLockAcquire], zoneLockContended: total[.zoneLockContended],
