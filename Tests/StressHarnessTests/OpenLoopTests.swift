@@ -158,3 +158,68 @@ import Testing
         }
     }
 }
+
+/// Issue 15: the coordinated-omission correction against a known answer.
+/// One open-loop worker at 1,000 ops/s (one every 1 ms) is stalled once by
+/// the harness for 200 ms inside an operation. Operations are timed from
+/// their intended starts, so the stalled one takes about 200 ms, and the
+/// ~200 operations scheduled during the stall start late, at once, with
+/// latencies falling linearly from 200 ms to 0: exactly what wrk2's (and
+/// HdrHistogram's recordCorrectedValue) linear correction adds for one
+/// 200 ms sample at a 1 ms interval. The test compares the run's histogram
+/// with that reference. It assumes no other stall of the worker longer than
+/// 50 ms (thresholds are 50 ms and up; the stall is 200 ms).
+@Suite(.serialized) struct CoordinatedOmissionTests {
+    static let stallMs = 200.0, intervalMs = 1.0
+
+    @Test func oneStallShowsAsALinearRampOfLatencies() throws {
+        let text = small("""
+            [harness]
+            stall_once_ms = 200
+            stall_once_at_ms = 300
+
+            [[group]]
+            workers = 1
+            cpus = [0]
+            loop = "open"
+            rate = 1000
+            [[group.op]]
+            """, run: "duration_ms = 1000\nwarmup_ms = 50")
+        let r = try run(text)
+        #expect(r.memoryCheck.validate == "ok" && r.memoryCheck.accounting?.allocated == 0)
+        let cls = try #require(r.latency("alloc o0 GFP_KERNEL"))
+        let h = try cls.histogram.histogram()
+        let n = h.totalCount
+        #expect(n >= 900 && n <= 1_100, "about 1,000 operations in 1 s: \(n)")
+        // The stalled operation: the maximum, at least the stall.
+        let stalledNs = Double(h.maxRecorded)
+        #expect(stalledNs >= Self.stallMs * 1e6 && stalledNs < (Self.stallMs + 50) * 1e6, "max \(stalledNs) ns")
+
+        // The reference: n - m fast operations (1 us), plus the linear correction
+        // of one sample of the observed stall at the 1 ms interval (m values).
+        var ref = LatencyRecorder.make()
+        let interval = UInt64(Self.intervalMs * 1e6)
+        ref.recordCorrectedValue(h.maxRecorded, expectedInterval: interval)
+        let m = ref.totalCount
+        #expect(m >= 200 && m <= 250, "the correction adds one value per interval of the stall: \(m)")
+        ref.record(1_000, count: n - m)
+
+        // Counts above thresholds: the ramp S, S - I, S - 2I, ... above x has (S - x) / I + 1 values.
+        for xMs in [50.0, 100.0, 150.0, 190.0] {
+            let x = UInt64(xMs * 1e6)
+            let got = h.count(within: x...h.highestTrackableValue), want = ref.count(within: x...ref.highestTrackableValue)
+            #expect(abs(Int(got) - Int(want)) <= 3, ">= \(xMs) ms: \(got) operations, the correction gives \(want)")
+        }
+        // Percentiles that fall on the ramp: p90 (the 10% slowest: ~100 of ~1,000), p99, p99.9.
+        for p in [90.0, 99.0, 99.9] {
+            let got = Double(h.valueAtPercentile(p)), want = Double(ref.valueAtPercentile(p))
+            #expect(abs(got - want) <= 3 * Self.intervalMs * 1e6, "p\(p): \(got) ns, the correction gives \(want) ns")
+        }
+        // Below the ramp: p50 is far under the ramp (a worker woken late by a
+        // busy machine starts its operations some ms late; that is not the stall).
+        #expect(h.valueAtPercentile(50) < 50_000_000, "p50 \(h.valueAtPercentile(50)) ns")
+        let ol = try #require(r.openLoop)
+        #expect(ol.workers[0].maxLagNs >= (Self.stallMs - 5) * 1e6, "the stall shows as schedule lag")
+        #expect(ol.workers[0].keptRate && !ol.overloaded, "a stall caught up before the end is not an overload: \(ol)")
+    }
+}

@@ -43,6 +43,7 @@ import Testing
         Case(what: "a rate below one operation per run", text: "[run]\nduration_ms = 1000\n[[group]]\nloop = \"open\"\nrate = 0.5\n[[group.op]]\n", line: 5, field: "group[0].rate", fragment: "less than one operation per run"),
         Case(what: "a rate that schedules nothing before an op-count run's timeout", text: "[run]\nops = 10\ntimeout_ms = 1000\n[[group]]\nloop = \"open\"\nrate = 0.001\n[[group.op]]\n", line: 6, field: "group[0].rate", fragment: "no operation before"),
         Case(what: "a rate above 1e9", text: "[[group]]\nloop = \"open\"\nrate = 2e9\n[[group.op]]\n", line: 3, field: "group[0].rate", fragment: "at most 1e9"),
+        Case(what: "the stall hook on a closed loop", text: "[harness]\nstall_once_ms = 20\n" + op, line: 2, field: "harness.stall_once_ms", fragment: "must run an open loop"),
         Case(what: "an open loop without a rate", text: "[[group]]\nloop = \"open\"\n[[group.op]]\n", line: 2, field: "group[0].loop", fragment: "needs rate"),
         Case(what: "arena_mib and zones", text: "[memory]\narena_mib = 4\nzones = [{ type = \"Normal\", mib = 4 }]\n" + op, line: 3, field: "memory.zones", fragment: "contradicts arena_mib"),
         Case(what: "hand-off to an unknown group", text: op + "free_on = \"nobody\"\n", line: 3, field: "group[0].op[0].free_on", fragment: "no group is named 'nobody'"),

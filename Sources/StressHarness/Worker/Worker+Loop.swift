@@ -31,7 +31,10 @@ extension Worker {
             if loopAbandoned { stopReason = control.stop.load(ordering: .relaxed) ? .stopped : .duration; break }
             n &+= 1
             var intended: UInt64 = 0
-            if open { intended = pace() }
+            if open {
+                intended = pace()
+                if stallPending { injectStall(intended) }
+            }
             let opi = opTable.n == 1 ? opTable.single : opTable.draw(rng.next())
             let op = ops + opi
             var timed = open || timing.sampleMask == 0

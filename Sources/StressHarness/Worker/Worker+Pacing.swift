@@ -32,4 +32,24 @@ extension Worker {
         }
         return intended
     }
+
+    /// Harness test hook (`[harness] stall_once_ms`, `stall_once_at_ms`):
+    /// worker 0 of an open loop stalls once, between its operation's
+    /// intended start and the allocator call, as if the call had blocked.
+    /// The operation is timed from its intended start, so the stall counts,
+    /// and the operations scheduled during it start late. Bounded: it ends
+    /// early when the run is told to stop.
+    @inline(never)
+    mutating func injectStall(_ intended: UInt64) {
+        let at = measureStart &+ UInt64(Double(harness.stallOnceAtMs ?? 0) * 1e6 / timing.nsPerTick)
+        guard measuring, intended >= at else { return }
+        stallPending = false
+        let end = now() &+ UInt64(Double(harness.stallOnceMs ?? 0) * 1e6 / timing.nsPerTick)
+        while true {
+            let t = now()
+            if t >= end || control.stop.load(ordering: .relaxed) { break }
+            var ts = timespec(tv_sec: 0, tv_nsec: Int(min(Double(end &- t) * timing.nsPerTick, 1_000_000)))
+            nanosleep(&ts, nil)
+        }
+    }
 }

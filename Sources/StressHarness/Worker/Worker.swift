@@ -85,6 +85,8 @@ struct Worker<B: AllocatorBackend>: ~Copyable {
     var creditedCalls = 0
     var creditedFailures = 0
     var stopReason = StopReason.duration
+    /// `[harness] stall_once_ms`: worker 0 has not stalled yet.
+    var stallPending = false
 
     init(plan: WorkerPlan, backend: B, control: RunControl, timing: WorkerTiming, rings: UnsafeMutablePointer<HandoffRing<H>>,
          locks: NamedLocks, lockCount: Int, seed: UInt64, harness: HarnessSpec = HarnessSpec(), ringConsumers: [Int] = []) {
@@ -93,6 +95,7 @@ struct Worker<B: AllocatorBackend>: ~Copyable {
         self.timing = timing
         self.harness = harness
         index = plan.index
+        stallPending = (harness.stallOnceMs ?? 0) > 0 && plan.index == 0 && timing.intervalTicks > 0
         group = plan.group
         taskName = plan.taskName.isEmpty ? "worker\(plan.index)" : plan.taskName
         oomScoreAdj = plan.oomScoreAdj

@@ -35,6 +35,13 @@ public struct HarnessSpec: Codable, Sendable, Equatable {
     /// after being told to stop, the allocator is shut down (its slow-path
     /// loops return .aborted), so the run always ends.
     public var endAbortMs: Int = 1000
+    /// Test hook: worker 0 (it must run an open loop) stalls once for this
+    /// long inside one operation (nil: never), the first operation intended
+    /// at least `stallOnceAtMs` after the end of the warm-up. It checks the
+    /// coordinated-omission correction against a known answer. Optional so
+    /// that results files written before them still decode (absent = 0).
+    public var stallOnceMs: Int? = nil
+    public var stallOnceAtMs: Int? = nil
 
     public init() {}
 
@@ -51,6 +58,8 @@ public struct HarnessSpec: Codable, Sendable, Equatable {
         ("reservations", "true", "operations with reserve = N reserve their pages before the transaction (Chinner); false runs them without"),
         ("reserve_scale", "1", "multiplies every operation's reserve = N (rounded, at least 1): a reservation estimate too small (< 1) or too large (> 1)"),
         ("end_abort_ms", "1000", "at the end of the run, shut the allocator down (slow-path loops return .aborted) if a worker is still inside it this long after being told to stop"),
+        ("stall_once_ms", "0", "test hook: worker 0 (in an open-loop group) stalls once for this long inside an operation, as if the allocator had blocked (0 = never); checks the coordinated-omission correction"),
+        ("stall_once_at_ms", "0", "with stall_once_ms: the stall comes at the first operation intended at least this long after the end of the warm-up"),
     ]
 
     public static var keys: [String] { table.map(\.name) }
@@ -91,6 +100,8 @@ public struct HarnessSpec: Codable, Sendable, Equatable {
             guard let v = Double(value), v > 0, v <= 100 else { throw ParseError(key: key, value: value, expected: "a number, more than 0 and at most 100") }
             reserveScale = v
         case "end_abort_ms": endAbortMs = try int(0...600_000)
+        case "stall_once_ms": let v = try int(0...60_000); stallOnceMs = v == 0 ? nil : v
+        case "stall_once_at_ms": let v = try int(0...86_400_000); stallOnceAtMs = v == 0 ? nil : v
         default: throw ParseError(key: key, value: value, expected: "a known harness key: " + HarnessSpec.keys.joined(separator: ", "))
         }
     }
@@ -98,7 +109,8 @@ public struct HarnessSpec: Codable, Sendable, Equatable {
     public var settings: [(String, String)] {
         [("nofail", nofail), ("caller_loop_warn_every", "\(callerLoopWarnEvery)"), ("caller_loop_backoff_ms", "\(callerLoopBackoffMs)"),
          ("stall_ms", "\(stallMs)"), ("stall_warnings", "\(stallWarnings)"), ("watchdog", "\(watchdog)"), ("livelock_ms", "\(livelockMs)"),
-         ("deadlock_ms", "\(deadlockMs)"), ("poll_ms", "\(pollMs)"), ("reservations", "\(reservations)"), ("reserve_scale", "\(reserveScale)"), ("end_abort_ms", "\(endAbortMs)")]
+         ("deadlock_ms", "\(deadlockMs)"), ("poll_ms", "\(pollMs)"), ("reservations", "\(reservations)"), ("reserve_scale", "\(reserveScale)"), ("end_abort_ms", "\(endAbortMs)"),
+         ("stall_once_ms", "\(stallOnceMs ?? 0)"), ("stall_once_at_ms", "\(stallOnceAtMs ?? 0)")]
     }
 
     public var callerLoop: Bool { nofail == "caller-loop" }

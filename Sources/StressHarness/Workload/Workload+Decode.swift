@@ -106,6 +106,9 @@ struct WorkloadDecoder {
         for (i, g) in groups.enumerated() {
             if let rate = g.rate, let problem = Workload.rateProblem(rate, run: run) { throw groupReaders[i].fail("rate", problem) }
         }
+        if (harness.stallOnceMs ?? 0) > 0, groups[0].loop != "open", let h = try r.subtable("harness") {
+            throw h.fail("stall_once_ms", "stalls worker 0, which must run an open loop: set loop = \"open\" in the first [[group]]")
+        }
         let total = groups.reduce(0) { $0 + $1.workers }
         guard total <= 4096 else { throw groupReaders[0].fail("workers", "\(total) workers in all; at most 4096") }
         return Workload(name: name, kind: WorkloadKind(rawValue: kind)!, description: description, source: source,
