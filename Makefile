@@ -6,7 +6,7 @@ ARGS ?=
 # verdicts (part of `make test`; `make test-scenarios` runs only them).
 SCENARIO_SUITES = SlowPathScenarioTests|RemedyScenarioTests|DebateTests
 
-.PHONY: run test test-scenarios build bench deps clean
+.PHONY: run test test-scenarios test-slurm build bench deps clean
 
 deps:
 	@scripts/ensure-deps.sh
@@ -29,6 +29,14 @@ test: deps
 
 test-scenarios: deps
 	$(SWIFT) test --filter '$(SCENARIO_SUITES)'
+
+# Sweeps on a real one-node Slurm cluster (as root; docs/sweeps.md): the sweep
+# and merge command-line checks, then an 8-run sweep as a 4-task job array,
+# merged and compared with the unsharded sweep. Uses .build/release/pagestorm
+# (`make build`, which `make run` has done in CI); does not build.
+test-slurm:
+	scripts/test-sweep-cli.sh
+	scripts/slurm-lab.sh test
 
 bench: build
 	.build/release/pagestorm bench $(ARGS)

@@ -239,3 +239,20 @@ values = ["kernel", "legacy", "retries=1"]
         #expect(throws: SweepError.self) { try SweepMerge.merge(["\(dir)/nothing"], output: "\(dir)/merged4") }
     }
 }
+
+@Suite struct SweepFilesTests {
+    /// Every sweep file under Workloads/sweeps/ reads and checks (every point a valid workload).
+    @Test func everySweepFileLoads() throws {
+        let dir = repoRoot.appendingPathComponent("Workloads/sweeps").path
+        let files = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasSuffix(".toml") }.sorted()
+        #expect(files.count >= 3)
+        for f in files {
+            let s = try SweepSpec.load(path: "\(dir)/\(f)", machine: testMachine)
+            #expect(s.points.count >= 2 && s.runs().count == s.points.count * s.repetitions, "\(f)")
+        }
+        let t = try SweepSpec.load(path: "\(dir)/threads-x-retry.toml", machine: testMachine)
+        #expect(t.points.count == 9 && t.repetitions == 3)
+        let f = try SweepSpec.load(path: "\(dir)/fault-injection.toml", machine: testMachine)
+        #expect(f.points.count == 5 && !f.points.contains { $0.id == "inject_pct=0,retry=retries=1" })
+    }
+}
