@@ -169,6 +169,7 @@ cmd_test() {
     local t0=$SECONDS
     cmd_install
     trap 'cmd_stop' EXIT
+    trap 'echo "slurm-lab: error: the command at line $LINENO failed; tearing down" >&2' ERR
     cmd_start
     say "started in $((SECONDS - t0)) s"
     local out="$LAB/test" sweep="Workloads/sweeps/ci-small.toml"

@@ -93,7 +93,6 @@ seed = 3
 [set]
 "run.duration_ms" = 2500
 "run.warmup_ms" = 0
-"memory.arena_mib" = 16
 [[axis]]
 key = "policy.oom"
 values = ["async", "sync"]'
@@ -114,7 +113,7 @@ grep -q '"kind" : "crashed"' "$R"/slow/*/rep-1.failed.json || fail "the failure 
 "$BIN" sweep "$T/slow.toml" --results-dir "$R" > "$T/out4" 2>&1 &
 sp=$!
 for _ in $(seq 100); do pgrep -P $sp >/dev/null && break; sleep 0.05; done
-sleep 1; kill -INT $sp
+sleep 0.5; kill -INT $sp
 wait $sp; rc=$?
 [ "$rc" = 130 ] || fail "an interrupted sweep exited $rc, expected 130: $(cat "$T/out4")"
 "$BIN" sweep "$T/slow.toml" --results-dir "$R" > "$T/out5" 2>&1 || fail "resuming after Ctrl-C failed: $(cat "$T/out5")"

@@ -82,7 +82,7 @@ struct SweepCommand: ParsableCommand {
         print(line)
         if !out.wallMs.isEmpty {
             let over = zip(out.wallMs, out.runMs).map { $0 - $1 }
-            print(String(format: "overhead per run: median %.0f ms (process start, set-up, harness calibration, clean-up, writing) beside a median run of %.0f ms (warm-up + measured); median wall %.0f ms",
+            print(String(format: "overhead per run: median %.0f ms (process start, set-up, clean-up and validate(), writing\(spec.measureOverhead ? ", harness calibration" : "")) beside a median run of %.0f ms (warm-up + measured); median wall %.0f ms",
                          median(over), median(out.runMs), median(out.wallMs)))
         }
         for f in out.failed { FileHandle.standardError.write(Data("pagestorm: run failed: \(f)\n".utf8)) }

@@ -256,6 +256,7 @@ public enum SweepMerge {
         }
         func num(_ d: Double) -> String {
             if d == d.rounded() && abs(d) < 1e15 { return String(Int64(d)) }
+            if abs(d) >= 1000 && abs(d) < 1e15 { return String(format: "%.0f", d) }
             return String(format: "%.6g", d)
         }
         let verdictKeys = ["ok", "failures", "livelock", "deadlock", "overloaded", "error"]
