@@ -6,7 +6,7 @@ ARGS ?=
 # verdicts (part of `make test`; `make test-scenarios` runs only them).
 SCENARIO_SUITES = SlowPathScenarioTests|RemedyScenarioTests|DebateTests
 
-.PHONY: run test test-scenarios test-slurm build bench deps clean
+.PHONY: run test test-scenarios test-slurm build bench deps clean check-baselines refresh-baselines
 
 deps:
 	@scripts/ensure-deps.sh
@@ -37,6 +37,17 @@ test-scenarios: deps
 test-slurm:
 	scripts/test-sweep-cli.sh
 	scripts/slurm-lab.sh test
+
+# The regression gate against results/baselines/gate/ (exact counters of
+# deterministic runs, instructions per op under callgrind). Reuses the release
+# binary of `make build` (an up-to-date build is a no-op); `make refresh-baselines` records new ones.
+check-baselines: build
+	@scripts/ensure-deps.sh --valgrind
+	scripts/check-baselines.sh
+
+refresh-baselines: build
+	@scripts/ensure-deps.sh --valgrind
+	scripts/check-baselines.sh --refresh
 
 bench: build
 	.build/release/pagestorm bench $(ARGS)

@@ -13,6 +13,19 @@
 set -euo pipefail
 
 libdirs="/usr/lib/x86_64-linux-gnu /usr/lib/aarch64-linux-gnu /usr/lib64 /usr/lib /lib/x86_64-linux-gnu /lib/aarch64-linux-gnu"
+# --valgrind: also make sure valgrind is installed (make check-baselines counts
+# instructions with callgrind), then go on with the libnuma check.
+if [ "${1:-}" = "--valgrind" ] && ! command -v valgrind >/dev/null 2>&1; then
+    vcmd="apt-get update && apt-get install -y --no-install-recommends valgrind"
+    if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+        echo "pagestorm's check-baselines needs valgrind, which is not installed. Run as root: sudo sh -c '$vcmd'" >&2
+        exit 1
+    fi
+    echo "pagestorm: installing valgrind ($vcmd)" >&2
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends valgrind >/dev/null
+    command -v valgrind >/dev/null 2>&1 || { echo "the valgrind install did not provide valgrind" >&2; exit 1; }
+fi
 
 have_numa() {
     if command -v pkg-config >/dev/null 2>&1 && pkg-config --exists numa 2>/dev/null; then return 0; fi

@@ -26,8 +26,18 @@ struct BenchCommand: ParsableCommand {
     var allocator: String?
     @Option(name: .customLong("shape-ms"), help: "With --peers: measured ms of each workload-shape run.")
     var shapeMs: Int = 200
+    @Flag(help: "Count instructions per operation of the single-threaded benchmarks under valgrind --tool=callgrind (repeatable to the instruction); writes schema pagestorm.instructions/1 with --output.")
+    var instructions = false
+    @Option(help: ArgumentHelp("Internal: run one benchmark's pair loop only (what --instructions runs under callgrind).", visibility: .hidden))
+    var probe: String?
 
     func validate() throws {
+        if let probe, !Instructions.keys.contains(probe) { throw ValidationError("--probe: unknown key '\(probe)'; known: \(Instructions.keys.joined(separator: ", "))") }
+        if instructions, let only {
+            for k in only.split(separator: ",") where !Instructions.keys.contains(String(k)) {
+                throw ValidationError("--instructions --only: '\(k)' is not a single-threaded benchmark; known: \(Instructions.keys.joined(separator: ", "))")
+            }
+        }
         guard iterations >= 1000 else { throw ValidationError("--iterations must be at least 1000, got \(iterations)") }
         guard (1...101).contains(runs) else { throw ValidationError("--runs must be 1...101, got \(runs)") }
         if let allocator {
@@ -56,6 +66,12 @@ struct BenchCommand: ParsableCommand {
         // 1 GiB per node unless told otherwise: batch 63, as any zone >= 1 GiB.
         let cfg = try topology.config(defaultPagesPerNode: (1 << 30) / topology.pageSize)
         if peerMode { return try runPeers(config: cfg) }
+        if let probe {
+            let failures = try Instructions.probe(config: cfg, key: probe, iterations: iterations)
+            if failures > 0 { throw ExitCode(ExitStatus.toolFailed.rawValue) }
+            return
+        }
+        if instructions { return try runInstructions() }
         var bench = Bench(config: cfg, iterations: iterations, runs: runs, threads: threads) { line in
             FileHandle.standardError.write(Data((line + "\n").utf8))
         }
@@ -74,6 +90,33 @@ struct BenchCommand: ParsableCommand {
         if let output {
             let path = try ResultsFile.write(report, to: output)
             print("\nwrote \(path)")
+        }
+    }
+}
+
+extension BenchCommand {
+    /// `--instructions`: each single-threaded benchmark at --iterations/4 and --iterations pairs under callgrind.
+    func runInstructions() throws {
+        let keys = only.map { $0.split(separator: ",").map(String.init) } ?? Instructions.keys
+        let exe = URL(fileURLWithPath: CommandLine.arguments[0]).path
+        let self_ = FileManager.default.isExecutableFile(atPath: exe) ? exe : (Bundle.main.executablePath ?? exe)
+        let high = iterations == 2_000_000 ? 200_000 : iterations
+        let report: InstructionsReport
+        do {
+            report = try Instructions.measure(executable: self_, probeArgs: topology.passThroughArguments, keys: keys, low: high / 4, high: high) { line in
+                FileHandle.standardError.write(Data((line + "\n").utf8))
+            }
+        } catch let e as InstructionsError {
+            FileHandle.standardError.write(Data("pagestorm bench: \(e)\n".utf8))
+            throw ExitCode(ExitStatus.toolFailed.rawValue)
+        }
+        print("pagestorm bench --instructions: \(report.tool); rev \(report.machine.gitRevision)")
+        print("instructions per alloc+free pair = (count at \(high) pairs - count at \(high / 4)) / \(high - high / 4)")
+        print("")
+        for r in report.rows { print(pad(r.name, 60) + pad(String(format: "%.2f", r.instructionsPerOp), 12, right: true) + "  instr/pair") }
+        if let output {
+            try ResultsFile.write(report, to: output)
+            print("\nwrote \(output)")
         }
     }
 }

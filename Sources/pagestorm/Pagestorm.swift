@@ -10,10 +10,11 @@ struct Pagestorm: ParsableCommand {
         discussion: """
         Exit codes: 0 ok; 1 the run's verdict is `failures`; 2 bad input (flags, workload, trace); \
         3 the tool failed (an invariant broke, I/O); 4 livelock; 5 deadlock; 6 overloaded (an open-loop worker \
-        did not keep its rate); 130 interrupted.
+        did not keep its rate); 130 interrupted; \
+        check: 10 regressed, 11 improved only, 12 no baseline.
         """,
         version: "pagestorm \(BuildStamp.revision) (commit \(BuildStamp.commit)\(BuildStamp.commitDate.isEmpty ? "" : ", " + BuildStamp.commitDate)), swift \(MachineInfo.swiftCompilerVersion)",
-        subcommands: [Smoke.self, RunCommand.self, DebateCommand.self, ReplayCommand.self, LoadCurveCommand.self, BuddyInfo.self, ZoneInfo.self, BenchCommand.self, SweepCommand.self, MergeCommand.self],
+        subcommands: [Smoke.self, RunCommand.self, DebateCommand.self, ReplayCommand.self, LoadCurveCommand.self, BuddyInfo.self, ZoneInfo.self, BenchCommand.self, SweepCommand.self, MergeCommand.self, CompareCommand.self, CheckCommand.self, ABCommand.self, GateEvalCommand.self],
         defaultSubcommand: Smoke.self)
 
     /// Maps argument and validation errors to exit code 2 (bad input) instead

@@ -54,6 +54,8 @@ struct RunCommand: ParsableCommand {
     var allocator: String?
     @Option(name: .customLong("fail-page-alloc"), help: "fail_page_alloc's knobs, replacing the workload's [fail_page_alloc], e.g. probability=10,interval=1,times=-1,min-order=0.")
     var failPageAlloc: String?
+    @Flag(help: "Deterministic mode: one worker, an op count (--ops, default 200000), no warm-up, the seed: counters identical on every run (compared exactly by `pagestorm check`). Needs a one-group closed-loop workload.")
+    var deterministic = false
 
     func validate() throws {
         if let d = durationMs, !(1...86_400_000).contains(d) { throw ValidationError("--duration-ms must be 1...86400000, got \(d)") }
@@ -63,6 +65,8 @@ struct RunCommand: ParsableCommand {
         if let s = sampleEvery, s < 1 || s & (s - 1) != 0 || s > 1 << 20 { throw ValidationError("--sample-every must be a power of two, 1...1048576, got \(s)") }
         if let t = timeoutMs, !(1...86_400_000).contains(t) { throw ValidationError("--timeout-ms must be 1...86400000, got \(t)") }
         if let s = scale, !(s > 0 && s <= 16) { throw ValidationError("--scale must be more than 0 and at most 16, got \(s)") }
+        if deterministic && durationMs != nil { throw ValidationError("--deterministic runs an op count: give --ops, not --duration-ms") }
+        if deterministic && warmupMs.map({ $0 > 0 }) == true { throw ValidationError("--deterministic runs without warm-up: drop --warmup-ms") }
         if output != nil && noResults { throw ValidationError("--output and --no-results contradict each other") }
         try RunCommand.refuseExisting(output)
     }
@@ -79,9 +83,10 @@ struct RunCommand: ParsableCommand {
     }
 
     func run() throws {
-        let w: Workload
+        var w: Workload
         do {
             w = try (workload.map { try Workload.load(path: $0) } ?? Workload.builtinDefault()).overriding(overrides())
+            if deterministic { w = try Deterministic.apply(w, ops: ops) }
         } catch {
             FileHandle.standardError.write(Data("pagestorm: \(error)\n".utf8))
             throw ExitCode(ExitStatus.badInput.rawValue)

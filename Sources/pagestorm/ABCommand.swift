@@ -1,0 +1,97 @@
+import ArgumentParser
+import Foundation
+import StressHarness
+
+struct ABCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ab",
+        abstract: "Run two builds alternately (ABBA order) on this machine, N rounds, then compare and check them.",
+        discussion: """
+        Example: pagestorm ab --a main/pagestorm --b pr/pagestorm --rounds 5 -- run Workloads/default.toml --duration-ms 500. \
+        Round k runs A then B when k is even, B then A when odd, so drift of a shared machine hits both sides alike. \
+        Each run writes <output-dir>/{a,b}/rep-<n>.json; then B is compared with A as the baseline (pagestorm compare's table) \
+        and checked (pagestorm check's thresholds and verdict). Exit codes: check's (0 unchanged, 10 regressed, \
+        11 improved only); 2 bad input; 3 a run failed.
+        """)
+
+    @Option(help: "The baseline binary (a pagestorm).")
+    var a: String
+    @Option(help: "The binary to compare with it.")
+    var b: String
+    @Option(help: "Rounds; each runs A and B once.")
+    var rounds: Int = 5
+    @Option(name: .customLong("output-dir"), help: "Where the runs' results go (default results/ab-<UTC time>).")
+    var outputDir: String?
+    @Option(help: "A thresholds file for the verdict (see pagestorm check).")
+    var thresholds: String?
+    @Option(help: "Format of the comparison: text, markdown, json, csv.")
+    var format: CompareFormat = .text
+    @Argument(parsing: .postTerminator, help: "After --: run ARGS... or bench ARGS... (without --output).")
+    var command: [String] = []
+
+    func validate() throws {
+        guard let first = command.first, first == "run" || first == "bench" else {
+            throw ValidationError("give the command after --: `-- run [WORKLOAD] [FLAGS]` or `-- bench [FLAGS]`")
+        }
+        if command.contains("--output") || command.contains("--no-results") { throw ValidationError("ab sets --output itself; drop --output/--no-results from the command") }
+        guard (1...100).contains(rounds) else { throw ValidationError("--rounds must be 1...100, got \(rounds)") }
+        for (flag, bin) in [("--a", a), ("--b", b)] where !FileManager.default.isExecutableFile(atPath: bin) {
+            throw ValidationError("\(flag): \(bin) is not an executable file")
+        }
+    }
+
+    func run() throws {
+        var th = Thresholds()
+        if let thresholds {
+            do { th = try Thresholds.load(path: thresholds) } catch {
+                FileHandle.standardError.write(Data("pagestorm ab: \(error)\n".utf8))
+                throw ExitCode(ExitStatus.badInput.rawValue)
+            }
+        }
+        let stamp = ISO8601DateFormatter().string(from: Date()).replacingOccurrences(of: "-", with: "").replacingOccurrences(of: ":", with: "")
+        let dir = outputDir ?? "results/ab-\(stamp)"
+        for side in ["a", "b"] { try FileManager.default.createDirectory(atPath: "\(dir)/\(side)", withIntermediateDirectories: true) }
+        var reps = ["a": 0, "b": 0]
+        for round in 0..<rounds {
+            for side in (round % 2 == 0 ? ["a", "b"] : ["b", "a"]) {
+                reps[side]! += 1
+                let path = "\(dir)/\(side)/rep-\(reps[side]!).json"
+                var args = command + ["--output", path]
+                if command[0] == "run" { args.append("--quiet") }
+                let p = Process()
+                p.executableURL = URL(fileURLWithPath: side == "a" ? a : b)
+                p.arguments = args
+                p.standardOutput = FileHandle.nullDevice
+                let err = Pipe()
+                p.standardError = err
+                try p.run()
+                let errText = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+                p.waitUntilExit()
+                // run: 0 ok, 1 failures (a verdict, results written); anything else stops the A/B.
+                guard p.terminationStatus == 0 || (p.terminationStatus == 1 && command[0] == "run") else {
+                    FileHandle.standardError.write(Data("pagestorm ab: round \(round + 1), \(side.uppercased()) (\(side == "a" ? a : b)) exited \(p.terminationStatus): \(errText)\n".utf8))
+                    throw ExitCode(ExitStatus.toolFailed.rawValue)
+                }
+                FileHandle.standardError.write(Data("ab: round \(round + 1)/\(rounds) \(side.uppercased()) -> \(path)\n".utf8))
+            }
+        }
+        let c: Comparison
+        do {
+            var o = CompareOptions()
+            o.alpha = th.alpha
+            o.trustFlagged = th.trustFlagged
+            c = Comparer.compare(base: try ResultSet.load("\(dir)/a"), new: try ResultSet.load("\(dir)/b"), baseName: "A \(a)", newName: "B \(b)", options: o)
+        } catch {
+            FileHandle.standardError.write(Data("pagestorm ab: \(error)\n".utf8))
+            throw ExitCode(ExitStatus.toolFailed.rawValue)
+        }
+        print(try CompareRender.render(c, as: format))
+        let report = Checker.decide(c, thresholds: th)
+        if format == .text || format == .markdown {
+            print("")
+            if let h = report.headline { print(h) }
+            print("ab: \(report.verdict.rawValue) (results in \(dir))")
+        }
+        if report.exitCode != 0 { throw ExitCode(report.exitCode) }
+    }
+}

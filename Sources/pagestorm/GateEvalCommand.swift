@@ -1,0 +1,75 @@
+import ArgumentParser
+import Foundation
+import StressHarness
+
+struct GateEvalCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "gate-eval",
+        abstract: "Measure the regression gate: A/A false alarms and detection of injected 5/10/25% slowdowns, for pagestorm check's rule, compare.py's and LKP's.",
+        discussion: """
+        A benchmark, not a test: it runs the workload (default: the built-in default, 200 ms per run) \
+        (2 + slowdowns) x reps x comparisons times, interleaved, after a calibration of how much extra `touch` \
+        costs on this machine. Build in release. Exit codes: 0 done; 2 bad input; 3 a run failed.
+        """)
+
+    @Argument(help: "The workload file (default: the built-in default).")
+    var workload: String?
+    @Option(help: "Comparisons of each kind.")
+    var comparisons: Int = 20
+    @Option(help: "Repetitions a side.")
+    var reps: Int = 5
+    @Option(name: .customLong("duration-ms"), help: "Measured length of each run.")
+    var durationMs: Int = 200
+    @Option(name: .customLong("warmup-ms"), help: "Warm-up of each run.")
+    var warmupMs: Int = 50
+    @Option(help: "Injected slowdowns in percent (comma-separated).")
+    var slowdowns: String = "5,10,25"
+    @Option(help: "Write the JSON report (pagestorm.gate-eval/1) here.")
+    var output: String?
+
+    func validate() throws {
+        guard (1...1000).contains(comparisons) else { throw ValidationError("--comparisons must be 1...1000, got \(comparisons)") }
+        guard (2...50).contains(reps) else { throw ValidationError("--reps must be 2...50, got \(reps)") }
+        guard (10...60_000).contains(durationMs) else { throw ValidationError("--duration-ms must be 10...60000, got \(durationMs)") }
+        guard (0...60_000).contains(warmupMs) else { throw ValidationError("--warmup-ms must be 0...60000, got \(warmupMs)") }
+        for s in slowdowns.split(separator: ",") {
+            guard let v = Double(s), v > 0, v <= 500 else { throw ValidationError("--slowdowns: '\(s)' is not a percentage in (0, 500]") }
+        }
+    }
+
+    func run() throws {
+        #if DEBUG
+        FileHandle.standardError.write(Data("pagestorm gate-eval: this is a debug build; use swift build -c release.\n".utf8))
+        #endif
+        let w: Workload
+        do {
+            w = try (workload.map { try Workload.load(path: $0) } ?? Workload.builtinDefault())
+                .overriding(WorkloadOverrides(durationMs: durationMs, warmupMs: warmupMs))
+        } catch {
+            FileHandle.standardError.write(Data("pagestorm gate-eval: \(error)\n".utf8))
+            throw ExitCode(ExitStatus.badInput.rawValue)
+        }
+        var e = GateEval(workload: w)
+        e.comparisons = comparisons
+        e.reps = reps
+        e.slowdowns = slowdowns.split(separator: ",").compactMap { Double($0) }
+        e.log = { FileHandle.standardError.write(Data(("gate-eval: " + $0 + "\n").utf8)) }
+        let r: GateEval.Report
+        do { r = try e.run() } catch {
+            FileHandle.standardError.write(Data("pagestorm gate-eval: \(error)\n".utf8))
+            throw ExitCode(ExitStatus.toolFailed.rawValue)
+        }
+        print("pagestorm gate-eval: \(r.workload), \(r.comparisons) comparisons of \(r.reps) vs \(r.reps) runs of \(r.durationMs) ms per kind; \(r.machine.cpuModel), \(r.machine.cores) cores, rev \(r.machine.gitRevision); \(String(format: "%.0f", r.wallSeconds)) s; \(r.flaggedRuns) run(s) flagged")
+        print(String(format: "calibration: %.4f%% slowdown per extra touch byte", r.calibrationPercentPerByte))
+        print("")
+        print("| kind | extra touch | measured slowdown | " + GateEval.rules.joined(separator: " | ") + " |")
+        print("| --- | ---: | ---: | " + GateEval.rules.map { _ in "---:" }.joined(separator: " | ") + " |")
+        for k in r.kinds {
+            let cells = k.rules.map { "\($0.alarms)/\($0.comparisons) (\(String(format: "%.0f", $0.rate * 100))%)" }
+            print("| \(k.name) | \(k.extraTouch) B | \(String(format: "%+.1f%%", k.measuredSlowdownPercent)) | " + cells.joined(separator: " | ") + " |")
+        }
+        print("")
+        print("A/A: alarms in either direction are false alarms (goal <= 5%); slowdowns: alarms in the slower direction are detections (goal >= 95% at 10%).")
+        if let output { try ResultsFile.write(r, to: output); print("wrote \(output)") }
+    }
+}
