@@ -192,7 +192,8 @@ public enum Comparer {
             metrics.append(m)
         }
         if tooFew {
-            warnings.append("too few repetitions for the U test to mean anything (\(b.reps.count) vs \(n.reps.count); at alpha \(options.alpha) use at least 4 a side, 5 recommended): timing changes are shown, never marked significant")
+            let exactToo = metrics.contains { $0.metric.kind == .exact || $0.metric.kind == .instructions }
+            warnings.append("too few repetitions for the U test to mean anything (\(b.reps.count) vs \(n.reps.count); at alpha \(options.alpha) use at least 4 a side, 5 recommended): timing changes are shown, never marked significant" + (exactToo ? " (exact counters and instruction counts are compared exactly all the same)" : ""))
         }
         // Geometric mean of cost ratios over timing metrics with positive means.
         var ratios: [Double] = []

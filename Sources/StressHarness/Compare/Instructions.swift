@@ -1,6 +1,7 @@
 import CNUMA
 import Foundation
 import PageAllocator
+import Topology
 
 /// One row of `pagestorm bench --instructions`.
 public struct InstructionsRow: Codable, Sendable {
@@ -51,6 +52,8 @@ public enum Instructions {
     public static func probe(config: AllocatorConfig, key: String, iterations: Int) throws -> Int {
         var cfg = config
         if key == "order3.buddy.1t" { cfg.perCPUMaxOrder = -1 }
+        // Pinned: a thread that moves finds another CPU's list cold, and the count would depend on the scheduler.
+        try? Affinity.pinCurrentThread(toRealCPU: 0)
         let a = try PageAllocator(cfg)
         var orders: [Order]
         switch key {
@@ -123,12 +126,25 @@ public enum Instructions {
         let version = (try? runTool(valgrind, ["--version"], stdoutToo: true))?.stderr ?? ""
         var rows: [InstructionsRow] = []
         for key in keys {
-            var totals: [Int] = []
+            // The low and high counts run at once (two processes; valgrind runs each on one CPU).
+            var procs: [(Process, Pipe, String, Int)] = []
             for n in [low, high] {
                 let out = tmp + "/cg.\(key).\(n)"
-                let r = try runTool(valgrind, ["--tool=callgrind", "--callgrind-out-file=\(out)", binary, "bench", "--probe", key, "--iterations", String(n)] + probeArgs)
-                guard r.status == 0, let text = try? String(contentsOfFile: out, encoding: .utf8), let total = parseCallgrindTotal(text) else {
-                    throw InstructionsError(message: "valgrind --tool=callgrind failed for \(key) at \(n) iterations (exit \(r.status)): \(r.stderr.split(separator: "\n").suffix(5).joined(separator: " | "))")
+                let p = Process()
+                p.executableURL = URL(fileURLWithPath: valgrind)
+                p.arguments = ["--tool=callgrind", "--callgrind-out-file=\(out)", binary, "bench", "--probe", key, "--iterations", String(n)] + probeArgs
+                let err = Pipe()
+                p.standardError = err
+                p.standardOutput = FileHandle.nullDevice
+                try p.run()
+                procs.append((p, err, out, n))
+            }
+            var totals: [Int] = []
+            for (p, err, out, n) in procs {
+                let errText = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+                p.waitUntilExit()
+                guard p.terminationStatus == 0, let text = try? String(contentsOfFile: out, encoding: .utf8), let total = parseCallgrindTotal(text) else {
+                    throw InstructionsError(message: "valgrind --tool=callgrind failed for \(key) at \(n) iterations (exit \(p.terminationStatus)): \(errText.split(separator: "\n").suffix(5).joined(separator: " | "))")
                 }
                 totals.append(total)
             }
