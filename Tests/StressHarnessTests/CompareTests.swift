@@ -254,3 +254,98 @@ enum FakeResults {
         #expect(message("alpha = ") .hasPrefix("t.toml:1:"))
     }
 }
+
+@Suite struct NoiseTests {
+    @Test func aWorkerWithoutItsCPUIsFlagged() {
+        var s = ThreadUsage(), half = ThreadUsage(), full = ThreadUsage()
+        s.cpuNs = 1_000
+        half.cpuNs = 1_000 + 50_000_000; half.involuntary = 40
+        full.cpuNs = 1_000 + 99_000_000
+        var m0 = MachineSample(), m1 = MachineSample()
+        m0.available = true; m1.available = true
+        m0.total = 1000; m1.total = 2000; m0.steal = 0; m1.steal = 50; m0.idle = 500; m1.idle = 900
+        let bad = NoiseReport.build(workers: [(0, s, full, 100_000_000), (1, s, half, 100_000_000)], machineStart: m0, machineEnd: m1)
+        #expect(bad.untrustworthy && bad.reason!.contains("worker 1 got 50% of the wall time"))
+        #expect(abs(bad.stealPercent! - 5) < 1e-9 && abs(bad.busyPercent! - 60) < 1e-9)
+        #expect(bad.workers[1].involuntarySwitches == 40)
+        let good = NoiseReport.build(workers: [(0, s, full, 100_000_000)], machineStart: m0, machineEnd: m1)
+        #expect(!good.untrustworthy && good.reason == nil)
+        m1.steal = 200
+        #expect(NoiseReport.build(workers: [(0, s, full, 100_000_000)], machineStart: m0, machineEnd: m1).reason!.contains("steal time was 20.0%"))
+    }
+
+    /// A real run records every worker's CPU time; a spinning worker that owns its CPU gets most of the window.
+    @Test func runsRecordPerWorkerUsage() throws {
+        let r = try run(small("""
+        [[group]]
+        workers = 1
+        [[group.op]]
+        order = 0
+        """, run: "duration_ms = 60"))
+        let n = try #require(r.noise)
+        #expect(n.workers.count == 1)
+        // A thread cannot get more CPU time than its wall time (getrusage counts in microseconds).
+        #expect(n.workers[0].wallNs > 0 && n.workers[0].cpuNs <= n.workers[0].wallNs + 1_000_000)
+        #expect(MachineSample.now().available)
+        // The probe moves when this thread burns CPU (bounded: at most 5 s of wall time).
+        let u0 = ThreadUsage.now()
+        var x: UInt64 = 1
+        let t0 = Date()
+        while ThreadUsage.now().cpuNs < u0.cpuNs + 5_000_000 && Date().timeIntervalSince(t0) < 5 {
+            for _ in 0..<100_000 { x = x &* 6_364_136_223_846_793_005 &+ 1 }
+        }
+        #expect(ThreadUsage.now().cpuNs >= u0.cpuNs + 5_000_000, "5 ms of CPU time not seen in 5 s (x \(x & 1))")
+    }
+}
+
+@Suite struct DeterministicTests {
+    /// The whole point: two deterministic runs give identical exact counters (and a different seed does not).
+    @Test func countersAreIdenticalRunToRun() throws {
+        let w = try parse(small("""
+        [[group]]
+        workers = 2
+        [[group.op]]
+        orders = { 0 = 6, 1 = 2, 3 = 1 }
+        free = "random"
+        live = 64
+        touch = 8
+        [[group.op]]
+        name = "pair"
+        order = 0
+        flags = "GFP_ATOMIC"
+        """, run: "duration_ms = 50\nwarmup_ms = 10"))
+        let d = try Deterministic.apply(w, ops: 3000)
+        #expect(d.workerCount == 1 && d.run.ops == 3000 && d.run.warmupMs == 0 && Deterministic.isDeterministic(d))
+        var o = RunOptions()
+        o.measureOverhead = false
+        let dir = FakeResults.dir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        for (i, seed) in [(1, UInt64(1)), (2, UInt64(1)), (3, UInt64(2))] {
+            var ws = d
+            ws.run.seed = seed
+            try ResultsFile.write(try StressRun.run(ws, options: o), to: "\(dir)/r\(i).json")
+        }
+        let same = Comparer.compare(base: try ResultSet.load("\(dir)/r1.json"), new: try ResultSet.load("\(dir)/r2.json"), baseName: "1", newName: "2")
+        let exact = same.points[0].metrics.filter { $0.metric.kind == .exact }
+        #expect(exact.count > 20)
+        #expect(exact.allSatisfy { $0.direction == "same" }, "changed: \(exact.filter { $0.direction != "same" }.map(\.metric.id))")
+        #expect(Checker.decide(same, thresholds: Thresholds()).verdict == .unchanged)
+        let other = Checker.decide(Comparer.compare(base: try ResultSet.load("\(dir)/r1.json"), new: try ResultSet.load("\(dir)/r3.json"), baseName: "1", newName: "3"), thresholds: Thresholds())
+        #expect(other.verdict == .regressed && other.headline!.hasPrefix("behaviour change of"))
+    }
+
+    @Test func workloadsItCannotRunSayWhy() throws {
+        let two = try parse(small("""
+        [[group]]
+        name = "a"
+        [[group.op]]
+        order = 0
+        [[group]]
+        name = "b"
+        [[group.op]]
+        order = 0
+        """))
+        #expect(throws: OverrideError.self) { try Deterministic.apply(two, ops: 10) }
+        do { _ = try Deterministic.apply(two, ops: 10) } catch { #expect(error.description.contains("has 2 worker groups (a, b)")) }
+    }
+}

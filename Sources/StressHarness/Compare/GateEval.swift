@@ -102,7 +102,7 @@ public struct GateEval {
     }
 
     /// Hook for noise flags (set when results carry them).
-    static func isFlagged(_ r: RunResult) -> Bool { r.status.partial }
+    static func isFlagged(_ r: RunResult) -> Bool { r.status.partial || (r.noise?.untrustworthy ?? false) }
 
     public func run() throws -> Report {
         let t0 = Date()

@@ -83,14 +83,14 @@ public enum ResultSet {
         guard fm.fileExists(atPath: spec, isDirectory: &isDir) else { throw CompareInputError("\(spec): no such file or directory") }
         if !isDir.boolValue { return [PointSet(id: "", reps: [try loadFile(spec, explicit: true)])] }
         guard let names = try? fm.contentsOfDirectory(atPath: spec) else { throw CompareInputError("\(spec): cannot read the directory") }
-        let jsons = names.filter { $0.hasSuffix(".json") }.sorted()
+        let jsons = names.filter(isRepFile).sorted()
         let dirs = names.filter { n in
             var d: ObjCBool = false
             return !n.hasPrefix(".") && fm.fileExists(atPath: spec + "/" + n, isDirectory: &d) && d.boolValue
         }.sorted()
         var points: [PointSet] = []
         for d in dirs {
-            let sub = (try? fm.contentsOfDirectory(atPath: spec + "/" + d))?.filter { $0.hasSuffix(".json") }.sorted() ?? []
+            let sub = (try? fm.contentsOfDirectory(atPath: spec + "/" + d))?.filter(isRepFile).sorted() ?? []
             var reps: [Rep] = []
             for f in sub { if let r = try loadFileIfResults(spec + "/" + d + "/" + f) { reps.append(r) } }
             if !reps.isEmpty { points.append(PointSet(id: d, reps: reps)) }
@@ -100,6 +100,12 @@ public enum ResultSet {
         for f in jsons { if let r = try loadFileIfResults(spec + "/" + f) { reps.append(r) } }
         guard !reps.isEmpty else { throw CompareInputError("\(spec): no results files (\(runSchema), \(benchSchema) or \(instructionsSchema)) in the directory or its sub-directories") }
         return [PointSet(id: "", reps: reps)]
+    }
+
+    /// A results file of a directory: not hidden (a sweep's temporaries), not a sweep's kept-aside partial
+    /// (`rep-N.partial-PID.json`) or failure record (`rep-N.failed.json`).
+    static func isRepFile(_ name: String) -> Bool {
+        name.hasSuffix(".json") && !name.hasPrefix(".") && !name.contains(".partial-") && !name.hasSuffix(".failed.json")
     }
 
     /// A file in a directory: other pagestorm files (a sweep manifest, a debate table) are skipped.

@@ -78,6 +78,7 @@ extension RunResult {
         mem += "; \(m.freedAtCleanup) blocks freed at clean-up; pattern corruptions \(m.corruptions); free errors \(m.freeErrors)"
         line(mem)
         for p in m.placement ?? [] { line("placement: \(p.line)") }
+        if let n = noise { line(n.summaryLine) }
         if !w.policy.isEmpty {
             let nonDefault = Policy.keys.filter { w.policy[$0] != nil && Policy.defaults[$0] != w.policy[$0] }
             line("policy: " + (nonDefault.isEmpty ? "all defaults" : nonDefault.map { "\($0)=\(w.policy[$0]!)" }.joined(separator: ", "))

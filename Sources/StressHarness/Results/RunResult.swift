@@ -43,6 +43,8 @@ public struct RunResult: Codable, Sendable, Equatable {
     /// A peer allocator's run (nil on pagestorm): its library and version, the
     /// pagestorm-only parts that were off, and its block accounting.
     public var peer: PeerReport? = nil
+    /// How much the machine disturbed the run (per-worker CPU share and context switches, steal, load); see docs/gate.md.
+    public var noise: NoiseReport? = nil
 }
 
 /// Where a run sits in a sweep (a single run: index 0 of 1, no sweep).

@@ -26,6 +26,8 @@ struct Supervisor {
     var stalls: StallTracker
     /// The counters at the start of the measured window (the end of the warm-up).
     var startSnapshot: [ZoneCounters]? = nil
+    /// /proc/stat and /proc/loadavg when the workers were released (noise).
+    var machineStart = MachineSample()
     var slowWindowStart: [(name: String, value: Int)]? = nil
     var goNs: UInt64 = 0
 
@@ -77,6 +79,7 @@ struct Supervisor {
         if failed == nil, let fired = s.watchdog?.report { failed = StopReason(fired.verdict) }
         if failed == nil {
             if s.workload.run.warmupMs == 0 { startSnapshot = StressRun.snapshot(s.allocator) }
+            machineStart = MachineSample.now()
             s.control.goTicks.store(cnuma_cycles(), ordering: .releasing)
         }
         goNs = cnuma_monotonic_ns()

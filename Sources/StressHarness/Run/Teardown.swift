@@ -83,10 +83,15 @@ struct Teardown {
             reclaimableAtEnd: reclaimableAtEnd, fragmentation: fragmentation,
             warnings: allocator.allocationWarnings(), memoryGroups: allocator.memoryGroupStats(), injected: allocator.injectedFailures,
             groupStops: (0..<s.workload.groups.count).map { g in control.groupStopNs(g) }, endAborted: sup.endAborted)
-        return ResultBuilder(workload: s.workload, plan: s.plan, outputs: outs, clock: s.clock, backend: s.backend.name).build(
+        var result = ResultBuilder(workload: s.workload, plan: s.plan, outputs: outs, clock: s.clock, backend: s.backend.name).build(
             startedAt: s.startedAt, options: s.options, overhead: s.overhead, memory: memory, problems: sup.problems,
             stopReason: sup.reason, interrupted: sup.interrupted, stuck: sup.stuck,
             counters: (start: startSnapshot, end: endSnapshot, vmstatAtEnd: vmstatAtEnd), allocator: allocator, slow: slow)
+        let clock = s.clock
+        result.noise = NoiseReport.build(
+            workers: outs.filter(\.measuring).map { o in (o.index, o.usageStart, o.usageEnd, o.loopEnd > o.measureStart ? Int(clock.nanoseconds(o.loopEnd - o.measureStart)) : 0) },
+            machineStart: sup.machineStart, machineEnd: MachineSample.now())
+        return result
     }
 
     /// Blocks still in the hand-off rings (their consumers have exited): freed here. Frees the rings and locks.

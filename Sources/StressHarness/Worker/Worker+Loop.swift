@@ -66,6 +66,7 @@ extension Worker {
         if stopReason == .ops { drainUntilProducersDone() }
         publishRSS()
         loopEnd = now()
+        usageEnd = ThreadUsage.now()
         creditBuckets(loopEnd)
         control.progress(index).pointee.store(c.calls, ordering: .relaxed)
     }
@@ -73,6 +74,7 @@ extension Worker {
     mutating func startMeasuring(_ t: UInt64) {
         measuring = true
         measureStart = t
+        usageStart = ThreadUsage.now()
         // Forget the warm-up, except what went wrong in it.
         let corruptions = c.corruptions, freeErrors = c.freeErrors
         c = WorkerCounters()

@@ -36,6 +36,8 @@ struct WorkerOutput: @unchecked Sendable {
     /// intended start of the operation it would have started next (0: on
     /// or ahead of schedule, or a closed loop).
     var endLagTicks: UInt64 = 0
+    var usageStart = ThreadUsage()
+    var usageEnd = ThreadUsage()
 }
 
 extension Worker {
@@ -53,7 +55,7 @@ extension Worker {
             buckets: buckets, failureBuckets: failureBuckets, measuring: measuring,
             measureStart: measureStart, loopEnd: loopEnd, stopReason: stopReason, firstProblem: firstProblem,
             freedAtCleanup: freedAtCleanup, totalCorruptions: c.corruptions, totalFreeErrors: c.freeErrors,
-            generation: generation, dead: dead, endLagTicks: endLagTicks)
+            generation: generation, dead: dead, endLagTicks: endLagTicks, usageStart: usageStart, usageEnd: usageEnd)
     }
 
     /// Open loop: loopEnd past the next intended start.

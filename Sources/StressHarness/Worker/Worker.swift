@@ -76,6 +76,8 @@ struct Worker<B: AllocatorBackend>: ~Copyable {
     var measuring = false
     var measureStart: UInt64 = 0
     var loopEnd: UInt64 = 0
+    /// getrusage(RUSAGE_THREAD) at the start of measuring and at the end of the loop (noise).
+    var usageStart = ThreadUsage(), usageEnd = ThreadUsage()
     var paceK: Double = 0
     var producingDone = false
     /// Ops mode, once measuring: the op count (checked every operation, so it is exact).
