@@ -56,6 +56,10 @@ struct RunCommand: ParsableCommand {
     var failPageAlloc: String?
     @Flag(help: "Deterministic mode: one worker, an op count (--ops, default 200000), no warm-up, the seed: counters identical on every run (compared exactly by `pagestorm check`). Needs a one-group closed-loop workload.")
     var deterministic = false
+    @Option(name: .customLong("mempolicy"), help: "A group's memory policy, GROUP=POLICY in numactl's spelling (GROUP all: every group), e.g. workers=interleave=0,1 or all=bind=1. Repeatable.")
+    var mempolicy: [String] = []
+    @Flag(help: "Print numastat (the default table and -m's memory table) of the arena when the workers stopped.")
+    var numastat = false
 
     func validate() throws {
         if let d = durationMs, !(1...86_400_000).contains(d) { throw ValidationError("--duration-ms must be 1...86400000, got \(d)") }
@@ -85,7 +89,7 @@ struct RunCommand: ParsableCommand {
     func run() throws {
         var w: Workload
         do {
-            w = try (workload.map { try Workload.load(path: $0) } ?? Workload.builtinDefault()).overriding(overrides())
+            w = try (workload.map { try Workload.load(path: $0) } ?? Workload.builtinDefault()).overriding(overrides()).settingMemPolicies(mempolicy)
             if deterministic { w = try Deterministic.apply(w, ops: ops) }
         } catch {
             FileHandle.standardError.write(Data("pagestorm: \(error)\n".utf8))
@@ -103,7 +107,7 @@ struct RunCommand: ParsableCommand {
         options.handleInterrupts = true
         options.measureOverhead = !noOverhead
         options.warningSink = RunCommand.stderrSink
-        let code = try RunCommand.execute(w, options: options, output: noResults ? nil : (output ?? ""), quiet: quiet)
+        let code = try RunCommand.execute(w, options: options, output: noResults ? nil : (output ?? ""), quiet: quiet, numastat: numastat)
         if code != .ok { throw ExitCode(code.rawValue) }
     }
 
@@ -119,7 +123,7 @@ struct RunCommand: ParsableCommand {
 
     /// Runs, prints the summary, writes the results (output "" = the default
     /// path, nil = none) and prints the verdict. Returns the exit status.
-    static func execute(_ w: Workload, options: RunOptions, output: String?, quiet: Bool, trailer: (() -> Void)? = nil) throws -> ExitStatus {
+    static func execute(_ w: Workload, options: RunOptions, output: String?, quiet: Bool, numastat: Bool = false, trailer: (() -> Void)? = nil) throws -> ExitStatus {
         #if DEBUG
         if !quiet { FileHandle.standardError.write(Data("pagestorm run: this is a debug build; latencies and throughput are meaningless. Use swift build -c release.\n".utf8)) }
         #endif
@@ -129,6 +133,7 @@ struct RunCommand: ParsableCommand {
             throw ExitCode(error.status.rawValue)
         }
         if !quiet { print(result.summary()) }
+        if numastat, let s = result.numastat { print("numastat (when the workers stopped):\n" + s.table() + s.memoryTable()) }
         var status = result.exitStatus
         if let output {
             var path = output.isEmpty ? result.defaultPath : output

@@ -120,4 +120,6 @@ int cnuma_current_affinity_count(void);
 #ifdef __cplusplus
 }
 #endif
+#include "cnuma_policy.h" // memory policy syscalls (pagestorm fault-pages)
+
 #endif

@@ -37,6 +37,18 @@ public protocol AllocatorBackend {
     func commit(_ r: Reservation)
     /// An allocation inside the owner's transaction (may use its reservation).
     func allocateReserved(order: Order, flags: GFP, node: NodeID?, cpu: CPUID?, owner: UInt16) throws(AllocError) -> Block
+    /// An allocation under a memory policy (alloc_pages_mpol); `cursor` is the worker's interleave position.
+    func allocate(order: Order, flags: GFP, policy: MemPolicy, cursor: inout InterleaveCursor, cpu: CPUID?, owner: UInt16) throws(AllocError) -> Block
+    /// Whether memory policies apply (an allocator with NUMA nodes).
+    var supportsMemPolicy: Bool { get }
+}
+
+extension AllocatorBackend {
+    /// Allocators without nodes ignore policies (runs with a policy are refused before they start).
+    public func allocate(order: Order, flags: GFP, policy: MemPolicy, cursor: inout InterleaveCursor, cpu: CPUID?, owner: UInt16) throws(AllocError) -> Block {
+        try allocate(order: order, flags: flags, node: nil, cpu: cpu, owner: owner)
+    }
+    public var supportsMemPolicy: Bool { false }
 }
 
 /// The allocator under test.
@@ -44,6 +56,11 @@ public struct BuddyBackend: AllocatorBackend, Sendable {
     public let allocator: PageAllocator
     public init(_ allocator: PageAllocator) { self.allocator = allocator }
     public var name: String { "pagestorm-buddy" }
+    public var supportsMemPolicy: Bool { true }
+    @inline(__always)
+    public func allocate(order: Order, flags: GFP, policy: MemPolicy, cursor: inout InterleaveCursor, cpu: CPUID?, owner: UInt16) throws(AllocError) -> PageBlock {
+        try allocator.allocate(order: order, flags: flags, policy: policy, cursor: &cursor, cpu: cpu, owner: owner)
+    }
 
     @inline(__always)
     public func allocate(order: Order, flags: GFP, node: NodeID?, cpu: CPUID?, owner: UInt16) throws(AllocError) -> PageBlock {

@@ -150,7 +150,7 @@ struct ResultBuilder {
         var delta: [String: Int] = [:]
         var total = counters.end[0]
         total.values = [Int](repeating: 0, count: VMEvent.count)
-        let numaEvents: [VMEvent] = [.numaHit, .numaMiss, .numaForeign, .numaLocal, .numaOther]
+        let numaEvents: [VMEvent] = [.numaHit, .numaMiss, .numaForeign, .numaInterleave, .numaLocal, .numaOther]
         var numaByNode = [[String: Int]](repeating: Dictionary(uniqueKeysWithValues: numaEvents.map { ($0.name, 0) }),
                                          count: allocator.nodeCount)
         for z in 0..<counters.end.count {

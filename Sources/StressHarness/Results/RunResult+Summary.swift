@@ -59,7 +59,7 @@ extension RunResult {
         let shown = c.vmstatDelta.filter { $0.value != 0 }.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }
         line("  vmstat over the window: " + (shown.isEmpty ? "all zero" : shown.joined(separator: ", ")))
         if let byNode = c.numaByNode, byNode.count > 1 {
-            let keys = ["numa_hit", "numa_miss", "numa_foreign", "numa_local", "numa_other"]
+            let keys = ["numa_hit", "numa_miss", "numa_foreign", "numa_interleave", "numa_local", "numa_other"]
             for (n, d) in byNode.enumerated() {
                 line("  node\(n): " + keys.map { "\($0) \(d[$0] ?? 0)" }.joined(separator: ", "))
             }

@@ -45,6 +45,11 @@ public struct RunResult: Codable, Sendable, Equatable {
     public var peer: PeerReport? = nil
     /// How much the machine disturbed the run (per-worker CPU share and context switches, steal, load); see docs/gate.md.
     public var noise: NoiseReport? = nil
+    /// numastat of every node when the workers stopped: the six counters since
+    /// the allocator was made (prefill and warm-up included, as /sys counts
+    /// since boot) and each node's memory. The window's counters are in
+    /// `counters.numaByNode`.
+    public var numastat: NumaStat? = nil
 }
 
 /// Where a run sits in a sweep (a single run: index 0 of 1, no sweep).
@@ -173,7 +178,7 @@ public struct CounterReport: Codable, Sendable, Equatable {
     public var zoneLockAcquisitions: Int
     public var zoneLockContended: Int
     public var pcpLockContended: Int
-    /// numa_hit, numa_miss, numa_foreign, numa_local, numa_other over the window, per node (its zones summed).
+    /// numa_hit, numa_miss, numa_foreign, numa_interleave (interleave_hit), numa_local, numa_other over the window, per node (its zones summed).
     public var numaByNode: [[String: Int]]? = nil
 }
 

@@ -81,6 +81,8 @@ struct WorkerPlan {
     var restart: Bool = false
     var restartDelayMs: Int = 0
     var memoryGroup: Int = 0
+    /// The group's memory policy (nil: local).
+    var policy: MemPolicy? = nil
 }
 
 /// The compiled run: classes, workers and hand-off rings.
@@ -187,6 +189,7 @@ struct RunPlan {
                                           inbound: [], producers: [], consumeOnly: g.ops.allSatisfy { $0.kind == .consume },
                                           intervalNs: interval, taskName: "\(g.name).\(k)", oomScoreAdj: g.oomScoreAdj, restart: g.restart, restartDelayMs: g.restartDelayMs,
                                           memoryGroup: g.memoryGroup.flatMap { m in w.memoryGroups.firstIndex { $0.name == m }.map { $0 + 1 } } ?? 0))
+                workers[workers.count - 1].policy = g.memPolicy(nodes: topology.nodeCount)
             }
         }
         // Consumers: their inbound rings, and a free-remote class for each order they may receive.

@@ -64,6 +64,9 @@ struct RunSetup {
         }
         self.workload = workload
         backend = BuddyBackend(allocator)
+        do { try workload.checkMemPoliciesSupported(by: backend.name, supported: backend.supportsMemPolicy) } catch {
+            throw RunFailure(message: "\(error)", status: .badInput)
+        }
         plan = RunPlan(workload, topology: topology)
         n = plan.workers.count
         for w in plan.workers {

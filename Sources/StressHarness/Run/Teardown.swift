@@ -30,6 +30,7 @@ struct Teardown {
                                      unusableFreeIndex: allocator.unusableFreeIndex(zone: z), fragmentationIndex: allocator.fragmentationIndex(zone: z))
         }
         let vmstatAtEnd = Dictionary(allocator.vmstat().map { ($0.name, $0.value) }, uniquingKeysWith: { a, _ in a })
+        let numastatAtEnd = allocator.numastat()
         let startSnapshot = sup.startSnapshot ?? endSnapshot // stopped before warm-up ended: an empty window
 
         // Clean-up: every worker's task frees what it holds and exits (bounded).
@@ -91,6 +92,7 @@ struct Teardown {
         result.noise = NoiseReport.build(
             workers: outs.filter(\.measuring).map { o in (o.index, o.usageStart, o.usageEnd, o.loopEnd > o.measureStart ? Int(clock.nanoseconds(o.loopEnd - o.measureStart)) : 0) },
             machineStart: sup.machineStart, machineEnd: MachineSample.now())
+        result.numastat = numastatAtEnd
         return result
     }
 

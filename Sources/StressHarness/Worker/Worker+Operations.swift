@@ -78,7 +78,7 @@ extension Worker {
         do {
             let b = op.pointee.reserve > 0
                 ? try backend.allocateReserved(order: Order(unchecked: order), flags: op.pointee.flags, node: op.pointee.node, cpu: cpu, owner: owner)
-                : try backend.allocate(order: Order(unchecked: order), flags: op.pointee.flags, node: op.pointee.node, cpu: cpu, owner: owner)
+                : try allocate(Order(unchecked: order), op.pointee.flags, op.pointee.node)
             endCall(succeeded: true)
             if timed { record(cls, from: t0) }
             c.allocs &+= 1
@@ -136,7 +136,7 @@ extension Worker {
         while true {
             beginCall()
             do {
-                let b = try backend.allocate(order: Order(unchecked: order), flags: op.pointee.flags, node: op.pointee.node, cpu: cpu, owner: owner)
+                let b = try allocate(Order(unchecked: order), op.pointee.flags, op.pointee.node)
                 endCall(succeeded: true)
                 if timed { record(cls, from: t0) }
                 c.allocs &+= 1

@@ -48,7 +48,7 @@ extension Worker {
         if control.stop.load(ordering: .relaxed) { return nil }
         let order = op.orders.draw(rng.next())
         do {
-            let b = try backend.allocate(order: Order(unchecked: order), flags: op.flags, node: op.node, cpu: cpu, owner: owner)
+            let b = try allocate(Order(unchecked: order), op.flags, op.node)
             successes &+= 1
             control.successes(index).pointee.store(successes, ordering: .relaxed)
             if inRestartPrefill { c.restartAllocs &+= 1 }

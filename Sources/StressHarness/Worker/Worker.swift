@@ -28,6 +28,9 @@ struct Worker<B: AllocatorBackend>: ~Copyable {
     let restartDelayNs: UInt64
     let memoryGroup: Int
     let cpu: CPUID?
+    /// The group's memory policy (nil: local) and this task's interleave position.
+    let policy: MemPolicy?
+    var cursor = InterleaveCursor()
     let timing: WorkerTiming
     let harness: HarnessSpec
     let consumeOnly: Bool
@@ -106,6 +109,7 @@ struct Worker<B: AllocatorBackend>: ~Copyable {
         memoryGroup = plan.memoryGroup
         owner = UInt16(truncatingIfNeeded: plan.index)
         cpu = plan.allocatorCPU.map(CPUID.init)
+        policy = plan.policy
         consumeOnly = plan.consumeOnly
         self.rings = rings
         self.locks = locks

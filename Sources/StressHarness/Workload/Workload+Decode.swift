@@ -58,7 +58,7 @@ struct WorkloadDecoder {
                              "lowmem_reserve_ratio", "pcp_max_order", "percpu_pagelist_high_fraction", "bind_memory",
                              "swap_pages", "swap_mib", "warn_ratelimit_ms"]
     static let runKeys = ["duration_ms", "ops", "warmup_ms", "seed", "sample_every", "timeout_ms", "bucket_ms", "allocator"]
-    static let groupKeys = ["name", "workers", "pin", "cpus", "nodes", "loop", "rate", "oom_score_adj", "restart", "restart_delay_ms", "memory_group", "op"]
+    static let groupKeys = ["name", "workers", "pin", "cpus", "nodes", "loop", "rate", "oom_score_adj", "restart", "restart_delay_ms", "memory_group", "op", "cpunodebind", "physcpubind", "mempolicy"]
     static let allocKeys = ["kind", "name", "weight", "order", "orders", "flags", "need", "count", "lock", "free",
                             "batch", "live", "prefill", "free_on", "touch", "node", "reclaimable", "initial", "reserve"]
     static let reclaimKeys = ["writeback_ns_per_page", "swap_ns_per_page", "batch"]

@@ -125,6 +125,9 @@ public struct GroupSpec: Codable, Sendable, Equatable {
     /// The `[[memory_group]]` the group's workers are charged to, if any.
     public var memoryGroup: String?
     public var ops: [OpSpec]
+    /// The group's memory policy in numactl's spelling (`bind=1`, `interleave=0-1`, ...;
+    /// nil: local, the default). A per-operation `node` overrides it (alloc_pages_node()).
+    public var mempolicy: String? = nil
 }
 
 public enum OpKind: String, Codable, Sendable, CaseIterable {

@@ -9,9 +9,12 @@ extension WorkloadDecoder {
         try r.allowOnly(WorkloadDecoder.groupKeys)
         let name = try r.string("name", default: "group\(index)")
         guard !name.isEmpty, name != "self" else { throw r.fail("name", "'\(name)' cannot name a group") }
-        let pin = try r.string("pin", default: "cpu", oneOf: ["cpu", "node", "none"])
+        let numa = try decodeGroupNUMA(r, name: name, topology: topology)
+        var pin = "cpu"
+        if let p = numa.pin { pin = p } else { pin = try r.string("pin", default: "cpu", oneOf: ["cpu", "node", "none"]) }
         let cpuCount = topology.cpuCount
-        var cpus = try r.intArray("cpus") ?? Array(0..<cpuCount)
+        var cpus = Array(0..<cpuCount)
+        if let c = numa.cpus { cpus = c } else if let c = try r.intArray("cpus") { cpus = c }
         if r.has("cpus") {
             guard !cpus.isEmpty else { throw r.fail("cpus", "lists no CPU") }
             for c in cpus where c < 0 || c >= cpuCount {
@@ -20,7 +23,8 @@ extension WorkloadDecoder {
             if Set(cpus).count != cpus.count { throw r.fail("cpus", "lists a CPU twice") }
             if pin == "node" { throw r.fail("cpus", "contradicts pin = \"node\" (use nodes = [...])") }
         }
-        var nodes = try r.intArray("nodes") ?? Array(0..<topology.nodeCount)
+        var nodes = Array(0..<topology.nodeCount)
+        if let n = numa.nodes { nodes = n } else if let n = try r.intArray("nodes") { nodes = n }
         if r.has("nodes") {
             guard !nodes.isEmpty else { throw r.fail("nodes", "lists no node") }
             for n in nodes where n < 0 || n >= topology.nodeCount {
@@ -60,8 +64,10 @@ extension WorkloadDecoder {
         }
         let totalWeight = ops.reduce(0) { $0 + $1.weight }
         guard totalWeight > 0 else { throw r.fail("op", "the weights of group '\(name)' sum to 0: no operation could ever run", line: opReaders[0].table.line) }
-        return (GroupSpec(name: name, workers: workers, pin: pin, cpus: cpus, nodes: nodes, loop: loop, rate: rate,
-                          oomScoreAdj: adj, restart: restart, restartDelayMs: restartDelay, memoryGroup: memoryGroup, ops: ops), opReaders)
+        var group = GroupSpec(name: name, workers: workers, pin: pin, cpus: cpus, nodes: nodes, loop: loop, rate: rate,
+                              oomScoreAdj: adj, restart: restart, restartDelayMs: restartDelay, memoryGroup: memoryGroup, ops: ops)
+        group.mempolicy = numa.mempolicy
+        return (group, opReaders)
     }
 
     func decodeOp(_ r: TableReader, index: Int, topology: Topology, memory: MemorySpec, locks: [LockSpec]) throws(WorkloadError) -> OpSpec {
