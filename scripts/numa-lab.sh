@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # numa-lab.sh: runs pagestorm inside a multi-node NUMA Linux guest (QEMU, TCG).
 #
-#   scripts/numa-lab.sh [--nodes 2|4] [--timeout S] [--sh 'COMMANDS'] [--] [PAGESTORM ARGS...]
+#   scripts/numa-lab.sh [--nodes 2|4] [--timeout S] [--bin PATH] [--sh 'COMMANDS' | --sh-file FILE] [--] [PAGESTORM ARGS...]
 #
 # Examples:
 #   scripts/numa-lab.sh -- zoneinfo
@@ -10,7 +10,9 @@
 #
 # As root on Debian it installs what it needs (qemu-system-x86, busybox-static,
 # cpio, libnuma-dev), downloads one Debian kernel package, builds pagestorm in
-# release with the Swift stdlib linked statically, packs an initramfs (busybox,
+# release with the Swift stdlib linked statically (or takes --bin PATH, e.g.
+# .build/release/pagestorm, as it is: no second build; the Swift runtime
+# libraries it links are packed too), packs an initramfs (busybox,
 # the binary and the libraries ldd lists, Workloads/, an /init), boots it and
 # runs the command in the guest (default: zoneinfo), in /lab, which holds a copy
 # of Workloads/. Everything it downloads or builds goes to .numa-lab/
@@ -20,14 +22,16 @@
 #
 # The guest: TCG (no KVM), -cpu max, 1 GiB split evenly over the nodes, one CPU
 # per node. 2 nodes: distance 21. 4 nodes: two pairs, 21 inside a pair, 31
-# between pairs. A tool for users: not run by `make test` or CI.
+# between pairs. `make test-numa-lab` (a CI step) runs scripts/numa-lab-checks.sh
+# in the 2-node guest with --bin .build/release/pagestorm.
 set -euo pipefail
 
 NODES=2
 TIMEOUT=300
 SHELL_CMD=""
 ARGS=()
-usage() { sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; }
+BIN_GIVEN=""
 die() { echo "numa-lab: error: $*" >&2; exit 97; }
 
 while [ $# -gt 0 ]; do
@@ -35,6 +39,8 @@ while [ $# -gt 0 ]; do
         --nodes) [ $# -ge 2 ] || die "--nodes needs a value"; NODES="$2"; shift 2 ;;
         --timeout) [ $# -ge 2 ] || die "--timeout needs a value"; TIMEOUT="$2"; shift 2 ;;
         --sh) [ $# -ge 2 ] || die "--sh needs a command line"; SHELL_CMD="$2"; shift 2 ;;
+        --sh-file) [ $# -ge 2 ] || die "--sh-file needs a file"; [ -r "$2" ] || die "--sh-file: cannot read '$2'"; SHELL_CMD="$(cat "$2")"; shift 2 ;;
+        --bin) [ $# -ge 2 ] || die "--bin needs a path"; BIN_GIVEN="$2"; shift 2 ;;
         -h|--help) usage; exit 0 ;;
         --) shift; ARGS=("$@"); break ;;
         *) ARGS=("$@"); break ;;
@@ -65,7 +71,9 @@ if [ ${#missing[@]} -gt 0 ]; then
     apt-get update || die "apt-get update failed (no network?)"
     apt-get install -y --no-install-recommends "${PKGS[@]}" || die "apt-get install ${PKGS[*]} failed"
 fi
-for t in qemu-system-x86_64 busybox cpio gzip ldd dpkg-deb timeout swift; do
+NEED_TOOLS="qemu-system-x86_64 busybox cpio gzip ldd dpkg-deb timeout"
+[ -n "$BIN_GIVEN" ] || NEED_TOOLS="$NEED_TOOLS swift"
+for t in $NEED_TOOLS; do
     command -v "$t" >/dev/null 2>&1 || die "'$t' not found"
 done
 
@@ -83,17 +91,24 @@ fi
 KERNEL=$(ls "$LAB"/k/boot/vmlinuz-* | head -n 1)
 [ -r "$KERNEL" ] || die "no readable vmlinuz under $LAB/k/boot"
 
-# 3. pagestorm, release, Swift stdlib linked in.
-say "building pagestorm (release, --static-swift-stdlib, scratch path .numa-lab/build)"
-swift build -c release --product pagestorm --static-swift-stdlib --scratch-path "$LAB/build" >"$LAB/build.log" 2>&1 \
-    || { tail -n 30 "$LAB/build.log" >&2; die "swift build failed (log: $LAB/build.log)"; }
-BIN="$LAB/build/release/pagestorm"
-[ -x "$BIN" ] || die "no binary at $BIN"
+# 3. pagestorm: the one given (--bin), or a release build with the Swift stdlib linked in.
+if [ -n "$BIN_GIVEN" ]; then
+    BIN="$(cd "$(dirname "$BIN_GIVEN")" && pwd)/$(basename "$BIN_GIVEN")"
+    [ -x "$BIN" ] || die "--bin: no executable at $BIN_GIVEN (make build makes .build/release/pagestorm)"
+    ldd "$BIN" | grep -q "not found" && die "--bin: ldd cannot find every library of $BIN: $(ldd "$BIN" | grep 'not found' | tr -s ' ' | head -n 3)"
+    say "using $BIN as it is (no build); packing the libraries ldd lists"
+else
+    say "building pagestorm (release, --static-swift-stdlib, scratch path .numa-lab/build)"
+    swift build -c release --product pagestorm --static-swift-stdlib --scratch-path "$LAB/build" >"$LAB/build.log" 2>&1 \
+        || { tail -n 30 "$LAB/build.log" >&2; die "swift build failed (log: $LAB/build.log)"; }
+    BIN="$LAB/build/release/pagestorm"
+    [ -x "$BIN" ] || die "no binary at $BIN"
+fi
 
 # 4. The initramfs: a base archive (rebuilt when the binary or Workloads/ change)
 #    plus a small archive holding the command, concatenated (the kernel reads both).
 BASE="$LAB/initrd-base.cpio.gz"
-if [ ! -f "$BASE" ] || [ "$BIN" -nt "$BASE" ] || [ -n "$(find Workloads -newer "$BASE" 2>/dev/null | head -n 1)" ]; then
+if [ ! -f "$BASE" ] || [ "$BIN" -nt "$BASE" ] || [ "$(cat "$BASE.bin" 2>/dev/null)" != "$BIN" ] || [ -n "$(find Workloads -newer "$BASE" 2>/dev/null | head -n 1)" ]; then
     say "packing the initramfs"
     R="$LAB/rootfs"
     rm -rf "$R"
@@ -123,6 +138,7 @@ poweroff -f
 EOF
     chmod +x "$R/init"
     (cd "$R" && find . | cpio -o -H newc --quiet | gzip -1) >"$BASE.tmp" && mv "$BASE.tmp" "$BASE"
+    echo "$BIN" >"$BASE.bin"
 fi
 C="$LAB/cmd-root"
 rm -rf "$C"; mkdir -p "$C"

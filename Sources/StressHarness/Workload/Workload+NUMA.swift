@@ -30,19 +30,19 @@ extension WorkloadDecoder {
         }
         if let text = try r.string("cpunodebind") {
             do { out.nodes = try NodeList.parse(text, valid: nodeIDs) } catch {
-                throw r.fail("cpunodebind", "group '\(name)': cpunodebind \(error)")
+                throw r.fail("cpunodebind", "group '\(name)': cpunodebind \"\(text)\": \(error)")
             }
             out.pin = "node"
         }
         if let text = try r.string("physcpubind") {
             do { out.cpus = try NodeList.parse(text, valid: cpuIDs, what: "cpu") } catch {
-                throw r.fail("physcpubind", "group '\(name)': physcpubind \(error)")
+                throw r.fail("physcpubind", "group '\(name)': physcpubind \"\(text)\": \(error)")
             }
             out.pin = "cpu"
         }
         if let text = try r.string("mempolicy") {
             do { out.mempolicy = try MemPolicy.parse(text, nodes: nodeIDs).description } catch {
-                throw r.fail("mempolicy", "group '\(name)': mempolicy \(error)")
+                throw r.fail("mempolicy", "group '\(name)': mempolicy \"\(text)\": \(error)")
             }
         }
         return out
