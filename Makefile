@@ -6,7 +6,7 @@ ARGS ?=
 # verdicts (part of `make test`; `make test-scenarios` runs only them).
 SCENARIO_SUITES = SlowPathScenarioTests|RemedyScenarioTests|DebateTests
 
-.PHONY: run test test-scenarios test-slurm build bench deps clean check-baselines refresh-baselines
+.PHONY: run test test-scenarios test-slurm build bench deps clean check-baselines refresh-baselines test-numa-lab
 
 deps:
 	@scripts/ensure-deps.sh
@@ -54,3 +54,10 @@ bench: build
 
 clean:
 	rm -rf .build .build-*
+
+# The NUMA tests that need a real multi-node kernel: a 2-node QEMU guest
+# (scripts/numa-lab.sh, which installs QEMU and downloads a Debian kernel
+# as root) runs scripts/numa-lab-checks.sh with the release binary of
+# `make build` (no second build). Meant for .ci/run once measured.
+test-numa-lab: build
+	scripts/numa-lab.sh --bin .build/release/pagestorm --timeout 240 --sh-file scripts/numa-lab-checks.sh
