@@ -3,7 +3,8 @@ import PackageDescription
 
 // Dependencies point one way:
 //   CNUMA <- Topology <- PageAllocator <- StressHarness <- pagestorm
-// PageAllocator never imports the harness.
+//   TOMLReader <- StressHarness
+// PageAllocator never imports the harness; TOMLReader imports nothing.
 let package = Package(
     name: "pagestorm",
     platforms: [.macOS(.v15)],
@@ -24,10 +25,11 @@ let package = Package(
         ),
         .target(name: "Topology", dependencies: ["CNUMA"]),
         .target(name: "PageAllocator", dependencies: ["CNUMA", "Topology"]),
+        .target(name: "TOMLReader"),
         .target(
             name: "StressHarness",
             dependencies: [
-                "PageAllocator", "Topology", "CNUMA",
+                "PageAllocator", "Topology", "CNUMA", "TOMLReader",
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ],
             plugins: ["RevisionStamp"]
@@ -42,6 +44,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "TopologyTests", dependencies: ["Topology"]),
+        .testTarget(name: "TOMLReaderTests", dependencies: ["TOMLReader"]),
         .testTarget(name: "PageAllocatorTests", dependencies: ["PageAllocator", "Topology", "CNUMA"]),
         .testTarget(
             name: "StressHarnessTests",

@@ -2,7 +2,7 @@ import Synchronization
 
 /// fail_page_alloc (mm/fail_page_alloc.c, lib/fault-inject.c): its knobs
 /// with their exact semantics and defaults.
-public struct FaultInjectionSettings: Sendable, Equatable, Codable {
+public struct FaultInjectionSettings: Sendable, Equatable, Codable, KnobTable {
     /// Percent of eligible calls that fail (0 = never).
     public var probability: Int = 0
     /// Fail only every interval-th eligible call (when > 1).
@@ -39,34 +39,32 @@ public struct FaultInjectionSettings: Sendable, Equatable, Codable {
         return s
     }
 
+    /// Every knob, one row each (debugfs names; `set` also takes underscores): name, default, meaning, parser, where it is stored.
+    public static let knobs: [Knob<FaultInjectionSettings>] = [
+        .int("probability", \.probability, default: 0, 0...100, expected: "an integer in 0...100", "percent of eligible calls that fail (0: injection off)"),
+        .int("interval", \.interval, default: 1, 1...Int(Int32.max), expected: "an integer in 1...\(Int32.max)", "fail only every interval-th eligible call (when > 1)"),
+        .int("times", \.times, default: 1, -1...Int(Int32.max), expected: "an integer in -1...\(Int32.max)", "failures left; -1 = unlimited"),
+        .int("space", \.space, default: 0, 0...Int(Int32.max), expected: "an integer in 0...\(Int32.max)", "pages that pass before failures start"),
+        .int("verbose", \.verbose, default: 2, 0...2, expected: "an integer in 0...2", "0 silent; 1 and 2 print a `FAULT_INJECTION: forcing a failure.` line per failure (unless NOWARN)"),
+        .bool("ignore-gfp-wait", \.ignoreGfpWait, default: true, "requests that may reclaim (`__GFP_DIRECT_RECLAIM`) are never failed; set N (or false) to fail GFP_KERNEL"),
+        .bool("ignore-gfp-highmem", \.ignoreGfpHighmem, default: true, "`__GFP_HIGHMEM` requests are never failed"),
+        .int("min-order", \.minOrder, default: 1, 0...Order.maxOrder, expected: "an integer in 0...\(Order.maxOrder)", "orders below this are never failed"),
+        Knob("seed", default: "1", expected: "an integer in 0...\(Int.max)", "the injector's random stream (xor the run's seed)",
+             parse: { f, v in guard let n = Int(v), n >= 0 else { return false }; f.seed = UInt64(n); return true },
+             show: { "\($0.seed)" }),
+    ]
+
+    /// Every key a workload's `[fail_page_alloc]` accepts: the debugfs names and their underscore spellings.
+    public static var acceptedKeys: [String] {
+        keys + keys.filter { $0.contains("-") }.map { String($0.map { $0 == "-" ? "_" : $0 }) }
+    }
+
     public mutating func set(_ key: String, _ value: String) throws(ConfigError) {
         let k = String(key.map { $0 == "_" ? "-" : $0 })
-        func int(_ range: ClosedRange<Int>) throws(ConfigError) -> Int {
-            guard let v = Int(value), range.contains(v) else {
-                throw .invalid(field: "fail_page_alloc.\(k)", value: value, reason: "expected an integer in \(range.lowerBound)...\(range.upperBound)")
-            }
-            return v
+        guard let knob = FaultInjectionSettings.knob(named: k) else {
+            throw .invalid(field: "fail_page_alloc", value: key, reason: "unknown knob; known: " + FaultInjectionSettings.keys.joined(separator: ", "))
         }
-        func bool() throws(ConfigError) -> Bool {
-            switch value.lowercased() {
-            case "y", "yes", "1", "true": return true
-            case "n", "no", "0", "false": return false
-            default: throw .invalid(field: "fail_page_alloc.\(k)", value: value, reason: "expected Y or N")
-            }
-        }
-        switch k {
-        case "probability": probability = try int(0...100)
-        case "interval": interval = try int(1...Int(Int32.max))
-        case "times": times = try int(-1...Int(Int32.max))
-        case "space": space = try int(0...Int(Int32.max))
-        case "verbose": verbose = try int(0...2)
-        case "ignore-gfp-wait": ignoreGfpWait = try bool()
-        case "ignore-gfp-highmem": ignoreGfpHighmem = try bool()
-        case "min-order": minOrder = try int(0...Order.maxOrder)
-        case "seed": seed = UInt64(try int(0...Int.max))
-        default:
-            throw .invalid(field: "fail_page_alloc", value: key, reason: "unknown knob; known: probability, interval, times, space, verbose, ignore-gfp-wait, ignore-gfp-highmem, min-order, seed")
-        }
+        guard knob.parse(&self, value) else { throw .invalid(field: "fail_page_alloc.\(k)", value: value, reason: "expected \(knob.expected)") }
     }
 }
 

@@ -92,21 +92,10 @@ extension PageAllocator {
                            nodemask: NodeMask = .all) throws(AllocError) -> PageBlock {
         let type = ZoneType.highest(for: flags)
         let (list, count) = zonelist(node: n, type: type, thisNode: flags.contains(.thisNode))
-        // A policy's nodemask (mbind/set_mempolicy): zones of other nodes are
-        // skipped; the preferred zone is the first allowed one (first_zones_zonelist).
-        let masked = !nodemask.isAll
-        let preferred = masked ? firstAllowedZone(list, count, nodemask) : Int(list[0])
-        var i = 0
-        while i < count {
-            let zone = zones[Int(list[i])]
-            if masked && !nodemask.contains(zone.info.pointee.node) { i &+= 1; continue }
-            let credit = reserve == .transaction ? reservationCredit(zone: Int(list[i]), owner: owner) : 0
-            if watermarkOK(zone, order: order.rawValue, mark: zone.info.pointee.wmarkLow, classzone: type.rawValue, flags: [], credit: credit) {
-                if let block = rmqueue(zone, order: order.rawValue, cpu: c, preferredZone: preferred, owner: owner) {
-                    return block
-                }
-            }
-            i &+= 1
+        // The first pass: get_page_from_freelist() at LOW (ALLOC_WMARK_LOW).
+        if let b = getPageFromFreelist(order: order.rawValue, level: .low, flags: [], list: list, count: count, classzone: type.rawValue,
+                                       cpu: c, owner: owner, reserve: reserve, nodemask: nodemask) {
+            return b
         }
         return try allocSlowPath(order: order, flags: flags, preferredNode: n, cpu: c, owner: owner, reserve: reserve, nodemask: nodemask)
     }

@@ -12,7 +12,8 @@ let maxReclaimRetries = 16
 
 extension PageAllocator {
     /// __alloc_pages_slowpath(), in the kernel's order:
-    /// 0 fault injection (not built yet); 1 wake kswapd, retry with MIN and the
+    /// 0 fault injection (should_fail_alloc_page, done before the first pass
+    /// in allocateGeneral); 1 wake kswapd, retry with MIN and the
     /// flags' reserve shares; 2 (costly orders: compaction, not modelled);
     /// then loop: task reserves (ALLOC_OOM / NO_WATERMARKS), give up if the
     /// caller cannot reclaim, direct reclaim (then drain the per-CPU lists),
@@ -39,7 +40,7 @@ extension PageAllocator {
         let nofail = flags.contains(.noFail)
         func get(_ level: WatermarkLevel, _ f: AllocFlags) -> PageBlock? {
             getPageFromFreelist(order: o, level: level, flags: f, list: list, count: count, classzone: type.rawValue,
-                                cpu: cpu, owner: owner, nodemask: nodemask)
+                                cpu: cpu, owner: owner, reserve: reserve, nodemask: nodemask)
         }
         var nodes: [Int] = []
         for i in 0..<count where allowed(i) { let n = zones[Int(list[i])].info.pointee.node; if !nodes.contains(n) { nodes.append(n) } }
@@ -243,19 +244,29 @@ extension PageAllocator {
         }
     }
 
-    /// get_page_from_freelist() with an explicit watermark level and flags.
+    /// get_page_from_freelist(): the one zonelist walk. The first pass of
+    /// every allocation (LOW, no flags) and each retry of the slow path (MIN
+    /// or HIGH, with the reserve shares of `flags`) come here. A zone is
+    /// skipped when a policy's nodemask leaves out its node (the preferred
+    /// zone is then the first allowed one, as first_zones_zonelist) or when
+    /// its watermark at `level` does not pass (unless ALLOC_NO_WATERMARKS).
+    ///
+    /// Reservation credit, in this one place: only a transaction's
+    /// allocation (`reserve == .transaction`) may count its task's
+    /// reservation in the zone as free; any other allocation of the same
+    /// task sees the raised watermark like everyone else.
     @usableFromInline
     func getPageFromFreelist(order: Int, level: WatermarkLevel, flags: AllocFlags, list: UnsafeMutablePointer<Int32>, count: Int,
-                             classzone: Int, cpu: Int, owner: UInt16, nodemask: NodeMask = .all) -> PageBlock? {
+                             classzone: Int, cpu: Int, owner: UInt16, reserve: ReserveAccess, nodemask: NodeMask = .all) -> PageBlock? {
         let masked = !nodemask.isAll
         let preferred = masked ? firstAllowedZone(list, count, nodemask) : Int(list[0])
+        let transaction = reserve == .transaction
         for i in 0..<count {
             let zone = zones[Int(list[i])]
             if masked && !nodemask.contains(zone.info.pointee.node) { continue }
-            let credit = owner != 0 ? reservationCredit(zone: Int(list[i]), owner: owner) : 0
-            if !flags.contains(.noWatermarks) &&
-                !watermarkOK(zone, order: order, mark: mark(zone, level), classzone: classzone, flags: flags, credit: credit) {
-                continue
+            if !flags.contains(.noWatermarks) {
+                let credit = transaction ? reservationCredit(zone: Int(list[i]), owner: owner) : 0
+                if !watermarkOK(zone, order: order, mark: mark(zone, level), classzone: classzone, flags: flags, credit: credit) { continue }
             }
             if let b = rmqueue(zone, order: order, cpu: cpu, preferredZone: preferred, owner: owner) { return b }
         }

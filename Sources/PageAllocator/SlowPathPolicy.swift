@@ -1,8 +1,8 @@
 /// The slow-path policies argued over in 2015, one switchable setting each.
-/// `SlowPathPolicy.table` lists every knob with its default and meaning
-/// (mimalloc's options.c habit); `set(_:_:)` parses the textual form used in
-/// workload files and on the command line.
-public struct SlowPathPolicy: Sendable, Equatable, Codable {
+/// `SlowPathPolicy.knobs` has one row per knob (name, default, meaning,
+/// parser, where it is stored: mimalloc's options.c); `set(_:_:)`,
+/// `settings`, `table`, the docs and `--help` all come from the rows.
+public struct SlowPathPolicy: Sendable, Equatable, Codable, KnobTable {
     public enum Retry: Sendable, Equatable, Codable, CustomStringConvertible {
         /// Linux 6.x should_reclaim_retry(): give up reclaim after 16 loops
         /// without progress, then OOM; small orders loop while the OOM killer
@@ -21,7 +21,7 @@ public struct SlowPathPolicy: Sendable, Equatable, Codable {
         }
     }
 
-    public enum OOMMode: String, Sendable, Equatable, Codable {
+    public enum OOMMode: String, Sendable, Equatable, Codable, CaseIterable {
         /// Kill and return; allocators poll (retry at once).
         case async
         /// Weiner: the killer and everyone after it sleep on a wait queue
@@ -58,20 +58,30 @@ public struct SlowPathPolicy: Sendable, Equatable, Codable {
 
     public init() {}
 
-    /// Every knob: name, default (as text), meaning.
-    public static let table: [(name: String, defaultValue: String, meaning: String)] = [
-        ("retry", "kernel", "kernel (should_reclaim_retry, 16 loops without progress) | legacy (order <= 3 never fails) | retries=N (Hocko: N OOM-involving retries, then fail)"),
-        ("oom", "async", "async (kill, then poll) | sync (wait on the victim's exit on a wait queue, bounded by oom_wait_timeout_ms)"),
-        ("reaper", "false", "oom_reaper: free the victim's anonymous memory without waiting for its exit, then skip it"),
-        ("reaper_delay_ms", "100", "delay before the reaper reaps"),
-        ("victim_timeout_ms", "0", "choose another victim when the current one has not exited after this long; 0 = never"),
-        ("oom_wait_timeout_ms", "1000", "sync OOM: longest wait on a victim's exit"),
-        ("oom_lock", "trylock", "trylock (the kernel: contenders sleep a tick and retry) | mutex (contenders wait for the lock)"),
-        ("oom_victim_reserve", "true", "ALLOC_OOM: victims may use half of MIN"),
-        ("oom_killer_reserve", "false", "Weiner: the allocation that issued a kill may use the ALLOC_OOM share on its next try"),
-        ("nofail_emergency_reserve", "true", "__GFP_NOFAIL gets ALLOC_NO_WATERMARKS after an OOM attempt"),
-        ("max_stall_ms", "0", "give up one allocation after this long in the slow path (.timedOut); 0 = unbounded"),
-        ("reservation_wait_ms", "1000", "how long a reservation that does not fit waits for reclaim before failing; 0 = fail at once"),
+    /// Every knob, one row each: name, default, meaning, parser, where it is stored.
+    public static let knobs: [Knob<SlowPathPolicy>] = [
+        Knob("retry", default: "kernel", expected: "kernel, legacy or retries=N with N >= 0",
+             "kernel: should_reclaim_retry (16 loops without progress, then OOM; small orders loop while the OOM killer reports progress); legacy: pre-2015 \"order <= 3 never fails\"; retries=N: Hocko's N OOM-involving retries for order <= 3, then fail",
+             parse: { p, v in
+                 if v == "kernel" { p.retry = .kernel } else if v == "legacy" { p.retry = .legacy } else if v.hasPrefix("retries="), let n = Int(v.dropFirst(8)), n >= 0 {
+                     p.retry = .retries(n)
+                 } else { return false }
+                 return true
+             }, show: { $0.retry.description }),
+        .choice("oom", \.oom, default: .async, "async: kill, then poll; sync: sleep on a wait queue until the victim exits (Weiner), bounded by `oom_wait_timeout_ms`"),
+        .bool("reaper", \.reaper, default: false, "the oom_reaper thread frees a victim's anonymous memory without waiting for it to exit, then marks it skipped"),
+        .ms("reaper_delay_ms", \.reaperDelayMs, default: 100, "delay before the reaper reaps"),
+        .ms("victim_timeout_ms", \.victimTimeoutMs, default: 0, "choose another victim when the current one has not exited after this long; 0 = never"),
+        .ms("oom_wait_timeout_ms", \.oomWaitTimeoutMs, default: 1000, "sync OOM: the longest wait on a victim's exit"),
+        Knob("oom_lock", default: "trylock", expected: "trylock or mutex",
+             "trylock: the kernel trylocks oom_lock and sleeps a tick on contention; mutex: contenders wait for it",
+             parse: { p, v in guard v == "trylock" || v == "mutex" else { return false }; p.oomLockTrylock = v == "trylock"; return true },
+             show: { $0.oomLockTrylock ? "trylock" : "mutex" }),
+        .bool("oom_victim_reserve", \.oomVictimReserve, default: true, "ALLOC_OOM: OOM victims may use half of MIN"),
+        .bool("oom_killer_reserve", \.oomKillerReserve, default: false, "Weiner's private OOM watermark: the allocation that issued a kill may use the ALLOC_OOM share on its next try"),
+        .bool("nofail_emergency_reserve", \.nofailEmergencyReserve, default: true, "`__GFP_NOFAIL` gets ALLOC_NO_WATERMARKS after an OOM attempt"),
+        .ms("max_stall_ms", \.maxStallMs, default: 0, "give up one allocation after this long in the slow path (a failure, cause `timedOut`); 0 = unbounded"),
+        .ms("reservation_wait_ms", \.reservationWaitMs, default: 1000, "how long a reservation (`reserve = N` on an operation) that does not fit waits for reclaim before it is refused; 0 = refuse at once"),
     ]
 
     /// A setting that does not parse. Names the key and what is expected.
@@ -84,50 +94,17 @@ public struct SlowPathPolicy: Sendable, Equatable, Codable {
 
     /// Sets one knob from text, e.g. ("retry", "retries=1"), ("oom", "sync").
     public mutating func set(_ key: String, _ value: String) throws(ParseError) {
-        func bool() throws(ParseError) -> Bool {
-            switch value.lowercased() {
-            case "true", "yes", "on", "1": return true
-            case "false", "no", "off", "0": return false
-            default: throw ParseError(key: key, value: value, expected: "true or false")
-            }
+        guard let k = SlowPathPolicy.knob(named: key) else {
+            throw ParseError(key: key, value: value, expected: "a known policy key: " + SlowPathPolicy.keys.joined(separator: ", "))
         }
-        func ms() throws(ParseError) -> Int {
-            guard let v = Int(value), v >= 0, v <= 86_400_000 else { throw ParseError(key: key, value: value, expected: "milliseconds, 0...86400000") }
-            return v
-        }
-        switch key {
-        case "retry":
-            if value == "kernel" { retry = .kernel } else if value == "legacy" { retry = .legacy } else if value.hasPrefix("retries=") {
-                guard let n = Int(value.dropFirst(8)), n >= 0 else { throw ParseError(key: key, value: value, expected: "retries=N with N >= 0") }
-                retry = .retries(n)
-            } else { throw ParseError(key: key, value: value, expected: "kernel, legacy or retries=N") }
-        case "oom":
-            guard let m = OOMMode(rawValue: value) else { throw ParseError(key: key, value: value, expected: "async or sync") }
-            oom = m
-        case "reaper": reaper = try bool()
-        case "reaper_delay_ms": reaperDelayMs = try ms()
-        case "victim_timeout_ms": victimTimeoutMs = try ms()
-        case "oom_wait_timeout_ms": oomWaitTimeoutMs = try ms()
-        case "oom_lock":
-            guard value == "trylock" || value == "mutex" else { throw ParseError(key: key, value: value, expected: "trylock or mutex") }
-            oomLockTrylock = value == "trylock"
-        case "oom_victim_reserve": oomVictimReserve = try bool()
-        case "oom_killer_reserve": oomKillerReserve = try bool()
-        case "nofail_emergency_reserve": nofailEmergencyReserve = try bool()
-        case "max_stall_ms": maxStallMs = try ms()
-        case "reservation_wait_ms": reservationWaitMs = try ms()
-        default:
-            throw ParseError(key: key, value: value, expected: "a known policy key: " + SlowPathPolicy.table.map(\.name).joined(separator: ", "))
-        }
+        guard k.parse(&self, value) else { throw ParseError(key: key, value: value, expected: k.expected) }
     }
+}
 
-    /// The settings as (key, value) text, in table order.
-    public var settings: [(String, String)] {
-        [("retry", retry.description), ("oom", oom.rawValue), ("reaper", "\(reaper)"), ("reaper_delay_ms", "\(reaperDelayMs)"),
-         ("victim_timeout_ms", "\(victimTimeoutMs)"), ("oom_wait_timeout_ms", "\(oomWaitTimeoutMs)"),
-         ("oom_lock", oomLockTrylock ? "trylock" : "mutex"), ("oom_victim_reserve", "\(oomVictimReserve)"),
-         ("oom_killer_reserve", "\(oomKillerReserve)"), ("nofail_emergency_reserve", "\(nofailEmergencyReserve)"),
-         ("max_stall_ms", "\(maxStallMs)"), ("reservation_wait_ms", "\(reservationWaitMs)")]
+extension Knob {
+    /// Milliseconds, 0...86400000 (a day).
+    static func ms(_ name: String, _ kp: WritableKeyPath<Settings, Int>, default d: Int, _ meaning: String) -> Knob {
+        .int(name, kp, default: d, 0...86_400_000, expected: "milliseconds, 0...86400000", meaning)
     }
 }
 

@@ -1,5 +1,6 @@
 import ArgumentParser
 import PageAllocator
+import StressHarness
 
 struct BuddyInfo: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -26,5 +27,17 @@ struct ZoneInfo: ParsableCommand {
         print("# distances: \(a.topology.distance.map { $0.map(String.init).joined(separator: ",") }.joined(separator: ";"))\(a.topology.isDeclared ? "" : "; machine nodes " + a.topology.machineNode.map(String.init).joined(separator: ","))")
         for n in 0..<a.nodeCount { print("# zonelist of node\(n): \(a.zonelistDescription(node: n))") }
         for p in a.checkPlacement() { print("# placement: \(p.line)") }
+    }
+}
+
+struct KnobsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "knobs",
+        abstract: "Print the knob tables ([policy], [harness], [fail_page_alloc]) from their rows: key, default, accepted values, meaning (Markdown, as in Workloads/README.md).")
+
+    func run() throws {
+        print("### [policy]\n\n\(SlowPathPolicy.markdown)\n")
+        print("### [harness]\n\n\(HarnessSpec.markdown)\n")
+        print("### [fail_page_alloc]\n\n\(FaultInjectionSettings.markdown)")
     }
 }

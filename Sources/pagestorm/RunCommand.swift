@@ -46,13 +46,13 @@ struct RunCommand: ParsableCommand {
     var overheadOnly = false
     @Flag(help: "Print only the verdict line (and errors).")
     var quiet = false
-    @Option(name: .customLong("policy"), help: "Replace [policy] keys (the allocator's slow-path policy), e.g. retry=legacy,oom=sync,reaper=true. Repeatable.")
+    @Option(name: .customLong("policy"), help: ArgumentHelp("Replace [policy] keys (the allocator's slow-path policy), e.g. retry=legacy,oom=sync,reaper=true. Repeatable. Keys: \(SlowPathPolicy.keys.joined(separator: ", ")) (`pagestorm knobs`)."))
     var policy: [String] = []
-    @Option(name: .customLong("harness"), help: "Replace [harness] keys, e.g. nofail=caller-loop,stall_ms=100. Repeatable.")
+    @Option(name: .customLong("harness"), help: ArgumentHelp("Replace [harness] keys, e.g. nofail=caller-loop,stall_ms=100. Repeatable. Keys: \(HarnessSpec.keys.joined(separator: ", ")) (`pagestorm knobs`)."))
     var harness: [String] = []
     @Option(help: "The allocator to measure: pagestorm (default), glibc, jemalloc, mimalloc, tcmalloc or kernel (replaces [run] allocator).")
     var allocator: String?
-    @Option(name: .customLong("fail-page-alloc"), help: "fail_page_alloc's knobs, replacing the workload's [fail_page_alloc], e.g. probability=10,interval=1,times=-1,min-order=0.")
+    @Option(name: .customLong("fail-page-alloc"), help: ArgumentHelp("fail_page_alloc's knobs, replacing the workload's [fail_page_alloc], e.g. probability=10,interval=1,times=-1,min-order=0. Keys: \(FaultInjectionSettings.keys.joined(separator: ", ")) (`pagestorm knobs`)."))
     var failPageAlloc: String?
     @Flag(help: "Deterministic mode: one worker, an op count (--ops, default 200000), no warm-up, the seed: counters identical on every run (compared exactly by `pagestorm check`). Needs a one-group closed-loop workload.")
     var deterministic = false

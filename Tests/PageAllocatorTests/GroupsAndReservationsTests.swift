@@ -124,6 +124,33 @@ import Topology
         #expect(try a.validate().allocated == 0)
     }
 
+    /// One rule for reservation credit, on the first pass and in the slow
+    /// path alike: only the transaction's own allocations (reserve:
+    /// .transaction) may count the reservation as free; the same task's
+    /// ordinary allocations see the raised watermark like everyone else.
+    /// (The slow path used to credit every allocation of a task that had a
+    /// reservation, without taking the page out of it.)
+    @Test func onlyTheTransactionIsCreditedOnBothPaths() throws {
+        let a = try Self.allocator()
+        let tx = try #require(a.registerTask(name: "tx"))
+        let other = try #require(a.registerTask(name: "other"))
+        let r = try a.reserve(pages: 100, owner: tx, cpu: CPUID(0))
+        let theirs = Self.fillNoWait(a, owner: other)
+        // Below LOW and MIN for everyone but the transaction: both passes refuse an ordinary allocation of tx.
+        #expect(throws: AllocError.outOfMemory(order: 0, flags: .noWait)) {
+            _ = try a.allocate(order: .zero, flags: .noWait, cpu: CPUID(0), owner: tx)
+        }
+        #expect(a.reservedPages(zone: 0) == 100)
+        #expect(a.slowPathCounter(.resvUsed) == 0)
+        // The transaction's allocation of the same flags reaches the same slow path and is credited.
+        let mine = try a.allocate(order: .zero, flags: .noWait, cpu: CPUID(0), owner: tx, reserve: .transaction)
+        #expect(a.slowPathCounter(.resvUsed) == 1)
+        #expect(a.reservedPages(zone: 0) == 99)
+        #expect(a.commit(r) == 99)
+        for b in theirs + [mine] { try a.free(b, cpu: CPUID(0)) }
+        #expect(try a.validate().allocated == 0)
+    }
+
     @Test func anEstimateTooSmallOverrunsIntoTheNormalPath() throws {
         let a = try Self.allocator()
         let tx = try #require(a.registerTask(name: "tx"))

@@ -105,7 +105,7 @@ import PageAllocator
         #expect(w.run.mode == "ops" && w.run.ops == 1000 && w.run.seed == 42 && w.run.sampleEvery == 4)
         #expect(w.policy["retry"] == "retries=3" && w.policy["oom"] == "sync" && w.policy["reaper"] == "true" && w.policy["max_stall_ms"] == "500")
         #expect(w.policy.count == SlowPathPolicy.table.count, "every key of the allocator's table is resolved")
-        #expect(w.harness.nofail == "caller-loop" && w.harness.stallMs == 250 && w.harness.callerLoop)
+        #expect(w.harness.nofail == .callerLoop && w.harness.stallMs == 250 && w.harness.callerLoop)
         #expect(w.reclaim.writebackNsPerPage == 1000 && w.reclaim.swapNsPerPage == ReclaimSettings().swapNsPerPage)
         #expect(w.failPageAlloc.probability == 10 && w.failPageAlloc.times == -1 && w.failPageAlloc.minOrder == 0 && !w.failPageAlloc.ignoreGfpWait)
         let p = w.groups[0]

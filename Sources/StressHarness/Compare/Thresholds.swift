@@ -1,4 +1,5 @@
 import Foundation
+import TOMLReader
 
 /// What `check` does with one metric: the limits a change must pass to count,
 /// which way is worse, and whether the metric gates (decides the verdict) or only reports.

@@ -37,7 +37,7 @@ struct ResultBuilder {
                 merged[global]!.add(o.histograms[local])
                 calls[global] += o.classCalls[local]
                 for level in 0..<4 {
-                    let f = o.classFailures[local * 4 + level]
+                    let f = o.classFailures[ClassFailureIndex.of(local, need: level)]
                     guard f > 0 else { continue }
                     fails[global] += f
                     let c = plan.classes[global]

@@ -12,6 +12,7 @@ import Synchronization
 /// into a hand-off ring and loaded `.acquiring` by its consumers, who then
 /// see every pushed block. `stop` and progress are relaxed (hints).
 final class RunControl: @unchecked Sendable {
+    // Protection: every field below is an atomic or written once in init.
     let stop = Atomic<Bool>(false)
     let ready = Atomic<Int>(0)
     let goTicks = Atomic<UInt64>(0)
@@ -20,12 +21,9 @@ final class RunControl: @unchecked Sendable {
     let exited = Atomic<Int>(0)
     let workerCount: Int
     let groupCount: Int
-    /// Per worker, one cache line of atomics: progress (allocator calls) at
-    /// +0, producing-done at +8, successful allocations at +16 (the
-    /// watchdog's progress), the call sequence at +24 (odd while inside an
-    /// allocation call: the stall tracker's view), the worker's current task
-    /// id at +32, gone (killed for good: hand-offs to it are freed by the
-    /// producer) at +40.
+    /// Per worker, one slot of atomics (`Slot`): 128 bytes apart, so that
+    /// a worker's stores (three per allocator call) never share a line, or
+    /// an adjacent-line prefetch pair, with another worker's slot.
     private let slots: UnsafeMutableRawPointer
     /// Per worker group: the monotonic ns at which a level-3 failure stopped it (0: running).
     private let groupStops: UnsafeMutablePointer<Atomic<Int>>
@@ -37,9 +35,9 @@ final class RunControl: @unchecked Sendable {
         workerCount = workers
         groupCount = max(groups, 1)
         self.sink = sink
-        slots = .allocate(byteCount: max(workers, 1) * 64, alignment: 64)
+        slots = .allocate(byteCount: max(workers, 1) * Slot.stride, alignment: Slot.stride)
         for w in 0..<max(workers, 1) {
-            for f in 0..<8 { (slots + w * 64 + f * 8).bindMemory(to: Atomic<Int>.self, capacity: 1).initialize(to: Atomic(0)) }
+            for f in Slot.allCases { (slots + w * Slot.stride + f.offset).bindMemory(to: Atomic<Int>.self, capacity: 1).initialize(to: Atomic(0)) }
         }
         groupStops = .allocate(capacity: groupCount)
         for g in 0..<groupCount { (groupStops + g).initialize(to: Atomic(0)) }
@@ -50,17 +48,44 @@ final class RunControl: @unchecked Sendable {
         groupStops.deallocate()
     }
 
-    @inline(__always)
-    func field(_ w: Int, _ offset: Int) -> UnsafeMutablePointer<Atomic<Int>> { (slots + (w &* 64 &+ offset)).assumingMemoryBound(to: Atomic<Int>.self) }
-    @inline(__always) func successes(_ w: Int) -> UnsafeMutablePointer<Atomic<Int>> { field(w, 16) }
-    @inline(__always) func callSeq(_ w: Int) -> UnsafeMutablePointer<Atomic<Int>> { field(w, 24) }
-    @inline(__always) func task(_ w: Int) -> UnsafeMutablePointer<Atomic<Int>> { field(w, 32) }
-    @inline(__always) func gone(_ w: Int) -> UnsafeMutablePointer<Atomic<Int>> { field(w, 40) }
-    /// Written by the stall tracker: when it first saw the worker's current call (0: not in one).
-    @inline(__always) func callSeenAt(_ w: Int) -> UnsafeMutablePointer<Atomic<Int>> { field(w, 48) }
+    /// The fields of a worker's slot, one `Atomic<Int>` each; the offset of
+    /// each is its index times 8. The slot is padded to `stride` bytes.
+    enum Slot: Int, CaseIterable {
+        /// Allocator calls so far (progress lines, the watchdog's report).
+        case progress
+        /// Stored `.releasing` after the worker's last push into a hand-off ring.
+        case producingDone
+        /// Successful allocations (the watchdog's progress).
+        case successes
+        /// The call sequence: odd while inside an allocation call (the stall tracker's view).
+        case callSeq
+        /// The worker's current task id (0: none).
+        case task
+        /// Killed for good: hand-offs to it are freed by the producer.
+        case gone
+        /// Written by the stall tracker: when it first saw the worker's current call (0: not in one).
+        case callSeenAt
+        /// What the worker is doing outside allocation calls (WorkerPhase), for the watchdog's report.
+        case phase
 
-    /// What the worker is doing outside allocation calls (WorkerPhase), for the watchdog's report.
-    @inline(__always) func phase(_ w: Int) -> UnsafeMutablePointer<Atomic<Int>> { field(w, 56) }
+        static let stride = 128
+        @inline(__always) var offset: Int { rawValue &* 8 }
+    }
+
+    /// One field of worker `w`'s slot. Debug builds check the index.
+    @inline(__always)
+    func field(_ w: Int, _ f: Slot) -> UnsafeMutablePointer<Atomic<Int>> {
+        assert(w >= 0 && w < max(workerCount, 1), "RunControl: worker \(w) of \(workerCount)")
+        return (slots + (w &* Slot.stride &+ f.offset)).assumingMemoryBound(to: Atomic<Int>.self)
+    }
+    @inline(__always) func progress(_ w: Int) -> UnsafeMutablePointer<Atomic<Int>> { field(w, .progress) }
+    @inline(__always) func producingDone(_ w: Int) -> UnsafeMutablePointer<Atomic<Int>> { field(w, .producingDone) }
+    @inline(__always) func successes(_ w: Int) -> UnsafeMutablePointer<Atomic<Int>> { field(w, .successes) }
+    @inline(__always) func callSeq(_ w: Int) -> UnsafeMutablePointer<Atomic<Int>> { field(w, .callSeq) }
+    @inline(__always) func task(_ w: Int) -> UnsafeMutablePointer<Atomic<Int>> { field(w, .task) }
+    @inline(__always) func gone(_ w: Int) -> UnsafeMutablePointer<Atomic<Int>> { field(w, .gone) }
+    @inline(__always) func callSeenAt(_ w: Int) -> UnsafeMutablePointer<Atomic<Int>> { field(w, .callSeenAt) }
+    @inline(__always) func phase(_ w: Int) -> UnsafeMutablePointer<Atomic<Int>> { field(w, .phase) }
 
     /// When the current allocation call of task `id` was first seen, if it is in one.
     func callStart(task id: UInt16) -> UInt64? {
@@ -87,12 +112,6 @@ final class RunControl: @unchecked Sendable {
         messages.withLock { if $0.count < 200 { $0.append(line) } }
         sink?(line)
     }
-
-    @inline(__always)
-    func progress(_ w: Int) -> UnsafeMutablePointer<Atomic<Int>> { (slots + w &* 64).assumingMemoryBound(to: Atomic<Int>.self) }
-
-    @inline(__always)
-    func producingDone(_ w: Int) -> UnsafeMutablePointer<Atomic<Int>> { (slots + (w &* 64 &+ 8)).assumingMemoryBound(to: Atomic<Int>.self) }
 
     /// Allocator calls so far, all workers (a racy sum, for progress lines).
     func totalProgress() -> Int {

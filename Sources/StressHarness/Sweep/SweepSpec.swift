@@ -1,3 +1,4 @@
+import TOMLReader
 import Foundation
 import Topology
 

@@ -19,8 +19,8 @@ struct HotOp {
     var pool: Int
     var orders: AliasTable
     var allocClass: UnsafeMutablePointer<Int32>
-    /// ReclaimableKind raw value, or -1: the worker holds its blocks.
-    var reclaimKind: Int
+    /// What the allocator's LRU gets the blocks as; nil: the worker holds its blocks.
+    var reclaimKind: ReclaimableKind?
     /// Reclaimable ops: blocks created before the start (and after a restart).
     var initial: Int
     /// Pages reserved before the operation (0: no reservation).
@@ -52,7 +52,7 @@ extension HotOp {
         orders = s.kind == .alloc ? AliasTable(weights: s.orders.map(\.weight), values: s.orders.map(\.order))
                                   : AliasTable(weights: [1], values: [0])
         allocClass = cls
-        reclaimKind = s.reclaimable.flatMap { r in ["clean", "dirty", "anon"].firstIndex(of: r) } ?? -1
+        reclaimKind = s.reclaimable.flatMap { r in ["clean", "dirty", "anon"].firstIndex(of: r) }.flatMap(ReclaimableKind.init(rawValue:))
         initial = s.initial
         reserve = p.reserve
         callerLoop = p.callerLoop

@@ -81,7 +81,7 @@ extension Worker {
         c.corruptions = corruptions
         c.freeErrors = freeErrors
         for i in 0..<classCount { hist[i].reset(); classCalls[i] = 0 }
-        classFailures.update(repeating: 0, count: max(classCount, 1) * 4)
+        classFailures.update(repeating: 0, count: max(classCount, 1) * ClassFailureIndex.levels)
         opDraws.update(repeating: 0, count: opCount)
         for l in 0..<max(locksCount, 1) { lockStats[l] = LockCounters() }
         creditedCalls = 0

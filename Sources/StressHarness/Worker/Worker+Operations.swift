@@ -41,7 +41,7 @@ extension Worker {
                     c.failReservation &+= 1
                     c.safeErrors &+= 1
                     let cls = Int(op.pointee.allocClass[op.pointee.orders.draw(rng.next())])
-                    classFailures[cls &* 4 &+ 1] &+= 1
+                    classFailures[ClassFailureIndex.of(cls, need: 1)] &+= 1
                 }
                 return
             }
@@ -95,8 +95,7 @@ extension Worker {
     @inline(__always)
     mutating func got(_ op: UnsafeMutablePointer<HotOp>, _ b: B.Block) -> H? {
         let words = op.pointee.touchWords
-        let kind = op.pointee.reclaimKind
-        if kind >= 0 {
+        if let kind = op.pointee.reclaimKind {
             if words > 0 { _ = touch(b, words: words) }
             lru(b, kind: kind)
             return nil
@@ -203,7 +202,7 @@ extension Worker {
         default: c.failOOM &+= 1
         }
         c.failures &+= 1
-        classFailures[cls &* 4 &+ need] &+= 1
+        classFailures[ClassFailureIndex.of(cls, need: need)] &+= 1
         switch need {
         case 0: c.skipped &+= 1
         case 1: c.safeErrors &+= 1

@@ -49,7 +49,7 @@ extension Worker {
             counters: measured, classes: plan.classes,
             histograms: (0..<classCount).map { hist[$0].histogram() },
             classCalls: (0..<classCount).map { classCalls[$0] },
-            classFailures: (0..<(classCount * 4)).map { classFailures[$0] },
+            classFailures: (0..<(classCount * ClassFailureIndex.levels)).map { classFailures[$0] },
             opDraws: (0..<opCount).map { opDraws[$0] },
             locks: (0..<locks.count).map { lockStats[$0] },
             buckets: buckets, failureBuckets: failureBuckets, measuring: measuring,

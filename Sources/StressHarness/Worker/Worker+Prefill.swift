@@ -27,7 +27,7 @@ extension Worker {
                 heldPages &+= 1 &<< backend.order(of: b)
             }
         }
-        for i in 0..<opCount where ops[i].reclaimKind >= 0 && ops[i].initial > 0 {
+        for i in 0..<opCount where ops[i].reclaimKind != nil && ops[i].initial > 0 {
             let op = ops[i]
             var made = 0, failures = 0
             while made < op.initial && failures < op.initial {
@@ -37,7 +37,7 @@ extension Worker {
                     continue
                 }
                 _ = touch(b, words: op.touchWords)
-                lru(b, kind: op.reclaimKind)
+                lru(b, kind: op.reclaimKind!)
                 made += 1
             }
         }
@@ -65,13 +65,13 @@ extension Worker {
 
     /// Hands a block to the allocator's LRU, charged to this task.
     @inline(__always)
-    mutating func lru(_ b: B.Block, kind: Int) {
-        backend.addReclaimable(b, kind: ReclaimableKind(rawValue: kind) ?? .clean, owner: owner)
+    mutating func lru(_ b: B.Block, kind: ReclaimableKind) {
+        backend.addReclaimable(b, kind: kind, owner: owner)
         let pages = 1 &<< backend.order(of: b)
         switch kind {
-        case 0: c.lruClean &+= pages
-        case 1: c.lruDirty &+= pages
-        default: c.lruAnon &+= pages
+        case .clean: c.lruClean &+= pages
+        case .dirty: c.lruDirty &+= pages
+        case .anon: c.lruAnon &+= pages
         }
     }
 }

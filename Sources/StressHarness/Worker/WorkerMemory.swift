@@ -43,8 +43,8 @@ struct WorkerMemory<H>: ~Copyable {
         for i in 0..<classCount { (hist + i).initialize(to: LatencyCounts()) }
         classCalls = .allocate(capacity: max(classCount, 1))
         classCalls.initialize(repeating: 0, count: max(classCount, 1))
-        classFailures = .allocate(capacity: max(classCount, 1) * 4)
-        classFailures.initialize(repeating: 0, count: max(classCount, 1) * 4)
+        classFailures = .allocate(capacity: max(classCount, 1) * ClassFailureIndex.levels)
+        classFailures.initialize(repeating: 0, count: max(classCount, 1) * ClassFailureIndex.levels)
         freeClass = .allocate(capacity: Order.count)
         remoteFreeClass = .allocate(capacity: Order.count)
         for o in 0..<Order.count {
@@ -107,4 +107,12 @@ struct WorkerMemory<H>: ~Copyable {
         ringConsumer.deallocate()
         lockStats.deallocate()
     }
+}
+
+/// Where a class's failures at one level of need are counted in a worker's
+/// `classFailures` (and in `WorkerOutput.classFailures`): class-major, four
+/// levels of need (0 skipped ... 3 subsystem failure) per class.
+enum ClassFailureIndex {
+    static let levels = 4
+    @inline(__always) static func of(_ cls: Int, need: Int) -> Int { cls &* levels &+ need }
 }

@@ -1,3 +1,4 @@
+import TOMLReader
 import Foundation
 import PageAllocator
 import Topology
@@ -62,8 +63,7 @@ struct WorkloadDecoder {
     static let allocKeys = ["kind", "name", "weight", "order", "orders", "flags", "need", "count", "lock", "free",
                             "batch", "live", "prefill", "free_on", "touch", "node", "reclaimable", "initial", "reserve"]
     static let reclaimKeys = ["writeback_ns_per_page", "swap_ns_per_page", "batch"]
-    static let faultKeys = ["probability", "interval", "times", "space", "verbose", "ignore-gfp-wait", "ignore-gfp-highmem", "min-order",
-                            "ignore_gfp_wait", "ignore_gfp_highmem", "min_order", "seed"]
+    static var faultKeys: [String] { FaultInjectionSettings.acceptedKeys }
     static let consumeKeys = ["kind", "name", "weight", "batch"]
 
     func decode(_ table: TOMLTable, defaultName: String) throws(WorkloadError) -> Workload {

@@ -1,5 +1,5 @@
 import Testing
-@testable import StressHarness
+@testable import TOMLReader
 
 @Suite struct TOMLTests {
     @Test func parsesEveryValueKindWithLines() throws {
