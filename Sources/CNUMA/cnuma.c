@@ -28,14 +28,21 @@ void numa_warn(int num, char *fmt, ...) { (void)num; (void)fmt; atomic_fetch_add
 
 int cnuma_swallowed_messages(void) { return atomic_load(&swallowed); }
 
-void cnuma_init(void) {
+// Once per process, whichever thread comes first (allocators are built
+// concurrently by tests): pthread_once orders these writes before every
+// caller's reads.
+static pthread_once_t init_once = PTHREAD_ONCE_INIT;
+
+static void init_body(void) {
 #if defined(__x86_64__)
     if (__rseq_size > 0) {
         cnuma_rseq_cpu_offset = (long)__rseq_offset + (long)offsetof(struct rseq, cpu_id);
     }
 #endif
-    if (numa_state == -2) numa_state = numa_available();
+    numa_state = numa_available();
 }
+
+void cnuma_init(void) { pthread_once(&init_once, init_body); }
 
 int cnuma_sched_getcpu(void) {
     int cpu = sched_getcpu();
@@ -51,7 +58,7 @@ uint64_t cnuma_monotonic_ns(void) {
 uint64_t cnuma_cycles_slow(void) { return cnuma_monotonic_ns(); }
 
 int cnuma_available(void) {
-    if (numa_state == -2) numa_state = numa_available();
+    cnuma_init();
     return numa_state >= 0;
 }
 

@@ -49,7 +49,7 @@ extension PageAllocator {
         let threshold = PageAllocator.reserveThreshold(mark: mark, flags: flags) + zone.lowmemReserve[classzone] + (1 << order) - 1
         if abs(free - threshold) <= zone.info.pointee.maxDrift { free = freePagesSnapshot(zone) - held }
         return PageAllocator.zoneWatermarkOK(free: free, order: order, mark: mark, lowmemReserve: zone.lowmemReserve[classzone], flags: flags) {
-            zone.nrFree[$0] > 0
+            zone.freeBlocks($0) > 0
         }
     }
 

@@ -12,8 +12,10 @@ extension PageAllocator {
     }
 
     /// The /proc/zoneinfo text for every zone: free pages, watermarks, sizes,
-    /// protection (lowmem_reserve), counters, and each CPU's pageset.
-    public func zoneinfo() -> String {
+    /// protection (lowmem_reserve), counters, and each CPU's pageset: the
+    /// kernel's fields only, unless `extras` adds this project's counters
+    /// (nr_free_pcp as a zone field, pgalloc, pgfree, zone_lock_acquire).
+    public func zoneinfo(extras: Bool = false) -> String {
         var s = ""
         for z in 0..<zoneCount {
             let zone = zones[z]
@@ -34,11 +36,13 @@ extension PageAllocator {
             s += "\n        protection: (" + (0..<ZoneType.count).map { String(zone.lowmemReserve[$0]) }.joined(separator: ", ") + ")"
             func stat(_ name: String, _ v: Int) { s += "\n      " + name.padding(12) + " \(v)" }
             stat("nr_free_pages", free)
-            stat("nr_free_pcp", perCPUPages(zone: z))
+            if extras { stat("nr_free_pcp", perCPUPages(zone: z)) }
             for e in [VMEvent.numaHit, .numaMiss, .numaForeign, .numaLocal, .numaOther] { stat(e.name, c[e]) }
-            stat("pgalloc", c[.pgalloc])
-            stat("pgfree", c[.pgfree])
-            stat("zone_lock_acquire", c[.zoneLockAcquire])
+            if extras {
+                stat("pgalloc", c[.pgalloc])
+                stat("pgfree", c[.pgfree])
+                stat("zone_lock_acquire", c[.zoneLockAcquire])
+            }
             s += "\n  pagesets"
             for cpu in 0..<cpuCount {
                 let p = perCPUState(zone: z, cpu: cpu)

@@ -163,7 +163,7 @@ extension PageAllocator {
             var available = reclaimable(zone: zone.info.pointee.index) + freePagesSnapshot(zone)
             available -= (noProgressLoops * available + maxReclaimRetries - 1) / maxReclaimRetries
             if PageAllocator.zoneWatermarkOK(free: available, order: order, mark: zone.info.pointee.wmarkMin,
-                                             lowmemReserve: zone.lowmemReserve[classzone], flags: allocFlags, hasBlock: { zone.nrFree[$0] > 0 }) {
+                                             lowmemReserve: zone.lowmemReserve[classzone], flags: allocFlags, hasBlock: { zone.freeBlocks($0) > 0 }) {
                 return true
             }
         }

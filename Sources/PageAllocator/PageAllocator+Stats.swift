@@ -2,15 +2,24 @@ import Synchronization
 
 extension PageAllocator {
     /// Merged counters of one zone: every CPU's slot, the zone's locked
-    /// counters and its rare atomics. Racy while threads run (a statistic).
+    /// counters and its rare atomics. While threads run, a statistic: each
+    /// CPU's counters are read under that CPU's lock and the zone's under the
+    /// zone lock, one lock at a time (never nested: the per-CPU paths take the
+    /// zone lock inside their own), so the read is race-free without atomics
+    /// on the fast path; the sum is not one instant's.
     public func counters(zone index: Int) -> ZoneCounters {
         let zone = zones[index]
         var r = ZoneCounters()
-        for e in 0..<VMEvent.count {
-            var v = zone.lockedCounters[e] + zone.rare[e].load(ordering: .relaxed)
-            for c in 0..<cpuCount { v += zone.pcp(c).counters[e] }
-            r.values[e] = v
+        for c in 0..<cpuCount {
+            let slot = zone.pcp(c)
+            slot.lock.lock()
+            for e in 0..<VMEvent.count { r.values[e] &+= slot.counters[e] }
+            slot.lock.unlock()
         }
+        zone.lock.lock()
+        for e in 0..<VMEvent.count { r.values[e] &+= zone.lockedCounters[e] }
+        zone.lock.unlock()
+        for e in 0..<VMEvent.count { r.values[e] &+= zone.rare[e].load(ordering: .relaxed) }
         var fast = 0
         for o in 0...Order.pcpMax {
             let e = VMEvent.fastAlloc.rawValue + o
@@ -32,14 +41,16 @@ extension PageAllocator {
     /// Exact free pages of a zone in the buddy (NR_FREE_PAGES snapshot).
     public func freePages(zone index: Int) -> Int { freePagesSnapshot(zones[index]) }
 
-    /// Pages held in per-CPU lists of a zone, all CPUs.
+    /// Pages held in per-CPU lists of a zone, all CPUs (each read under its CPU's lock).
     public func perCPUPages(zone index: Int) -> Int {
-        (0..<cpuCount).reduce(0) { $0 + zones[index].pcp($1).count.pointee }
+        (0..<cpuCount).reduce(0) { $0 + perCPUState(zone: index, cpu: $1).count }
     }
 
-    /// Per-CPU state of a zone for one CPU: (count, high, batch, high_min, high_max).
+    /// Per-CPU state of a zone for one CPU: (count, high, batch, high_min, high_max), read under its lock.
     public func perCPUState(zone index: Int, cpu: Int) -> (count: Int, high: Int, batch: Int, highMin: Int, highMax: Int) {
         let s = zones[index].pcp(cpu)
+        s.lock.lock()
+        defer { s.lock.unlock() }
         return (s.count.pointee, s.high.pointee, s.batch.pointee, s.highMin.pointee, s.highMax.pointee)
     }
 
@@ -48,7 +59,7 @@ extension PageAllocator {
         let zone = zones[index]
         zone.lock.lock()
         defer { zone.lock.unlock() }
-        return (0..<Order.count).map { zone.nrFree[$0] }
+        return (0..<Order.count).map { zone.freeBlocks($0) }
     }
 
     /// /proc/vmstat-style lines: nr_free_pages, pgalloc_<zone> per zone type,

@@ -72,7 +72,7 @@ extension PageAllocator {
                 while idx != PageMeta.none {
                     guard Int(idx) < n, blocks <= n else { fail("\(name): free list \(o) is corrupt (index \(idx))"); break }
                     let pm = m[Int(idx)]
-                    if pm.state != .buddy || Int(pm.order) != o { fail("\(name): free list \(o) holds pfn \(info.startPFN + Int(idx)) with state \(pm.state) order \(pm.order)") }
+                    if pm.state != .buddy || Int(pm.order) != o || Int(pm.buddyOrder) != o + 1 { fail("\(name): free list \(o) holds pfn \(info.startPFN + Int(idx)) with state \(pm.state) order \(pm.order) buddyOrder \(pm.buddyOrder)") }
                     if pm.prev != prev { fail("\(name): free list \(o) back link broken at pfn \(info.startPFN + Int(idx))") }
                     claim(Int(idx), order: o, as: 1, what: "buddy")
                     if o < Order.maxOrder {
@@ -88,7 +88,7 @@ extension PageAllocator {
                     idx = pm.next
                 }
                 if zone.freeTail[o] != prev { fail("\(name): free list \(o) tail pointer is wrong") }
-                if zone.nrFree[o] != blocks { fail("\(name): nr_free[\(o)] = \(zone.nrFree[o]) but the list holds \(blocks) blocks") }
+                if zone.freeBlocks(o) != blocks { fail("\(name): nr_free[\(o)] = \(zone.freeBlocks(o)) but the list holds \(blocks) blocks") }
             }
             acct.buddyFree += buddyPages
             let snapshot = freePagesSnapshot(zone)
@@ -129,6 +129,7 @@ extension PageAllocator {
                 }
             }
             for p in 0..<n {
+                if m[p].buddyOrder != 0 && !(cover[p] == 1 && isHead[p]) { fail("\(name): pfn \(info.startPFN + p) is marked a buddy head of order \(Int(m[p].buddyOrder) - 1) but is on no free list"); break }
                 if cover[p] == 0 { fail("\(name): pfn \(info.startPFN + p) is lost: free nowhere, cached nowhere, allocated to no one"); break }
                 if !isHead[p] && m[p].state != .tail { fail("\(name): pfn \(info.startPFN + p) inside a block carries state \(m[p].state)"); break }
             }

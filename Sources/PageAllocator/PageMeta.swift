@@ -29,6 +29,12 @@
     /// by this pfn succeeded since it was last allocated, else 0 (never handed
     /// out). Lets a bad free tell a double free from a pfn never allocated.
     @usableFromInline var owner: UInt16
+    /// `order + 1` while this page heads a block on a buddy free list of that
+    /// order, else 0 (PageBuddy + buddy_order). Written and read only under
+    /// the zone lock, so the merge reads this and never `state`, which the
+    /// per-CPU paths write under their own locks: the two never touch the same
+    /// byte concurrently (no data race, without atomics on the fast path).
+    @usableFromInline var buddyOrder: UInt8
     /// Pads the record to one 64-byte cache line, as Linux's struct page is:
     /// pages next to each other in pfn often sit on different CPUs' lists,
     /// and with smaller records their alloc/free writes would bounce one

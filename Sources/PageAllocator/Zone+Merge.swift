@@ -14,7 +14,8 @@ extension Zone {
             let buddyPFN = pfn ^ (1 << o)
             guard buddyPFN >= info.startPFN, buddyPFN &+ (1 << o) <= info.endPFN else { break }
             let b = buddyPFN &- info.startPFN
-            guard m[b].state == .buddy, Int(m[b].order) == o else { break }
+            // buddyOrder, not state: see PageMeta.buddyOrder (no race with the per-CPU paths).
+            guard m[b].buddyOrder == UInt8(truncatingIfNeeded: o &+ 1) else { break }
             removeFromFreeListLocked(UInt32(truncatingIfNeeded: b), order: o)
             m[b].state = .tail
             m[pfn &- info.startPFN].state = .tail
@@ -26,7 +27,7 @@ extension Zone {
             let higherBuddy = (pfn & ~(1 << o)) ^ (1 << (o &+ 1))
             if higherBuddy >= info.startPFN, higherBuddy &+ (1 << (o &+ 1)) <= info.endPFN {
                 let hb = higherBuddy &- info.startPFN
-                toTail = m[hb].state == .buddy && Int(m[hb].order) == o &+ 1
+                toTail = m[hb].buddyOrder == UInt8(truncatingIfNeeded: o &+ 2)
             }
         }
         addToFreeListLocked(UInt32(truncatingIfNeeded: pfn &- info.startPFN), order: o, toTail: toTail)

@@ -67,7 +67,12 @@ import Synchronization
     @inlinable var reserved: UnsafeMutablePointer<Atomic<Int>> { (base + 440).assumingMemoryBound(to: Atomic<Int>.self) }
     @inlinable var freeHead: UnsafeMutablePointer<UInt32> { (base + 512).assumingMemoryBound(to: UInt32.self) }
     @inlinable var freeTail: UnsafeMutablePointer<UInt32> { (base + 560).assumingMemoryBound(to: UInt32.self) }
-    @inlinable var nrFree: UnsafeMutablePointer<Int> { (base + 608).assumingMemoryBound(to: Int.self) }
+    /// Blocks per order. Written under the zone lock; read without it by the
+    /// watermark check and shouldReclaimRetry (as the kernel reads nr_free),
+    /// so relaxed atomics: plain moves on x86, and no data race.
+    @inlinable var nrFree: UnsafeMutablePointer<Atomic<Int>> { (base + 608).assumingMemoryBound(to: Atomic<Int>.self) }
+    /// nr_free[order], relaxed.
+    @inlinable @inline(__always) func freeBlocks(_ order: Int) -> Int { nrFree[order].load(ordering: .relaxed) }
     /// Counters written only under the zone lock.
     @inlinable var lockedCounters: UnsafeMutablePointer<Int> { (base + 704).assumingMemoryBound(to: Int.self) }
     /// Counters bumped without a lock (slow path only).
@@ -95,7 +100,9 @@ import Synchronization
         // freeHead at 512 and freeTail at 560 are not contiguous (11 x 4 = 44 bytes): empty both.
         (raw + 512).bindMemory(to: UInt32.self, capacity: Order.count).initialize(repeating: PageMeta.none, count: Order.count)
         (raw + 560).bindMemory(to: UInt32.self, capacity: Order.count).initialize(repeating: PageMeta.none, count: Order.count)
-        (raw + 608).bindMemory(to: Int.self, capacity: Order.count + VMEvent.count).initialize(repeating: 0, count: Order.count + VMEvent.count)
+        let nr = (raw + 608).bindMemory(to: Atomic<Int>.self, capacity: Order.count)
+        for o in 0..<Order.count { (nr + o).initialize(to: Atomic(0)) }
+        (raw + 704).bindMemory(to: Int.self, capacity: VMEvent.count).initialize(repeating: 0, count: VMEvent.count)
         let rare = (raw + 896).bindMemory(to: Atomic<Int>.self, capacity: rareCount)
         for i in 0..<rareCount { (rare + i).initialize(to: Atomic(0)) }
         return Zone(base: raw)
@@ -115,6 +122,7 @@ import Synchronization
         let m = meta
         m[Int(idx)].state = .buddy
         m[Int(idx)].order = UInt8(truncatingIfNeeded: order)
+        m[Int(idx)].buddyOrder = UInt8(truncatingIfNeeded: order &+ 1)
         let head = freeHead[order]
         if head == PageMeta.none {
             m[Int(idx)].next = PageMeta.none
@@ -133,7 +141,7 @@ import Synchronization
             m[Int(head)].prev = idx
             freeHead[order] = idx
         }
-        nrFree[order] &+= 1
+        nrFree[order].store(freeBlocks(order) &+ 1, ordering: .relaxed)
     }
 
     /// O(1) unlink of a free block from list `order`. Leaves its state to the caller.
@@ -143,7 +151,8 @@ import Synchronization
         let n = m[Int(idx)].next, p = m[Int(idx)].prev
         if p == PageMeta.none { freeHead[order] = n } else { m[Int(p)].next = n }
         if n == PageMeta.none { freeTail[order] = p } else { m[Int(n)].prev = p }
-        nrFree[order] &-= 1
+        m[Int(idx)].buddyOrder = 0
+        nrFree[order].store(freeBlocks(order) &- 1, ordering: .relaxed)
     }
 
     @inlinable @inline(__always)

@@ -30,6 +30,10 @@ struct DebateCommand: ParsableCommand {
     var quiet = false
 
     func validate() throws {
+        let scenarios = ((try? FileManager.default.contentsOfDirectory(atPath: workloadsDir)) ?? []).filter { $0.hasPrefix("scenario") && $0.hasSuffix(".toml") }
+        if scenarios.isEmpty {
+            throw ValidationError("cannot find \(workloadsDir)/scenario*.toml (in \(FileManager.default.currentDirectoryPath)): run debate from the repository's root, or give --workloads DIR, the folder that holds the scenario files")
+        }
         guard scale > 0 && scale <= 10 else { throw ValidationError("--scale must be more than 0 and at most 10, got \(scale)") }
         guard (1...100).contains(seeds) else { throw ValidationError("--seeds must be 1...100, got \(seeds)") }
         if let only {

@@ -19,10 +19,13 @@ struct ZoneInfo: ParsableCommand {
         commandName: "zoneinfo",
         abstract: "Print /proc/zoneinfo for a configured topology (free pages, min/low/high, spanned/present/managed, protection, per-CPU high/batch/high_min/high_max).")
     @OptionGroup var topology: TopologyOptions
+    @Flag(help: "Also print this project's counters (nr_free_pcp as a zone field, pgalloc, pgfree, zone_lock_acquire) and `#` lines on the topology, zonelists and placement. Without it: the kernel's fields only, in its layout.")
+    var extras = false
 
     func run() throws {
         let a = try topology.allocator(defaultPagesPerNode: nil)
-        print(a.zoneinfo(), terminator: "")
+        print(a.zoneinfo(extras: extras), terminator: "")
+        guard extras else { return }
         print("# \(a.topology); min_free_kbytes \(a.minFreeKbytes); page metadata \(a.metadataBytesPerPage) bytes/page")
         print("# distances: \(a.topology.distance.map { $0.map(String.init).joined(separator: ",") }.joined(separator: ";"))\(a.topology.isDeclared ? "" : "; machine nodes " + a.topology.machineNode.map(String.init).joined(separator: ","))")
         for n in 0..<a.nodeCount { print("# zonelist of node\(n): \(a.zonelistDescription(node: n))") }

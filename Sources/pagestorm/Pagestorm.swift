@@ -22,6 +22,16 @@ struct Pagestorm: ParsableCommand {
     static func main() {
         // jemalloc needs more static TLS than glibc keeps for dlopen: the tool may start itself again (PeerAllocator).
         PeerAllocator.reexecForStaticTLS = true
+        // A first word that is no subcommand (smoke takes no arguments, so it
+        // cannot be one of smoke's): name it and the nearest subcommand.
+        if let first = CommandLine.arguments.dropFirst().first, !first.hasPrefix("-") {
+            let names = configuration.subcommands.map { $0._commandName } + ["help"]
+            if !names.contains(first) {
+                let hint = Suggest.nearest(first, among: names).map { "; did you mean '\($0)'?" } ?? ""
+                FileHandle.standardError.write(Data("pagestorm: '\(first)' is not a subcommand\(hint) (subcommands: \(names.dropLast().joined(separator: ", ")); `pagestorm --help` says more)\n".utf8))
+                Foundation.exit(ExitStatus.badInput.rawValue)
+            }
+        }
         do {
             var command = try parseAsRoot()
             try command.run()

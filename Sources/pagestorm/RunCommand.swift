@@ -87,6 +87,10 @@ struct RunCommand: ParsableCommand {
     }
 
     func run() throws {
+        if let path = workload, !FileManager.default.fileExists(atPath: path) {
+            FileHandle.standardError.write(Data("pagestorm: \(Suggest.missingFile(path))\n".utf8))
+            throw ExitCode(ExitStatus.badInput.rawValue)
+        }
         var w: Workload
         do {
             w = try (workload.map { try Workload.load(path: $0) } ?? Workload.builtinDefault()).overriding(overrides()).settingMemPolicies(mempolicy)

@@ -11,15 +11,19 @@ struct Smoke: ParsableCommand {
         discussion: "Topology and arena flags replace the workload's. Same exit codes as `run`.")
     @OptionGroup var topology: TopologyOptions
 
-    @Option(help: "How long the workload runs (measured, after its 100 ms warm-up), in milliseconds.")
-    var milliseconds: Int = 1000
+    @Option(name: .customLong("duration-ms"), help: "How long the workload runs (measured, after its 100 ms warm-up), in milliseconds (the same flag as `run`'s).")
+    var durationMs: Int = 1000
+    /// The old spelling, kept working but no longer shown.
+    @Option(name: .customLong("milliseconds"), help: .hidden)
+    var oldMilliseconds: Int?
+    var milliseconds: Int { oldMilliseconds ?? durationMs }
     @Option(help: "Seed of the workers' generators.")
     var seed: UInt64 = 1
     @Option(help: "Also write the results JSON here.")
     var output: String?
 
     func validate() throws {
-        guard (1...3_600_000).contains(milliseconds) else { throw ValidationError("--milliseconds must be 1...3600000, got \(milliseconds)") }
+        guard (1...3_600_000).contains(milliseconds) else { throw ValidationError("--duration-ms must be 1...3600000, got \(milliseconds)") }
         try RunCommand.refuseExisting(output)
     }
 

@@ -28,9 +28,21 @@ import Topology
         #expect(a.freeBlocks(zone: 3) != expectedSeed(start: 0, end: 0))
     }
 
+    /// By default /proc/zoneinfo's fields only; the project's counters with `extras`.
+    @Test func zoneinfoPrintsTheKernelsFieldsUnlessAskedForExtras() throws {
+        let (a, _) = try allocator()
+        let plain = a.zoneinfo()
+        for extra in ["nr_free_pcp", "pgalloc", "pgfree", "zone_lock_acquire"] {
+            #expect(!plain.contains(extra), "the kernel's zoneinfo has no \(extra)")
+        }
+        #expect(plain.contains("nr_free_pages") && plain.contains("numa_hit") && plain.contains("pagesets"))
+        let extras = a.zoneinfo(extras: true)
+        for extra in ["nr_free_pcp", "pgalloc", "pgfree", "zone_lock_acquire"] { #expect(extras.contains(extra)) }
+    }
+
     @Test func zoneinfoNamesEveryField() throws {
         let (a, _) = try allocator()
-        let text = a.zoneinfo()
+        let text = a.zoneinfo(extras: true)
         for s in ["pages free", "boost", "min", "low", "high", "promo", "spanned", "present", "managed",
                   "protection: (", "nr_free_pages", "nr_free_pcp", "numa_hit", "pagesets", "cpu: 0", "count:",
                   "batch:", "high_min:", "high_max:", "vm stats threshold:", "node_unreclaimable:", "start_pfn:"] {

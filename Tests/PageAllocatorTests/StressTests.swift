@@ -148,13 +148,13 @@ final class StressShared: Sendable {
     }
 
     @Test func sixThreadsOnEveryPerCPUPath() throws {
-        try Self.runStress(threads: 6, ops: 15000, validateConcurrently: false)
+        try Self.runStress(threads: 6, ops: underTSan ? 1500 : 15000, validateConcurrently: false)
     }
 
     /// validate() promises to be safe while other threads run: it must never
     /// report a violation that is not there.
     @Test func validateWhileOtherThreadsRun() throws {
-        try Self.runStress(threads: 6, ops: 6000, validateConcurrently: true)
+        try Self.runStress(threads: 6, ops: underTSan ? 600 : 6000, validateConcurrently: true)
     }
 
     /// The buddy path (orders above 3) under a validator that never sleeps:
@@ -193,8 +193,10 @@ final class StressShared: Sendable {
         for w in workers { guard w.join(deadline: deadline) else { Issue.record("a worker did not finish"); return } }
         guard validator.join(deadline: deadline) else { Issue.record("the validator did not finish"); return }
         for f in s.failures.withLock({ $0 }) { Issue.record(Comment(rawValue: f)) }
-        #expect(s.validations.load(ordering: .relaxed) > 100)
-        #expect(s.allocations.load(ordering: .relaxed) > 1000)
+        // Under ThreadSanitizer (10-50x slower, and validate() takes every
+        // lock in a loop) the point is the race detector, not the counts.
+        #expect(s.validations.load(ordering: .relaxed) > (underTSan ? 1 : 100))
+        #expect(s.allocations.load(ordering: .relaxed) > (underTSan ? 1 : 1000))
         let acct = try a.validate()
         #expect(acct.allocated == 0 && acct.buddyFree + acct.perCPU == 1024)
         #expect(a.counters(zone: 0)[.pgalloc] == a.counters(zone: 0)[.pgfree])

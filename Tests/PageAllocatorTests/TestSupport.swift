@@ -207,3 +207,9 @@ func monotonicSeconds() -> Double {
     clock_gettime(CLOCK_MONOTONIC, &ts)
     return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
 }
+
+/// `make test-tsan` sets PAGESTORM_TSAN=1: tests then do a tenth of their
+/// operations (ThreadSanitizer is 10-50x slower; what matters there is that
+/// every path runs concurrently, not how often), never skipping a check of
+/// the allocator's state.
+let underTSan = getenv("PAGESTORM_TSAN").map { String(cString: $0) } == "1"

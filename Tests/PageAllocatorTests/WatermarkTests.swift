@@ -183,7 +183,7 @@ import Topology
             let free = a.freePages(zone: 0)
             for order in 0...4 {
                 for (f, mark) in [(AllocFlags(), low), (Self.atomic, low), (Self.oom, low / 3)] {
-                    let exact = PageAllocator.zoneWatermarkOK(free: free, order: order, mark: mark, lowmemReserve: 0, flags: f) { z.nrFree[$0] > 0 }
+                    let exact = PageAllocator.zoneWatermarkOK(free: free, order: order, mark: mark, lowmemReserve: 0, flags: f) { z.freeBlocks($0) > 0 }
                     #expect(a.watermarkOK(z, order: order, mark: mark, classzone: 2, flags: f) == exact,
                             "free \(free) order \(order) flags \(f.rawValue)")
                 }

@@ -2,6 +2,8 @@ import Foundation
 import Synchronization
 import Testing
 @testable import StressHarness
+import PageAllocator
+import Topology
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -155,6 +157,55 @@ import Glibc
         }
     }
 
+    /// A mistyped subcommand names itself and the nearest one, exit 2
+    /// (it used to be swallowed by the default `smoke`, whose usage answered).
+    @Test func aMistypedSubcommandSuggestsTheNearest() throws {
+        let (code, _, err) = try Self.pagestorm(["rn", "x.toml"], cwd: NSTemporaryDirectory())
+        #expect(code == 2)
+        #expect(err.contains("'rn' is not a subcommand") && err.contains("did you mean 'run'"), "\(err)")
+    }
+
+    /// A missing workload file: the path, "does not exist", the closest file in Workloads/.
+    @Test func aMissingWorkloadFileSuggestsTheClosest() throws {
+        let (code, _, err) = try Self.pagestorm(["run", "Workloads/scenario1-oom-victim.toml"], cwd: repoRoot.path)
+        #expect(code == 2)
+        #expect(err.contains("Workloads/scenario1-oom-victim.toml does not exist"), "\(err)")
+        #expect(err.contains("did you mean Workloads/scenario1-oom-victim-lock.toml"), "\(err)")
+    }
+
+    /// debate outside the repository says what it cannot find and how to point it there.
+    @Test func debateOutsideTheRepositorySaysWhatIsMissing() throws {
+        let dir = Self.tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let (code, _, err) = try Self.pagestorm(["debate", "--seeds", "1"], cwd: dir)
+        #expect(code == 2)
+        #expect(err.contains("Workloads/scenario*.toml") && err.contains("--workloads DIR"), "\(err)")
+        #expect(!FileManager.default.fileExists(atPath: dir + "/results"), "nothing is written")
+    }
+
+    /// A policy that cannot act (no allocation reached the slow path) says so.
+    @Test func aPolicyWithNoEffectSaysTheSlowPathWasNeverEntered() throws {
+        let dir = Self.tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try Self.tinyWorkload.write(toFile: dir + "/tiny.toml", atomically: true, encoding: .utf8)
+        let (code, out, err) = try Self.pagestorm(["run", "tiny.toml", "--duration-ms", "30", "--warmup-ms", "0", "--no-overhead", "--no-results",
+                                                   "--policy", "retry=legacy"], cwd: dir)
+        #expect(code == 0, "\(err)")
+        let line = out.split(separator: "\n").first { $0.hasPrefix("policy: ") }.map(String.init) ?? ""
+        #expect(line.contains("retry=legacy") && line.contains("the slow path, where the policy acts, was never entered"), "\(line)")
+    }
+
+    /// One spelling for the run length: smoke takes run's --duration-ms (and
+    /// still the old --milliseconds, no longer shown).
+    @Test func smokeTakesDurationMs() throws {
+        let (_, help, _) = try Self.pagestorm(["smoke", "--help"], cwd: NSTemporaryDirectory())
+        #expect(help.contains("--duration-ms") && !help.contains("--milliseconds"), "\(help)")
+        for flag in ["--duration-ms", "--milliseconds"] {
+            let (code, _, err) = try Self.pagestorm(["smoke", flag, "0"], cwd: NSTemporaryDirectory())
+            #expect(code == 2 && err.contains("--duration-ms must be 1...3600000, got 0"), "\(flag): \(err)")
+        }
+    }
+
     // MARK: - Helpers
 
     static let tinyWorkload = """
@@ -278,4 +329,17 @@ enum AnyCodable: Codable, Equatable, Sendable {
 extension AnyCodable: ExpressibleByIntegerLiteral, ExpressibleByStringLiteral {
     init(integerLiteral v: Int) { self = .int(v) }
     init(stringLiteral v: String) { self = .string(v) }
+}
+
+/// `bench --output` rows carry their stable key beside their label.
+@Suite struct BenchKeyTests {
+    @Test func benchRowsCarryTheirKey() throws {
+        let cfg = AllocatorConfig(topology: try Topology.declared(nodes: 1, cpusPerNode: 2), zones: [ZoneSpec(.normal, pages: 8192)])
+        var bench = Bench(config: cfg, iterations: 2000, runs: 1, threads: 2) { _ in }
+        bench.only = ["order0.pcp.1t", "order3.buddy.1t"]
+        let report = try bench.run()
+        #expect(report.rows.map(\.key) == ["calibration", "order0.pcp.1t", "order3.buddy.1t"])
+        let json = String(decoding: try ResultsFile.encoder().encode(report), as: UTF8.self)
+        #expect(json.contains("\"key\" : \"order0.pcp.1t\""))
+    }
 }

@@ -6,6 +6,8 @@ import Topology
 /// One benchmark line: the median of several runs and its ratio to the
 /// calibration loop measured in the same runs.
 public struct BenchRow: Codable, Sendable {
+    /// The stable key (`order0.pcp.1t`, ... as `--only` takes them; "calibration" for the calibration row).
+    public var key: String? = nil
     public var name: String
     /// "ns/pair", "ns/page", "ns/op".
     public var unit: String
@@ -190,11 +192,13 @@ public struct Bench {
         ]
         var out: [BenchRow] = [BenchRow(name: "calibration (dependent 64-bit LCG step)", unit: "ns/op",
                                         median: Bench.median(samples.map(\.calib)), runs: samples.map(\.calib), ratioToCalibration: 1)]
+        out[0].key = "calibration"
         for (key, name, unit) in rows {
             let vals = samples.compactMap { $0.values[key] }
             guard !vals.isEmpty else { continue }
             let ratios = samples.compactMap { s in s.values[key].map { $0 / s.calib } }
             var row = BenchRow(name: name, unit: unit, median: Bench.median(vals), runs: vals, ratioToCalibration: Bench.median(ratios))
+            row.key = key
             if key == "order0.pcp.Nt" { row.notes["throughput_vs_1_thread"] = Bench.median(scaling) }
             if key == "order3.buddy.Nt" { row.notes["throughput_vs_1_thread"] = Bench.median(buddyScaling) }
             out.append(row)

@@ -81,8 +81,11 @@ extension RunResult {
         if let n = noise { line(n.summaryLine) }
         if !w.policy.isEmpty {
             let nonDefault = Policy.keys.filter { w.policy[$0] != nil && Policy.defaults[$0] != w.policy[$0] }
+            // A policy acts only in the slow path: say when no allocation got there.
+            let slowEntered = counters.vmstatAtEnd["alloc_slowpath"] ?? 0
             line("policy: " + (nonDefault.isEmpty ? "all defaults" : nonDefault.map { "\($0)=\(w.policy[$0]!)" }.joined(separator: ", "))
-                 + (w.harness.callerLoop ? "; NOFAIL as a caller loop (harness)" : ""))
+                 + (w.harness.callerLoop ? "; NOFAIL as a caller loop (harness)" : "")
+                 + (!nonDefault.isEmpty && slowEntered == 0 ? "; no effect in this run: the slow path, where the policy acts, was never entered (alloc_slowpath 0)" : ""))
         }
         out.append(contentsOf: slowPath.summaryLines(workload: w))
         for p in status.problems { line("problem: \(p)") }
