@@ -101,19 +101,25 @@ import Topology
     @Test func lockedListFallsBackToTheBuddy() throws {
         let a = try makeSmall(pages: 1024)
         let slot = a.zones[0].pcp(0)
+        // The statistics take each CPU's lock to read it, so the test reads
+        // them between its own lock holds (nothing runs in between).
         slot.lock.lock()
         let b = try a.allocate(order: 0, cpu: CPUID(0))
+        slot.lock.unlock()
         #expect(b.pfn == PFN(0))
         // No refill: the buddy split straight down, nothing parked.
         #expect(a.freeBlocks(zone: 0) == [1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0])
         #expect(a.perCPUState(zone: 0, cpu: 0).count == 0)
         var c = a.counters(zone: 0)
         #expect(c[.pcpLockContended] == 1 && c[.pcpRefill] == 0 && c[.pgalloc] == 1)
+        slot.lock.lock()
         try a.free(b, cpu: CPUID(0))
+        slot.lock.unlock()
         #expect(a.freeBlocks(zone: 0) == [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1])
         c = a.counters(zone: 0)
         #expect(c[.pcpLockContended] == 2 && c[.pgfree] == 1)
         // Misuse is still caught on the buddy path.
+        slot.lock.lock()
         #expect(throws: AllocError.doubleFree(pfn: 0, order: 10)) { try a.free(b, cpu: CPUID(0)) }
         slot.lock.unlock()
         try a.validate()
