@@ -6,7 +6,7 @@
 # moves old results aside with --restart (nothing deleted); a run whose
 # process is killed is recorded as failed and the sweep goes on (exit 3),
 # and the next invocation runs it again; Ctrl-C (SIGINT) stops the sweep with
-# 130 and the next invocation resumes. Part of `make test-slurm` (about 15 s).
+# 130, SIGTERM with 143, and the next invocation resumes. Part of `make test-slurm` (about 15 s).
 set -uo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 BIN="${PAGESTORM:-$ROOT/.build/release/pagestorm}"
@@ -120,6 +120,15 @@ wait $sp; rc=$?
 [ "$(find "$R/slow" -name 'rep-1.json' | wc -l)" = 2 ] || fail "after resuming, both runs should be complete"
 [ "$(find "$R/slow" -name 'rep-1.partial-*.json' | wc -l)" = 1 ] || fail "the interrupted run's partial results were not kept aside"
 "$BIN" merge "$R/slow" > /dev/null || fail "merge after resuming should find every run"
+
+# SIGTERM (scancel, timeout): the same stop (partial results kept aside), exit 143 as `pagestorm run`.
+"$BIN" sweep "$T/slow.toml" --results-dir "$T/term" > "$T/out6" 2>&1 &
+sp=$!
+for _ in $(seq 100); do pgrep -P $sp >/dev/null && break; sleep 0.05; done
+sleep 0.5; kill -TERM $sp
+wait $sp; rc=$?
+[ "$rc" = 143 ] || fail "a sweep sent SIGTERM exited $rc, expected 143: $(cat "$T/out6")"
+[ "$(find "$T/term/slow" -name 'rep-1.partial-*.json' | wc -l)" = 1 ] || fail "the terminated run's partial results were not kept aside"
 
 if [ $fails -gt 0 ]; then echo "test-sweep-cli: $fails check(s) failed" >&2; exit 1; fi
 echo "test-sweep-cli: ok"

@@ -15,7 +15,7 @@ struct SweepCommand: ParsableCommand {
         array) or JOB_COMPLETION_INDEX with --shard-count (a Kubernetes indexed job) choose the shard. \
         Exit codes: 0 every run of this shard has a complete result (whatever its verdict: livelock and deadlock are \
         results); 2 bad input (the sweep file, a flag, a results folder of another sweep); 3 one or more runs failed \
-        (crashed, could not start, timed out: see <point>/rep-<n>.failed.json); 130 interrupted.
+        (crashed, could not start, timed out: see <point>/rep-<n>.failed.json); 130 interrupted (SIGINT), 143 terminated (SIGTERM, e.g. scancel).
         """)
 
     @Argument(help: "The sweep file (TOML).")
@@ -88,7 +88,7 @@ struct SweepCommand: ParsableCommand {
         for f in out.failed { FileHandle.standardError.write(Data("pagestorm: run failed: \(f)\n".utf8)) }
         if out.interrupted {
             print("sweep interrupted: rerun the same command to resume")
-            throw ExitCode(ExitStatus.interrupted.rawValue)
+            throw ExitCode(out.interruptStatus.rawValue)
         }
         if !out.failed.isEmpty { throw ExitCode(ExitStatus.toolFailed.rawValue) }
         if shardSpec.count > 1 { print("when every shard has ended: pagestorm merge \(root) (or each shard's folder)") }

@@ -9,6 +9,8 @@ import Glibc
 /// starts no other run. Runs are in their own process group, so Ctrl-C at a
 /// terminal reaches them only through the runner: once.
 private let sweepSignals = Atomic<Int>(0)
+/// The first of those signals (SIGINT or SIGTERM): the sweep's exit status says which (130 or 143).
+private let sweepFirstSignal = Atomic<Int32>(0)
 
 /// Runs the runs of one shard of a sweep, each in a child process of the
 /// same binary (`pagestorm sweep FILE --child RUN ...`), so that a crash or
@@ -42,6 +44,11 @@ public struct SweepRunner {
         public var completed = 0
         public var failed: [String] = []
         public var interrupted = false
+        /// The signal that interrupted the sweep (SIGINT or SIGTERM; 0: none, or
+        /// a run interrupted on its own).
+        public var signal: Int32 = 0
+        /// The exit status of an interrupted sweep: 143 after SIGTERM, else 130 (as `run`).
+        public var interruptStatus: ExitStatus { signal == SIGTERM ? .terminated : .interrupted }
         /// Verdicts of the runs completed now.
         public var verdicts: [String: Int] = [:]
         /// Wall time of each run's child, from spawn to its result in place, in ms.
@@ -134,6 +141,7 @@ public struct SweepRunner {
             if out.interrupted { break }
         }
         if tty { FileHandle.standardOutput.write(Data("\r\u{1B}[K".utf8)) }
+        out.signal = sweepFirstSignal.load(ordering: .relaxed)
         out.elapsedS = Date().timeIntervalSince(start)
         return out
     }
@@ -283,10 +291,12 @@ public struct SweepRunner {
 
     func installSignals() {
         sweepSignals.store(0, ordering: .relaxed)
+        sweepFirstSignal.store(0, ordering: .relaxed)
         var sa = sigaction()
-        sa.__sigaction_handler.sa_handler = { _ in
+        sa.__sigaction_handler.sa_handler = { sig in
+            _ = sweepFirstSignal.compareExchange(expected: 0, desired: sig, ordering: .relaxed)
             // A third signal ends the sweep at once (the run in progress has had two).
-            if sweepSignals.wrappingAdd(1, ordering: .relaxed).newValue >= 3 { _exit(130) }
+            if sweepSignals.wrappingAdd(1, ordering: .relaxed).newValue >= 3 { _exit(sweepFirstSignal.load(ordering: .relaxed) == SIGTERM ? 143 : 130) }
         }
         sigemptyset(&sa.sa_mask)
         sa.sa_flags = SA_RESTART

@@ -282,9 +282,19 @@ public struct SweepSpec: Sendable {
                 for (a, axis) in axes.enumerated() {
                     do { t = try setting(t, axis.path, axis.values[idx[a]]) } catch { throw fail(axis.values[idx[a]].line, "axis '\(axis.key)': \(error.message)") }
                 }
-                do { _ = try decoder.decode(t, defaultName: baseDefaultName) } catch {
+                let pointWorkload: Workload
+                do { pointWorkload = try decoder.decode(t, defaultName: baseDefaultName) } catch {
                     let culprit = axes.last { error.field.hasPrefix(canonicalField($0.path)) } ?? axes.last!
                     throw fail(culprit.line, "point \(id) is contradictory and no [[exclude]] removes it: \(error.field.isEmpty ? "" : "\(error.field): ")\(error.message)")
+                }
+                // A peer allocator refuses pagestorm-only parts (docs/peers.md): found here, before anything runs.
+                let allocator = pointWorkload.run.allocator ?? AllocatorName.pagestorm.rawValue
+                if allocator != AllocatorName.pagestorm.rawValue {
+                    let refused = pointWorkload.peerSupport().refused
+                    if !refused.isEmpty {
+                        let culprit = axes.first { canonicalField($0.path) == "run.allocator" } ?? axes.last!
+                        throw fail(culprit.line, "point \(id) is contradictory and no [[exclude]] removes it: allocator \(allocator) refuses parts only pagestorm has: \(refused.joined(separator: "; "))")
+                    }
                 }
                 points.append(SweepPoint(id: id, valueIndex: idx, values: values))
             }
