@@ -7,7 +7,7 @@ SHELL := /bin/bash
 # verdicts (part of `make test`; `make test-scenarios` runs only them).
 SCENARIO_SUITES = SlowPathScenarioTests|RemedyScenarioTests|DebateTests
 
-.PHONY: run test test-scenarios test-slurm test-tsan build bench deps clean check-baselines refresh-baselines test-numa-lab
+.PHONY: run test test-scenarios test-slurm test-tsan build bench deps clean check-baselines refresh-baselines test-numa-lab test-report
 
 deps:
 	@scripts/ensure-deps.sh
@@ -38,6 +38,14 @@ test-scenarios: deps
 test-slurm:
 	scripts/test-sweep-cli.sh
 	scripts/slurm-lab.sh test
+
+# `pagestorm report` in a real browser (docs/report.md): installs Debian's
+# chromium if missing (as root), makes a small sweep, a run, a load curve, a
+# NUMA matrix and a debate with .build/release/pagestorm (`make build`; does
+# not build), renders their report in headless Chromium (DOM dump and a PNG
+# under .ci-artifacts/report/) and checks the charts are there.
+test-report:
+	scripts/report-check.sh
 
 # The regression gate against results/baselines/gate/ (exact counters of
 # deterministic runs, instructions per op under callgrind). Reuses the release

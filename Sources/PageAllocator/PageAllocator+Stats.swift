@@ -41,6 +41,12 @@ extension PageAllocator {
     /// Exact free pages of a zone in the buddy (NR_FREE_PAGES snapshot).
     public func freePages(zone index: Int) -> Int { freePagesSnapshot(zones[index]) }
 
+    /// A zone's min, low and high watermarks (pages), as the allocator checks them now.
+    public func watermarks(zone index: Int) -> (min: Int, low: Int, high: Int) {
+        let i = zones[index].info.pointee
+        return (i.wmarkMin, i.wmarkLow, i.wmarkHigh)
+    }
+
     /// Pages held in per-CPU lists of a zone, all CPUs (each read under its CPU's lock).
     public func perCPUPages(zone index: Int) -> Int {
         (0..<cpuCount).reduce(0) { $0 + perCPUState(zone: index, cpu: $1).count }

@@ -184,11 +184,14 @@ struct NumaCommand: ParsableCommand {
     var policies: String?
     @Flag(name: .customLong("no-fallback"), help: "Skip the fallback-order experiment.")
     var noFallback = false
+    @Option(help: "Also write the matrix as JSON (schema pagestorm.numa/1) to this file; `pagestorm report` draws it as heat maps.")
+    var output: String?
     @OptionGroup var topology: TopologyOptions
 
     func run() throws {
         guard (1...600_000).contains(durationMs) else { throw failBadInput("--duration-ms must be 1...600000, got \(durationMs)") }
         guard (1...262_144).contains(touchPages) else { throw failBadInput("--touch-pages must be 1...262144, got \(touchPages)") }
+        if let o = output, FileManager.default.fileExists(atPath: o) { throw failBadInput("--output \(o): the file exists (never replaced)") }
         let declared = topology.nodes != nil || topology.cpusPerNode != nil
         var w: Workload
         do {
@@ -204,6 +207,7 @@ struct NumaCommand: ParsableCommand {
         let topo: Topology
         do { topo = try w.topology.build() } catch { throw failBadInput("topology: \(error)") }
         let onOneNode = topo.isDeclared || !topo.canBindMemory
+        let startedAt = ResultsFile.timestamp(Date())
         print("pagestorm numa: \(w.name); \(topo)")
         if onOneNode {
             print("note: \(topo.isDeclared ? "a declared topology" : "memory cannot be bound to nodes here"): every node's memory is the same real memory, so latency and bandwidth differences are the model's (its code paths), not the hardware's")
@@ -215,6 +219,17 @@ struct NumaCommand: ParsableCommand {
             throw ExitCode((error as? RunFailure)?.status.rawValue ?? ExitStatus.toolFailed.rawValue)
         }
         print(NodeMatrix.format(cells, nodes: topo.nodeCount))
+        if let path = output {
+            let doc = NumaMatrixResult(workload: w.name, startedAt: startedAt, machine: MachineInfo.current(topology: topo), topology: "\(topo)",
+                                       nodes: topo.nodeCount, modelOnly: onOneNode, durationMs: durationMs, touchPages: touchPages, cells: cells)
+            do {
+                let written = try ResultsFile.write(doc, to: path, uniquify: false)
+                print("matrix: \(written)")
+            } catch {
+                FileHandle.standardError.write(Data("pagestorm: cannot write \(path): \(error.localizedDescription)\n".utf8))
+                throw ExitCode(ExitStatus.toolFailed.rawValue)
+            }
+        }
 
         if !noFallback && topo.nodeCount > 1 {
             var cfg = AllocatorConfig(topology: topo, pagesPerNode: max(1024, w.memory.pagesPerNode))

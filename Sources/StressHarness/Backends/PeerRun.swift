@@ -299,7 +299,7 @@ public enum PeerRun {
         if memory.corruptions > 0 { problems.insert("\(memory.corruptions) touched block(s) did not hold their pattern", at: 0) }
 
         let slow = SlowInputs(
-            start: [], end: [], total: [], oomEvents: [], goNs: goNs, watchdog: nil, stalls: stalls.report(pollMs: min(5, harness.pollMs)),
+            start: [], end: [], total: [], oomEvents: [], goNs: goNs, watchdog: nil, stalls: stalls.report(pollMs: min(5, harness.pollMs), goNs: goNs),
             messages: control.messages.withLock { $0 }, reclaimableAtEnd: [:], fragmentation: [], warnings: AllocWarningStats(),
             memoryGroups: [], injected: 0, groupStops: (0..<workload.groups.count).map { g in control.groupStopNs(g) }, endAborted: false)
         var result = ResultBuilder(workload: workload, plan: plan, outputs: outs, clock: clock, backend: name.resultsName).build(

@@ -214,3 +214,35 @@ public enum NodeMatrix {
         }
     }
 }
+
+/// `pagestorm numa --output FILE`: the CPU-node x memory-node matrix (schema
+/// "pagestorm.numa/1"), which `pagestorm report` draws as heat maps.
+public struct NumaMatrixResult: Codable, Sendable, Equatable {
+    public static let schemaName = "pagestorm.numa/1"
+    public var schema: String = NumaMatrixResult.schemaName
+    public var workload: String
+    public var startedAt: String
+    public var machine: MachineInfo
+    /// The topology the matrix ran on (its description).
+    public var topology: String
+    public var nodes: Int
+    /// Every node's memory is the same real memory (a declared topology, or
+    /// no memory binding): differences are the model's, not the hardware's.
+    public var modelOnly: Bool
+    public var durationMs: Int
+    public var touchPages: Int
+    public var cells: [NodeMatrix.Cell]
+
+    public init(workload: String, startedAt: String, machine: MachineInfo, topology: String, nodes: Int, modelOnly: Bool,
+                durationMs: Int, touchPages: Int, cells: [NodeMatrix.Cell]) {
+        self.workload = workload
+        self.startedAt = startedAt
+        self.machine = machine
+        self.topology = topology
+        self.nodes = nodes
+        self.modelOnly = modelOnly
+        self.durationMs = durationMs
+        self.touchPages = touchPages
+        self.cells = cells
+    }
+}

@@ -50,6 +50,10 @@ public struct RunResult: Codable, Sendable, Equatable {
     /// since boot) and each node's memory. The window's counters are in
     /// `counters.numaByNode`.
     public var numastat: NumaStat? = nil
+    /// Free pages of every zone against its min/low/high watermarks, once per
+    /// `run.bucket_ms` from the workers' release to their stop (nil: a peer
+    /// allocator's run, or results written before it was recorded).
+    public var freePages: FreePagesSeries? = nil
 }
 
 /// Where a run sits in a sweep (a single run: index 0 of 1, no sweep).

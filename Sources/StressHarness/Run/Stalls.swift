@@ -20,6 +20,9 @@ struct StallTracker {
     /// Per worker: the call being watched (sequence, first seen, next report at).
     var watching: [(seq: Int, start: UInt64, nextReport: UInt64)?]
     var durationsMs: [Int] = []
+    /// When each stall began (monotonic ns) and its length, the first `maxEvents`.
+    var events: [(start: UInt64, ms: Int)] = []
+    static let maxEvents = 1000
     var unfinished = 0
     var printed = 0
     var lines: [String] = []
@@ -48,7 +51,10 @@ struct StallTracker {
 
     mutating func ended(_ start: UInt64, _ now: UInt64) {
         let d = now - start
-        if d >= thresholdNs { durationsMs.append(Int(d / 1_000_000)) }
+        if d >= thresholdNs {
+            durationsMs.append(Int(d / 1_000_000))
+            if events.count < StallTracker.maxEvents { events.append((start, Int(d / 1_000_000))) }
+        }
     }
 
     /// At the end of the run: calls still going (a hang the watchdog ended, or
@@ -77,7 +83,8 @@ struct StallTracker {
     /// Bucket upper bounds of the stall histogram, in ms.
     static let bucketsMs = [10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10_000, 20_000, 60_000, 300_000]
 
-    func report(pollMs: Int) -> StallReport {
+    /// `goNs`: when the workers were released (event times are ms after it).
+    func report(pollMs: Int, goNs: UInt64) -> StallReport {
         var counts = [Int](repeating: 0, count: StallTracker.bucketsMs.count + 1)
         for d in durationsMs {
             let i = StallTracker.bucketsMs.firstIndex { d <= $0 } ?? StallTracker.bucketsMs.count
@@ -88,7 +95,8 @@ struct StallTracker {
         }
         return StallReport(thresholdMs: Int(thresholdNs / 1_000_000), resolutionMs: pollMs, count: durationsMs.count, unfinished: unfinished,
                            totalMs: durationsMs.reduce(0, +), maxMs: durationsMs.max() ?? 0, histogram: hist,
-                           printed: printed, lines: lines)
+                           printed: printed, lines: lines,
+                           events: events.map { StallEvent(atMs: (Double($0.start) - Double(goNs)) / 1e6, ms: $0.ms) })
     }
 }
 
@@ -109,6 +117,15 @@ public struct StallReport: Codable, Sendable, Equatable {
     /// Kernel-form lines printed (`stall_warnings`), and the first 100 of them.
     public var printed: Int
     public var lines: [String]
+    /// When each stall began (ms after the workers were released, to within
+    /// `resolutionMs`) and how long it lasted, the first 1000. Absent in
+    /// results written before it was recorded.
+    public var events: [StallEvent]? = nil
+}
+
+public struct StallEvent: Codable, Sendable, Equatable {
+    public var atMs: Double
+    public var ms: Int
 }
 
 public struct StallBucket: Codable, Sendable, Equatable {

@@ -30,6 +30,8 @@ struct Supervisor {
     var machineStart = MachineSample()
     var slowWindowStart: [(name: String, value: Int)]? = nil
     var goNs: UInt64 = 0
+    /// Free pages against the watermarks, once per bucket_ms.
+    var freePages: FreePagesSampler
 
     private var watchdogParked = false
     private var lastPrint: UInt64 = 0
@@ -45,6 +47,7 @@ struct Supervisor {
         let r = s.workload.run
         reason = s.opsMode ? .ops : .duration
         stalls = StallTracker(thresholdMs: s.harness.stallMs, warnings: s.harness.stallWarnings, workers: s.n)
+        freePages = FreePagesSampler(intervalMs: r.bucketMs, allocator: s.allocator)
         warmupNs = UInt64(r.warmupMs) * 1_000_000
         runNs = warmupNs + UInt64(s.opsMode ? r.timeoutMs : (r.durationMs ?? 0)) * 1_000_000
         grace = UInt64(s.options.stopGraceMs) * 1_000_000
@@ -95,6 +98,7 @@ struct Supervisor {
             let now = cnuma_monotonic_ns()
             let elapsed = now - goNs
             stalls.observe(now: now, control: s.control, allocator: s.allocator)
+            freePages.maybeSample(elapsedNs: elapsed, allocator: s.allocator)
             // The watchdog judges the run, not its wind-down: once the deadline
             // has passed, workers stop one by one, and one still in the
             // allocator is left alone with nobody to free memory for it.

@@ -18,7 +18,9 @@ struct Teardown {
         var watchdogReport = s.watchdog?.report
         if watchdogReport != nil { watchdogReport!.workers = s.firedWorkers.lines.withLock { $0 } }
         if let wr = watchdogReport { sup.reason = StopReason(wr.verdict) }
-        sup.stalls.finish(now: cnuma_monotonic_ns(), control: control, allocator: allocator)
+        let endNs = cnuma_monotonic_ns()
+        sup.stalls.finish(now: endNs, control: control, allocator: allocator)
+        if endNs > sup.goNs { sup.freePages.sample(elapsedNs: endNs - sup.goNs, allocator: allocator) }
         let slowEnd = allocator.slowPathCounters()
         let oomEvents = allocator.oomEvents()
         let endSnapshot = StressRun.snapshot(allocator)
@@ -80,7 +82,7 @@ struct Teardown {
         }
         let slow = SlowInputs(
             start: sup.slowWindowStart ?? s.slowStart, end: slowEnd, total: slowEnd, oomEvents: oomEvents, goNs: sup.goNs,
-            watchdog: watchdogReport, stalls: sup.stalls.report(pollMs: min(5, harness.pollMs)), messages: control.messages.withLock { $0 },
+            watchdog: watchdogReport, stalls: sup.stalls.report(pollMs: min(5, harness.pollMs), goNs: sup.goNs), messages: control.messages.withLock { $0 },
             reclaimableAtEnd: reclaimableAtEnd, fragmentation: fragmentation,
             warnings: allocator.allocationWarnings(), memoryGroups: allocator.memoryGroupStats(), injected: allocator.injectedFailures,
             groupStops: (0..<s.workload.groups.count).map { g in control.groupStopNs(g) }, endAborted: sup.endAborted)
@@ -93,6 +95,7 @@ struct Teardown {
             workers: outs.filter(\.measuring).map { o in (o.index, o.usageStart, o.usageEnd, o.loopEnd > o.measureStart ? Int(clock.nanoseconds(o.loopEnd - o.measureStart)) : 0) },
             machineStart: sup.machineStart, machineEnd: MachineSample.now())
         result.numastat = numastatAtEnd
+        result.freePages = sup.freePages.report()
         return result
     }
 
