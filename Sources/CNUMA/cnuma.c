@@ -12,6 +12,8 @@
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <linux/membarrier.h>
+#include <sys/syscall.h>
 #include <sys/mman.h>
 #include <sys/rseq.h>
 #include <time.h>
@@ -168,3 +170,57 @@ uint64_t cnuma_blackhole(uint64_t value) {
     cnuma_blackhole_sink = value;
     return value;
 }
+
+// ---- rseq ownership ----
+
+static long rseq_area_offset = 0;
+long cnuma_rseq_area_offset(void) { return rseq_area_offset; }
+static atomic_int rseq_state = -1; // -1 not decided, else cnuma_rseq_setup's answer
+static atomic_int rseq_errno = 0;
+static atomic_int membarrier_cpu_flag = 1; // MEMBARRIER_CMD_FLAG_CPU accepted so far
+unsigned long long cnuma_rseq_abort_counter = 0;
+
+static int membarrier(int cmd, unsigned flags, int cpu) {
+    return (int)syscall(__NR_membarrier, cmd, flags, cpu);
+}
+
+int cnuma_rseq_setup(int *err) {
+    if (err) *err = 0;
+    int s = atomic_load(&rseq_state);
+    if (s >= 0) { if (err) *err = atomic_load(&rseq_errno); return s; }
+#if !defined(__x86_64__)
+    s = 1;
+#else
+    if (__rseq_size == 0) {
+        s = 2;
+    } else {
+        const char *tp;
+        __asm__("mov %%fs:0, %0" : "=r"(tp));
+        const struct rseq *area = (const struct rseq *)(tp + __rseq_offset);
+        if ((int)area->cpu_id < 0) {
+            s = 4;
+        } else if (membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_RSEQ, 0, 0) != 0) {
+            atomic_store(&rseq_errno, errno);
+            s = 3;
+        } else {
+            rseq_area_offset = (long)__rseq_offset;
+            s = 0;
+        }
+    }
+#endif
+    atomic_store(&rseq_state, s);
+    if (err) *err = atomic_load(&rseq_errno);
+    return s;
+}
+
+int cnuma_rseq_fence_cpu(int cpu) {
+    if (cpu >= 0 && atomic_load(&membarrier_cpu_flag)) {
+        if (membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED_RSEQ, MEMBARRIER_CMD_FLAG_CPU, cpu) == 0) return 0;
+        if (errno != EINVAL) return -errno;
+        atomic_store(&membarrier_cpu_flag, 0); // a kernel before 5.10: fence every CPU instead
+    }
+    return membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED_RSEQ, 0, 0) == 0 ? 0 : -errno;
+}
+
+uint64_t cnuma_rseq_aborts(void) { return __atomic_load_n(&cnuma_rseq_abort_counter, __ATOMIC_RELAXED); }
+void cnuma_rseq_count_abort(void) { __atomic_fetch_add(&cnuma_rseq_abort_counter, 1, __ATOMIC_RELAXED); }

@@ -22,7 +22,7 @@ extension PageAllocator {
                          owner: UInt16 = 0, reserve: ReserveAccess = .none) throws(AllocError) -> PageBlock {
         // Fast path: the local node's first eligible zone, this CPU's list,
         // a LOW watermark that is clearly met, and a non-empty list.
-        let c = cpu?.rawValue ?? currentCPUIndex()
+        let c = cpu?.rawValue ?? thisCPU()
         if order.rawValue <= pcpMaxOrder, fastPathOn, reserve != .transaction, UInt(bitPattern: c) < UInt(cpuCount),
            node == nil || node!.rawValue == cpuNode[c] {
             let entry = cpuFast + (c &<< 3 | ZoneType.highest(for: flags).rawValue &<< 1)
@@ -30,7 +30,7 @@ extension PageAllocator {
                 let zone = Zone(base: zb), slot = PerCPUPages(base: entry[1].unsafelyUnwrapped)
                 if watermarkOK(zone, order: order.rawValue, mark: zone.info.pointee.wmarkLow,
                                classzone: ZoneType.highest(for: flags).rawValue, flags: []),
-                   slot.lock.tryLock() {
+                   tryTakeSlotFast(slot, cpu: c) {
                     let idx = slot.heads[order.rawValue]
                     if idx != PageMeta.none {
                         let m = zone.meta
@@ -39,10 +39,10 @@ extension PageAllocator {
                         m[Int(idx)].state = .allocated
                         m[Int(idx)].owner = owner
                         slot.counters[VMEvent.fastAlloc.rawValue &+ order.rawValue] &+= 1
-                        slot.lock.unlock()
+                        releaseSlot(slot)
                         return makeBlock(zone, idx: idx, order: order.rawValue)
                     }
-                    slot.lock.unlock()
+                    releaseSlot(slot)
                 }
             }
         }
@@ -122,17 +122,17 @@ extension PageAllocator {
     func rmqueue(_ zone: Zone, order: Int, cpu: Int, preferredZone: Int, owner: UInt16) -> PageBlock? {
         if order <= pcpMaxOrder {
             let slot = zone.pcp(cpu)
-            if slot.lock.tryLock() {
+            if tryTakeSlot(slot, cpu: cpu) {
                 let idx = rmqueuePCPLocked(zone, slot: slot, order: order, cpu: cpu)
                 if idx == PageMeta.none {
-                    slot.lock.unlock()
+                    releaseSlot(slot)
                     return nil
                 }
                 zone.meta[Int(idx)].state = .allocated
                 zone.meta[Int(idx)].owner = owner
                 slot.bump(.pgalloc, 1 << order)
                 countNUMA(zone, preferredZone: preferredZone, cpu: cpu) { slot.bump($0) }
-                slot.lock.unlock()
+                releaseSlot(slot)
                 return makeBlock(zone, idx: idx, order: order)
             }
         }
@@ -225,8 +225,7 @@ extension PageAllocator {
     @inlinable @inline(__always)
     func makeBlock(_ zone: Zone, idx: UInt32, order: Int) -> PageBlock {
         let info = zone.info
-        let shift = info.pointee.pageShift
-        return PageBlock(address: info.pointee.memory + (Int(idx) &<< shift), pfn: info.pointee.startPFN &+ Int(idx),
-                         order: order, node: info.pointee.node, zone: info.pointee.index, pageShift: shift)
+        return PageBlock(address: info.pointee.memory + (Int(idx) &<< info.pointee.pageShift),
+                         packed: (info.pointee.blockBits &+ UInt64(idx)) | UInt64(truncatingIfNeeded: order) &<< 32)
     }
 }

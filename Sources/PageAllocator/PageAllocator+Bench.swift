@@ -10,8 +10,8 @@ extension PageAllocator {
     public func measureRefillDrain(cpu: CPUID, rounds: Int) -> (refillTicks: UInt64, refillPages: Int, drainTicks: UInt64, drainPages: Int) {
         let zone = zones[cpuNode[cpu.rawValue] * zonesPerNode + zonesPerNode - 1]
         let slot = zone.pcp(cpu.rawValue)
-        slot.lock.lock()
-        defer { slot.lock.unlock() }
+        lockCPUSlots(cpu.rawValue)
+        defer { unlockCPUSlots(cpu.rawValue) }
         if slot.count.pointee > 0 { freePCPBulkLocked(zone, slot: slot, pages: slot.count.pointee, cpu: cpu.rawValue) }
         var rt: UInt64 = 0, dt: UInt64 = 0, rp = 0, dp = 0
         for _ in 0..<rounds {

@@ -21,7 +21,7 @@ extension PageAllocator {
             guard UInt(bitPattern: cpu.rawValue) < UInt(cpuCount) else { throw .noSuchCPU(cpu.rawValue, cpuCount: cpuCount) }
             c = cpu.rawValue
         } else {
-            c = currentCPUIndex()
+            c = thisCPU()
         }
         try freeBlock(zone, idx: UInt32(truncatingIfNeeded: pfn &- info.pointee.startPFN), order: Int(block.order8), cpu: c)
     }
@@ -60,9 +60,9 @@ extension PageAllocator {
         let m = zone.meta
         if order <= pcpMaxOrder {
             let slot = zone.pcp(cpu)
-            if slot.lock.tryLock() {
+            if tryTakeSlot(slot, cpu: cpu) {
                 if m[Int(idx)].state != .allocated || Int(m[Int(idx)].order) != order {
-                    slot.lock.unlock()
+                    releaseSlot(slot)
                     throw badFree(zone, idx: idx, order: order)
                 }
                 m[Int(idx)].state = .pcp
@@ -74,7 +74,7 @@ extension PageAllocator {
                 if slot.count.pointee >= slot.high.pointee {
                     freePCPBulkLocked(zone, slot: slot, pages: slot.batch.pointee, cpu: cpu)
                 }
-                slot.lock.unlock()
+                releaseSlot(slot)
                 return
             }
         }
@@ -164,16 +164,16 @@ extension PageAllocator {
     public func drain(cpu: CPUID) -> Int {
         precondition(cpu.rawValue >= 0 && cpu.rawValue < cpuCount, "drain(cpu:): no such cpu \(cpu.rawValue)")
         var total = 0
+        lockCPUSlots(cpu.rawValue)
         for z in 0..<zoneCount {
             let zone = zones[z]
             let slot = zone.pcp(cpu.rawValue)
-            slot.lock.lock()
             let n = slot.count.pointee
             if n > 0 { freePCPBulkLocked(zone, slot: slot, pages: n, cpu: cpu.rawValue) }
             slot.high.pointee = slot.highMin.pointee
-            slot.lock.unlock()
             total += n
         }
+        unlockCPUSlots(cpu.rawValue)
         return total
     }
 

@@ -24,8 +24,9 @@ public struct ValidationError: Error, CustomStringConvertible {
 }
 
 extension PageAllocator {
-    /// Checks every invariant, holding every per-CPU lock and then every zone
-    /// lock, so it is safe (if slow) while other threads run:
+    /// Checks every invariant, holding every per-CPU slot (CPU by CPU, each
+    /// with one membarrier in rseq mode) and then every zone lock, so it is
+    /// safe (if slow) while other threads run:
     /// - every pfn is in exactly one place: a free buddy block (head or
     ///   inside), a per-CPU list, or an allocated block; no blocks overlap;
     /// - only block heads carry a state; blocks are aligned to their order;
@@ -35,11 +36,11 @@ extension PageAllocator {
     /// - NR_FREE_PAGES (counter + per-CPU deltas) equals the buddy's free pages.
     @discardableResult
     public func validate() throws(ValidationError) -> PageAccounting {
-        for z in 0..<zoneCount { for c in 0..<cpuCount { zones[z].pcp(c).lock.lock() } }
+        for c in 0..<cpuCount { lockCPUSlots(c) }
         for z in 0..<zoneCount { zones[z].lock.lock() }
         defer {
             for z in 0..<zoneCount { zones[z].lock.unlock() }
-            for z in 0..<zoneCount { for c in 0..<cpuCount { zones[z].pcp(c).lock.unlock() } }
+            for c in 0..<cpuCount { unlockCPUSlots(c) }
         }
         var problems: [String] = []
         func fail(_ s: String) { if problems.count < 20 { problems.append(s) } }

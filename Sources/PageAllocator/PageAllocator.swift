@@ -13,9 +13,11 @@ import Glibc
 /// Each node's memory is one mmap'd arena, bound to its node with libnuma
 /// where the topology is real and has several nodes.
 ///
-/// Locking: a per-CPU cache is taken with trylock only (a failure falls back
-/// to the buddy under the zone lock); the zone lock protects the free lists
-/// and the zone's locked counters. Lock order: per-CPU lock, then zone lock.
+/// Locking: a per-CPU cache is taken without waiting (a failure falls back
+/// to the buddy under the zone lock): with a restartable sequence on its own
+/// CPU (pcp_lock = rseq) or a trylock (pcp_lock = trylock); see
+/// PageAllocator+PCPLock.swift. The zone lock protects the free lists
+/// and the zone's locked counters. Lock order: per-CPU slot, then zone lock.
 /// `Locked` in a name means the caller holds the zone lock.
 ///
 /// All stored properties are `let`, and hot data sits behind raw pointers, so
@@ -57,6 +59,13 @@ public final class PageAllocator: @unchecked Sendable {
     /// cpuFast[cpu * 8 + t * 2] = the first zone of that CPU's node's zonelist
     /// for t, and [+1] = that zone's per-CPU slot of this CPU (nil: no zone).
     @usableFromInline let cpuFast: UnsafeMutablePointer<UnsafeMutableRawPointer?>
+    /// pcp_lock as built: rseq ownership of the per-CPU lists, or trylock.
+    public let pcpLock: PCPLockMode
+    /// Why `pcp_lock = auto` fell back to trylock (nil: it did not).
+    public let pcpLockNote: String?
+    @usableFromInline let rseqOn: Bool
+    /// glibc's __rseq_offset (rseq mode).
+    @usableFromInline let rseqOffset: Int
     /// Slow-path state: policy, tasks, LRUs, OOM killer, background threads.
     let slow: SlowPathState
     private let mappings: [(UnsafeMutableRawPointer, Int)]
@@ -181,6 +190,9 @@ public final class PageAllocator: @unchecked Sendable {
         realToLogical = .allocate(capacity: realCPUCount)
         for r in 0..<realCPUCount { realToLogical[r] = topo.realCPU.firstIndex(of: r) ?? (r % cpuCount) }
         identityCPUMap = topo.realCPU == Array(0..<cpuCount)
+        (pcpLock, pcpLockNote) = try PageAllocator.resolvePCPLock(config.policy.pcpLock, topology: topo, identity: identityCPUMap, realCPUs: realCPUCount)
+        rseqOn = pcpLock == .rseq
+        rseqOffset = rseqOn ? cnuma_rseq_area_offset() : 0
         cpuFast = .allocate(capacity: cpuCount * 8)
         cpuFast.initialize(repeating: nil, count: cpuCount * 8)
         for c in 0..<cpuCount {

@@ -5,20 +5,31 @@ import Topology
 /// write `byteCount` bytes there until it frees the block.
 @frozen public struct PageBlock: Hashable, @unchecked Sendable, CustomStringConvertible {
     public let address: UnsafeMutableRawPointer
-    @usableFromInline let pfn32: UInt32
-    @usableFromInline let order8: UInt8
-    @usableFromInline let node8: UInt8
-    @usableFromInline let zone8: UInt8
-    @usableFromInline let pageShift8: UInt8
+    /// pfn (bits 0-31), order (32-39), node (40-47), zone index (48-55),
+    /// page shift (56-63): the same bytes as five separate fields, built by
+    /// the fast path with one add and one or from the zone's `blockBits`.
+    @usableFromInline let packed: UInt64
+
+    @inlinable @inline(__always) init(address: UnsafeMutableRawPointer, packed: UInt64) {
+        self.address = address
+        self.packed = packed
+    }
 
     @inlinable init(address: UnsafeMutableRawPointer, pfn: Int, order: Int, node: Int, zone: Int, pageShift: Int) {
-        self.address = address
-        pfn32 = UInt32(truncatingIfNeeded: pfn)
-        order8 = UInt8(truncatingIfNeeded: order)
-        node8 = UInt8(truncatingIfNeeded: node)
-        zone8 = UInt8(truncatingIfNeeded: zone)
-        pageShift8 = UInt8(truncatingIfNeeded: pageShift)
+        self.init(address: address, packed: PageBlock.bits(pfn: pfn, order: order, node: node, zone: zone, pageShift: pageShift))
     }
+
+    @inlinable static func bits(pfn: Int, order: Int, node: Int, zone: Int, pageShift: Int) -> UInt64 {
+        UInt64(UInt32(truncatingIfNeeded: pfn)) | UInt64(UInt8(truncatingIfNeeded: order)) << 32
+            | UInt64(UInt8(truncatingIfNeeded: node)) << 40 | UInt64(UInt8(truncatingIfNeeded: zone)) << 48
+            | UInt64(UInt8(truncatingIfNeeded: pageShift)) << 56
+    }
+
+    @inlinable var pfn32: UInt32 { UInt32(truncatingIfNeeded: packed) }
+    @inlinable var order8: UInt8 { UInt8(truncatingIfNeeded: packed >> 32) }
+    @inlinable var node8: UInt8 { UInt8(truncatingIfNeeded: packed >> 40) }
+    @inlinable var zone8: UInt8 { UInt8(truncatingIfNeeded: packed >> 48) }
+    @inlinable var pageShift8: UInt8 { UInt8(truncatingIfNeeded: packed >> 56) }
 
     @inlinable public var pfn: PFN { PFN(Int(pfn32)) }
     @inlinable public var order: Order { Order(unchecked: Int(order8)) }

@@ -4,7 +4,7 @@ import Synchronization
 /// `stride` bytes of raw memory:
 ///
 /// ```
-///   0  lock (Atomic<Int>): trylock only on the fast path
+///   0  owner word (Atomic<Int>): 0 free; see PageAllocator+PCPLock.swift
 ///   8  vmstat delta of NR_FREE_PAGES (Atomic<Int>), folded past the threshold
 ///  16  count, high, batch, high_min, high_max (Int)
 ///  56  list heads for orders 0...3 (UInt32, singly linked by PageMeta.next)
@@ -21,6 +21,8 @@ import Synchronization
     @inlinable static var lists: Int { Order.pcpMax + 1 }
 
     @inlinable var lock: RawSpinLock { RawSpinLock(base.assumingMemoryBound(to: Atomic<Int>.self)) }
+    /// The owner word as a plain pointer, for the rseq sequence in the C shim.
+    @inlinable var word: UnsafeMutablePointer<Int> { base.assumingMemoryBound(to: Int.self) }
     @inlinable var freeDelta: UnsafeMutablePointer<Atomic<Int>> { (base + 8).assumingMemoryBound(to: Atomic<Int>.self) }
     @inlinable var count: UnsafeMutablePointer<Int> { (base + 16).assumingMemoryBound(to: Int.self) }
     @inlinable var high: UnsafeMutablePointer<Int> { (base + 24).assumingMemoryBound(to: Int.self) }

@@ -29,6 +29,18 @@ public struct SlowPathPolicy: Sendable, Equatable, Codable, KnobTable {
         case sync
     }
 
+    /// How a per-CPU list is owned for one operation (see docs/allocator.md, "pcp_lock").
+    public enum PCPLock: String, Sendable, Equatable, Codable, CaseIterable {
+        /// rseq where the machine allows it, else trylock (and the allocator says why).
+        case auto
+        /// Restartable sequences: the owning CPU takes its list with one plain
+        /// store inside an rseq critical section; other CPUs take it with a
+        /// compare-and-swap and a membarrier. Refused where unavailable.
+        case rseq
+        /// The kernel's way: a compare-and-swap trylock (contended: the buddy).
+        case trylock
+    }
+
     public var retry: Retry = .kernel
     public var oom: OOMMode = .async
     /// oom_reaper: a thread frees the victim's anonymous memory without
@@ -55,6 +67,8 @@ public struct SlowPathPolicy: Sendable, Equatable, Codable, KnobTable {
     public var maxStallMs: Int = 0
     /// Longest time a reservation waits for reclaim to make room (0 = fail at once).
     public var reservationWaitMs: Int = 1000
+    /// How the per-CPU lists are owned (fast-path synchronisation).
+    public var pcpLock: PCPLock = .auto
 
     public init() {}
 
@@ -82,6 +96,7 @@ public struct SlowPathPolicy: Sendable, Equatable, Codable, KnobTable {
         .bool("nofail_emergency_reserve", \.nofailEmergencyReserve, default: true, "`__GFP_NOFAIL` gets ALLOC_NO_WATERMARKS after an OOM attempt"),
         .ms("max_stall_ms", \.maxStallMs, default: 0, "give up one allocation after this long in the slow path (a failure, cause `timedOut`); 0 = unbounded"),
         .ms("reservation_wait_ms", \.reservationWaitMs, default: 1000, "how long a reservation (`reserve = N` on an operation) that does not fit waits for reclaim before it is refused; 0 = refuse at once"),
+        .choice("pcp_lock", \.pcpLock, default: .auto, "auto: rseq where available, else trylock, and says why; rseq: restartable sequences, no atomic read-modify-write on the per-CPU fast path (refused where unavailable); trylock: the kernel's compare-and-swap trylock"),
     ]
 
     /// A setting that does not parse. Names the key and what is expected.

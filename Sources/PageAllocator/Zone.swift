@@ -30,6 +30,9 @@ import Synchronization
     @usableFromInline var highMin: Int
     @usableFromInline var highMax: Int
     @usableFromInline var cpuCount: Int
+    /// A PageBlock's packed bits for this zone's first pfn at order 0: the
+    /// fast path adds the index and ors in the order.
+    @usableFromInline var blockBits: UInt64 = 0
 }
 
 /// A zone: a handle on one 1152-byte block of raw memory laid out in cache lines.
@@ -93,6 +96,8 @@ import Synchronization
         let raw = UnsafeMutableRawPointer.allocate(byteCount: byteSize, alignment: 128)
         raw.initializeMemory(as: UInt8.self, repeating: 0, count: byteSize)
         raw.bindMemory(to: Atomic<Int>.self, capacity: 1).initialize(to: Atomic(0))
+        var info = info
+        info.blockBits = PageBlock.bits(pfn: info.startPFN, order: 0, node: info.node, zone: info.index, pageShift: info.pageShift)
         (raw + 128).bindMemory(to: Atomic<Int>.self, capacity: 1).initialize(to: Atomic(0))
         (raw + 136).bindMemory(to: ZoneInfo.self, capacity: 1).initialize(to: info)
         (raw + 440).bindMemory(to: Atomic<Int>.self, capacity: 1).initialize(to: Atomic(0))

@@ -18,6 +18,8 @@ struct BenchCommand: ParsableCommand {
     var threads: Int = 2
     @Option(help: "Write the JSON report here.")
     var output: String?
+    @Option(name: .customLong("pcp-lock"), help: "How the per-CPU lists are owned: auto (rseq where available, else trylock), rseq (refused where unavailable) or trylock.")
+    var pcpLock: String = "auto"
     @Option(help: "Run only these measurements (comma-separated): \(Bench.keys.joined(separator: ", ")); with --peers: \(PeerBench.keys.joined(separator: ", ")).")
     var only: String?
     @Flag(help: "Measure pagestorm and every installed peer allocator (glibc, jemalloc, mimalloc, tcmalloc, kernel) side by side, in interleaved rounds.")
@@ -56,6 +58,7 @@ struct BenchCommand: ParsableCommand {
             }
         }
         try RunCommand.refuseExisting(output)
+        guard SlowPathPolicy.PCPLock(rawValue: pcpLock) != nil else { throw ValidationError("--pcp-lock must be auto, rseq or trylock, got '\(pcpLock)'") }
         guard (1...256).contains(threads) else { throw ValidationError("--threads must be 1...256, got \(threads)") }
     }
 
@@ -64,7 +67,8 @@ struct BenchCommand: ParsableCommand {
         FileHandle.standardError.write(Data("pagestorm bench: this is a debug build; numbers are meaningless. Use `make bench` or `swift build -c release`.\n".utf8))
         #endif
         // 1 GiB per node unless told otherwise: batch 63, as any zone >= 1 GiB.
-        let cfg = try topology.config(defaultPagesPerNode: (1 << 30) / topology.pageSize)
+        var cfg = try topology.config(defaultPagesPerNode: (1 << 30) / topology.pageSize)
+        cfg.policy.pcpLock = SlowPathPolicy.PCPLock(rawValue: pcpLock) ?? .auto
         if peerMode { return try runPeers(config: cfg) }
         if let probe {
             let failures = try Instructions.probe(config: cfg, key: probe, iterations: iterations)
@@ -78,7 +82,8 @@ struct BenchCommand: ParsableCommand {
         bench.only = only.map { Set($0.split(separator: ",").map(String.init)) }
         let report = try bench.run()
         print("pagestorm bench: \(report.machine.cpuModel), \(report.machine.cores) cores, \(report.machine.kernel), swift \(report.machine.swiftVersion), rev \(report.machine.gitRevision)")
-        print("iterations \(iterations) x runs \(runs); medians; ratio = value / calibration in the same run")
+        print("iterations \(iterations) x runs \(runs); medians; ratio = value / calibration in the same run; pcp_lock \(report.pcpLock ?? "trylock")")
+        if let note = report.pcpLockNote { print(note) }
         print("")
         print(pad("measurement", 70) + pad("median", 10, right: true) + "  " + pad("unit", 8) + pad("ratio", 8, right: true) + "   runs")
         for r in report.rows {

@@ -48,6 +48,8 @@ struct RunCommand: ParsableCommand {
     var quiet = false
     @Option(name: .customLong("policy"), help: ArgumentHelp("Replace [policy] keys (the allocator's slow-path policy), e.g. retry=legacy,oom=sync,reaper=true. Repeatable. Keys: \(SlowPathPolicy.keys.joined(separator: ", ")) (`pagestorm knobs`)."))
     var policy: [String] = []
+    @Option(name: .customLong("pcp-lock"), help: "How the per-CPU lists are owned: auto (rseq where available, else trylock), rseq (refused where unavailable) or trylock. Same as --policy pcp_lock=VALUE.")
+    var pcpLock: String?
     @Option(name: .customLong("harness"), help: ArgumentHelp("Replace [harness] keys, e.g. nofail=caller-loop,stall_ms=100. Repeatable. Keys: \(HarnessSpec.keys.joined(separator: ", ")) (`pagestorm knobs`)."))
     var harness: [String] = []
     @Option(help: "The allocator to measure: pagestorm (default), glibc, jemalloc, mimalloc, tcmalloc or kernel (replaces [run] allocator).")
@@ -79,6 +81,7 @@ struct RunCommand: ParsableCommand {
         var o = WorkloadOverrides(durationMs: durationMs, ops: ops, warmupMs: warmupMs, seed: seed, sampleEvery: sampleEvery,
                                   timeoutMs: timeoutMs, sizeScale: scale)
         for p in policy { for (k, v) in try Policy.parseAssignments(p, what: "--policy") { o.policy[k] = v } }
+        if let l = pcpLock { o.policy["pcp_lock"] = l }
         for h in harness { for (k, v) in try Policy.parseAssignments(h, what: "--harness") { o.harness[k] = v } }
         o.failPageAlloc = failPageAlloc
         o.rate = rate

@@ -63,6 +63,135 @@ static inline int cnuma_current_cpu(void) {
     return cnuma_sched_getcpu();
 }
 
+// ---- restartable sequences: per-CPU ownership of a slot (x86-64) ----
+//
+// A per-CPU slot is owned through one word: 0 free, 2 taken by a thread
+// running on the slot's CPU (with cnuma_rseq_take, no atomic
+// read-modify-write), any other value taken by a thread elsewhere (a
+// compare-and-swap of a token, then cnuma_rseq_fence_cpu). The argument for
+// why the two never overlap is in docs/allocator.md ("pcp_lock").
+
+/// Why rseq ownership is unavailable: 0 available; 1 not x86-64; 2 glibc
+/// did not register rseq (old kernel, GLIBC_TUNABLES=glibc.pthread.rseq=0,
+/// valgrind); 3 membarrier(REGISTER_PRIVATE_EXPEDITED_RSEQ) failed (Linux
+/// < 5.10); 4 this thread's rseq area has no CPU number. Registers the
+/// process for expedited rseq membarriers on the first call that gets this
+/// far; later calls return the same answer. `err` receives an errno for 3.
+int cnuma_rseq_setup(int *err);
+/// Offset of this thread's `struct rseq` from the thread pointer (glibc's
+/// __rseq_offset), valid once cnuma_rseq_setup() returned 0.
+long cnuma_rseq_area_offset(void);
+/// membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED_RSEQ) on `cpu` (on every CPU
+/// when cpu < 0, or when the kernel lacks MEMBARRIER_CMD_FLAG_CPU): when it
+/// returns, every rseq critical section of this process that was running
+/// on that CPU has been aborted or has committed. 0 or -errno.
+int cnuma_rseq_fence_cpu(int cpu);
+/// Restarts counted by the abort handlers (all threads); read with cnuma_rseq_aborts().
+extern unsigned long long cnuma_rseq_abort_counter;
+/// Restarts counted by cnuma_rseq_take's abort handler (all threads).
+uint64_t cnuma_rseq_aborts(void);
+void cnuma_rseq_count_abort(void);
+
+/// One restartable sequence: if the calling thread runs on `cpu` and
+/// `*word` is 0, stores 2 there (the commit: one plain store). Returns 1
+/// when it stored, 0 when the word was not 0 (the slot is taken), -1 when
+/// the thread is not on `cpu` (or has no rseq area), -2 when the kernel
+/// aborted the sequence (preemption, migration, a signal). `off` is
+/// cnuma_rseq_area_offset(). The descriptor goes to section __rseq_cs, the
+/// abort handler to __rseq_failure behind the signature 0x53053053.
+/// The same sequence, answering only "taken or not" through the zero flag
+/// (fewer instructions on the fast path; any failure goes the long way).
+static inline _Bool cnuma_rseq_take_fast(long *word, int cpu, long off) {
+#if defined(__x86_64__)
+    _Bool ok;
+    __asm__ __volatile__(
+        ".pushsection __rseq_cs, \"aw\"\n\t"
+        ".balign 32\n\t"
+        "3:\n\t"
+        ".long 0x0, 0x0\n\t"
+        ".quad 1f, (2f - 1f), 4f\n\t"
+        ".popsection\n\t"
+        "leaq 3b(%%rip), %%rax\n\t"
+        "movq %%rax, %%fs:8(%[off])\n\t"
+        "1:\n\t"
+        "cmpl %[cpu], %%fs:4(%[off])\n\t"
+        "jne 5f\n\t"
+        "cmpq $0, %[w]\n\t"
+        "jne 5f\n\t"
+        "movq $2, %[w]\n\t"                 /* commit; ZF is still 1 from the compare */
+        "2:\n\t"
+        "jmp 5f\n\t"
+        ".pushsection __rseq_failure, \"ax\"\n\t"
+        ".byte 0x0f, 0xb9, 0x3d\n\t"
+        ".long 0x53053053\n\t"
+        "4:\n\t"
+        "lock incq cnuma_rseq_abort_counter(%%rip)\n\t" /* counts the restart; ZF = 0: not taken */
+        "jmp 5f\n\t"
+        ".popsection\n\t"
+        "5:\n\t"
+        : "=@ccz"(ok), [w] "+m"(*word)
+        : [cpu] "r"(cpu), [off] "r"(off)
+        : "rax", "memory");
+    return ok;
+#else
+    (void)word; (void)cpu; (void)off;
+    return 0;
+#endif
+}
+
+/// rseq->cpu_id of the calling thread (-1 or -2 when it has no rseq area).
+static inline int cnuma_rseq_cpu(long off) {
+#if defined(__x86_64__)
+    int cpu;
+    __asm__ __volatile__("movl %%fs:4(%1), %0" : "=r"(cpu) : "r"(off));
+    return cpu;
+#else
+    (void)off;
+    return -1;
+#endif
+}
+
+static inline int cnuma_rseq_take(long *word, int cpu, long off) {
+#if defined(__x86_64__)
+    int ret;
+    __asm__ __volatile__(
+        ".pushsection __rseq_cs, \"aw\"\n\t"
+        ".balign 32\n\t"
+        "3:\n\t"
+        ".long 0x0, 0x0\n\t"                 /* version, flags */
+        ".quad 1f, (2f - 1f), 4f\n\t"       /* start_ip, post_commit_offset, abort_ip */
+        ".popsection\n\t"
+        "leaq 3b(%%rip), %%rax\n\t"
+        "movq %%rax, %%fs:8(%[off])\n\t"    /* rseq->rseq_cs = &descriptor */
+        "1:\n\t"
+        "movl $-1, %[ret]\n\t"
+        "cmpl %[cpu], %%fs:4(%[off])\n\t"   /* rseq->cpu_id == cpu ? */
+        "jne 5f\n\t"
+        "xorl %[ret], %[ret]\n\t"
+        "cmpq $0, %[w]\n\t"
+        "jne 5f\n\t"
+        "movq $2, %[w]\n\t"                 /* commit */
+        "2:\n\t"
+        "movl $1, %[ret]\n\t"
+        "jmp 5f\n\t"
+        ".pushsection __rseq_failure, \"ax\"\n\t"
+        ".byte 0x0f, 0xb9, 0x3d\n\t"        /* ud1: the signature below is its operand */
+        ".long 0x53053053\n\t"
+        "4:\n\t"
+        "movl $-2, %[ret]\n\t"
+        "jmp 5f\n\t"
+        ".popsection\n\t"
+        "5:\n\t"
+        : [ret] "=&r"(ret), [w] "+m"(*word)
+        : [cpu] "r"(cpu), [off] "r"(off)
+        : "rax", "memory", "cc");
+    return ret;
+#else
+    (void)word; (void)cpu; (void)off;
+    return -1;
+#endif
+}
+
 /// Opaque to the optimiser: consumes a value (benchmarks' black hole) and
 /// returns its argument unchanged, so results cannot be computed away or
 /// moved across clock reads.

@@ -31,6 +31,9 @@ public struct BenchReport: Codable, Sendable {
     public var arenaPagesPerNode: Int
     public var calibration: String
     public var rows: [BenchRow]
+    /// pcp_lock as built ("rseq" or "trylock") and why auto fell back, if it did.
+    public var pcpLock: String? = nil
+    public var pcpLockNote: String? = nil
 }
 
 /// `pagestorm bench`: ns per operation of the allocator's paths, each as the
@@ -208,7 +211,8 @@ public struct Bench {
         return BenchReport(startedAt: ISO8601DateFormatter().string(from: Date()), machine: .current(topology: config.topology),
                            iterations: n, runs: runs, threads: threads,
                            arenaPagesPerNode: config.zones.reduce(0) { $0 + $1.pages },
-                           calibration: "dependent 64-bit LCG multiply-add step", rows: out)
+                           calibration: "dependent 64-bit LCG multiply-add step", rows: out,
+                           pcpLock: pcp.pcpLock.rawValue, pcpLockNote: pcp.pcpLockNote)
     }
 }
 

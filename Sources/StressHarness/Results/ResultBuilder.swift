@@ -166,7 +166,8 @@ struct ResultBuilder {
         return CounterReport(vmstatDelta: delta, vmstatAtEnd: counters.vmstatAtEnd,
                              pcpHitRate: hits + refills > 0 ? Double(hits) / Double(hits + refills) : nil,
                              zoneLockAcquisitions: total[.zoneLockAcquire], zoneLockContended: total[.zoneLockContended],
-                             pcpLockContended: total[.pcpLockContended], numaByNode: numaByNode)
+                             pcpLockContended: total[.pcpLockContended], numaByNode: numaByNode,
+                             pcpLock: allocator.pcpLock.rawValue, pcpLockNote: allocator.pcpLockNote)
     }
 
     func buildSlowPath(_ s: SlowInputs, verdict: String, allocator: PageAllocator?, sum: ((WorkerCounters) -> Int) -> Int) -> SlowPathReport {

@@ -55,7 +55,8 @@ extension RunResult {
             line("peer: \(p.version) from \(p.library) (\(p.entryPoints)); no pagestorm counters")
             line("  off (pagestorm-only): " + p.off.joined(separator: "; "))
         } else {
-        line("counters: pcp hit rate \(c.pcpHitRate.map { fmt($0 * 100, 2) + "%" } ?? "n/a"); zone lock acquisitions \(c.zoneLockAcquisitions) (contended \(c.zoneLockContended)); pcp trylock fallbacks \(c.pcpLockContended)")
+        line("counters: pcp hit rate \(c.pcpHitRate.map { fmt($0 * 100, 2) + "%" } ?? "n/a"); zone lock acquisitions \(c.zoneLockAcquisitions) (contended \(c.zoneLockContended)); pcp trylock fallbacks \(c.pcpLockContended); pcp_lock \(c.pcpLock ?? "trylock")")
+        if let note = c.pcpLockNote { line("  \(note)") }
         let shown = c.vmstatDelta.filter { $0.value != 0 }.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }
         line("  vmstat over the window: " + (shown.isEmpty ? "all zero" : shown.joined(separator: ", ")))
         if let byNode = c.numaByNode, byNode.count > 1 {

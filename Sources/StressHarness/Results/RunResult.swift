@@ -184,6 +184,10 @@ public struct CounterReport: Codable, Sendable, Equatable {
     public var pcpLockContended: Int
     /// numa_hit, numa_miss, numa_foreign, numa_interleave (interleave_hit), numa_local, numa_other over the window, per node (its zones summed).
     public var numaByNode: [[String: Int]]? = nil
+    /// How the per-CPU lists were owned: "rseq" or "trylock" (policy pcp_lock as built).
+    public var pcpLock: String? = nil
+    /// Why pcp_lock = auto fell back to trylock; nil when it did not.
+    public var pcpLockNote: String? = nil
 }
 
 public struct LockReport: Codable, Sendable, Equatable {
