@@ -39,6 +39,9 @@ final class RseqShared: Sendable {
     let validations = Atomic<Int>(0)
     let drains = Atomic<Int>(0)
     let signals = Atomic<Int>(0)
+    let floodStopped = Atomic<Bool>(false)
+    let sent = Atomic<Int>(0)
+    let killFailures = Atomic<Int>(0)
     let restartsBefore: UInt64
     init(restartsBefore: UInt64) { self.restartsBefore = restartsBefore }
     func fail(_ s: String) { failures.withLock { if $0.count < 20 { $0.append(s) } } }
@@ -95,6 +98,11 @@ final class RseqShared: Sendable {
     }
 
     static func worker(_ a: PageAllocator, _ s: RseqShared, id: Int, ops: Int) {
+        // The test runner's threads may block SIGUSR1, and new threads inherit the mask.
+        var set = sigset_t()
+        sigemptyset(&set)
+        sigaddset(&set, SIGUSR1)
+        pthread_sigmask(SIG_UNBLOCK, &set, nil)
         s.threads.withLock { $0.append(pthread_self()) }
         if id % 4 != 3 { _ = cnuma_pin_current_thread(Int32(id % Int(a.cpuCount))) }  // every 4th migrates freely
         var rng = SplitMix64(seed: 0x5EED_0000 + UInt64(id))
@@ -139,6 +147,10 @@ final class RseqShared: Sendable {
         }
         for h in mine { release(h) }
         s.done.add(1, ordering: .releasing)
+        // Stay alive until the flood has stopped: pthread_kill on a thread
+        // that has exited (and been joined) is undefined.
+        let until = monotonicSeconds() + 60
+        while !s.floodStopped.load(ordering: .acquiring) && monotonicSeconds() < until { usleep(1000) }
     }
 
     @Test(.enabled(if: rseqUsable, "rseq ownership is unavailable on this machine"))
@@ -149,7 +161,11 @@ final class RseqShared: Sendable {
         let restartsBefore = PageAllocator.rseqRestarts
         let s = RseqShared(restartsBefore: restartsBefore)
         let threads = 8
-        signal(SIGUSR1) { _ in rseqTestSignals.add(1, ordering: .relaxed) }
+        var sa = sigaction()
+        sa.__sigaction_handler.sa_handler = { _ in rseqTestSignals.add(1, ordering: .relaxed) }
+        sa.sa_flags = SA_RESTART
+        sigemptyset(&sa.sa_mask)
+        #expect(sigaction(SIGUSR1, &sa, nil) == 0)
         var workers: [TestThread] = []
         for t in 0..<threads { workers.append(TestThread { RseqTests.worker(a, s, id: t, ops: 20_000) }) }
         let validator = TestThread {
@@ -179,12 +195,15 @@ final class RseqShared: Sendable {
                 guard ts.count == threads else { sched_yield(); continue }
                 for t in ts {
                     let d = rseqTestSignals.load(ordering: .relaxed)
-                    guard pthread_kill(t, SIGUSR1) == 0 else { continue }
+                    let rc = pthread_kill(t, SIGUSR1)
+                    guard rc == 0 else { s.killFailures.add(1, ordering: .relaxed); continue }
+                    s.sent.add(1, ordering: .relaxed)
                     let until = monotonicSeconds() + 0.002
                     while rseqTestSignals.load(ordering: .relaxed) == d && monotonicSeconds() < until { sched_yield() }
                 }
             }
             s.signals.store(rseqTestSignals.load(ordering: .relaxed) - before, ordering: .relaxed)
+            s.floodStopped.store(true, ordering: .releasing)
         }
         let deadline = monotonicSeconds() + 120
         for (i, w) in workers.enumerated() {
@@ -204,7 +223,7 @@ final class RseqShared: Sendable {
         #expect(s.validations.load(ordering: .relaxed) > 0 && s.drains.load(ordering: .relaxed) > 0)
         #expect(s.signals.load(ordering: .relaxed) > 1000)
         #expect(restarts > 0, "the signal flood forced no restart (\(s.signals.load(ordering: .relaxed)) signals)")
-        print("rseq stress: \(s.allocations.load(ordering: .relaxed)) allocations, \(s.foreignFrees.load(ordering: .relaxed)) frees from outside, \(s.validations.load(ordering: .relaxed)) validations, \(s.drains.load(ordering: .relaxed)) drains, \(s.signals.load(ordering: .relaxed)) signals delivered, \(restarts) restarts")
+        print("rseq stress: \(s.allocations.load(ordering: .relaxed)) allocations, \(s.foreignFrees.load(ordering: .relaxed)) frees from outside, \(s.validations.load(ordering: .relaxed)) validations, \(s.drains.load(ordering: .relaxed)) drains, \(s.signals.load(ordering: .relaxed)) signals delivered (\(s.sent.load(ordering: .relaxed)) sent, \(s.killFailures.load(ordering: .relaxed)) pthread_kill failures), \(restarts) restarts")
         // Every page accounted for.
         let acct = try a.validate()
         #expect(acct.allocated == 0 && acct.allocatedBlocks == 0)
