@@ -80,7 +80,10 @@ struct BenchCommand: ParsableCommand {
             FileHandle.standardError.write(Data((line + "\n").utf8))
         }
         bench.only = only.map { Set($0.split(separator: ",").map(String.init)) }
-        let report = try bench.run()
+        let report: BenchReport
+        do { report = try bench.run() } catch let e as ConfigError {
+            throw ValidationError("\(e)")   // a configuration that cannot be built is bad input (exit 2)
+        }
         print("pagestorm bench: \(report.machine.cpuModel), \(report.machine.cores) cores, \(report.machine.kernel), swift \(report.machine.swiftVersion), rev \(report.machine.gitRevision)")
         print("iterations \(iterations) x runs \(runs); medians; ratio = value / calibration in the same run; pcp_lock \(report.pcpLock ?? "trylock")")
         if let note = report.pcpLockNote { print(note) }
