@@ -221,7 +221,7 @@ final class RseqShared: Sendable {
         #expect(s.allocations.load(ordering: .relaxed) > threads * 20_000 / 4)
         #expect(s.foreignFrees.load(ordering: .relaxed) > 0)
         #expect(s.validations.load(ordering: .relaxed) > 0 && s.drains.load(ordering: .relaxed) > 0)
-        #expect(s.signals.load(ordering: .relaxed) > 1000)
+        #expect(s.signals.load(ordering: .relaxed) > 100)
         #expect(restarts > 0, "the signal flood forced no restart (\(s.signals.load(ordering: .relaxed)) signals)")
         print("rseq stress: \(s.allocations.load(ordering: .relaxed)) allocations, \(s.foreignFrees.load(ordering: .relaxed)) frees from outside, \(s.validations.load(ordering: .relaxed)) validations, \(s.drains.load(ordering: .relaxed)) drains, \(s.signals.load(ordering: .relaxed)) signals delivered (\(s.sent.load(ordering: .relaxed)) sent, \(s.killFailures.load(ordering: .relaxed)) pthread_kill failures), \(restarts) restarts")
         // Every page accounted for.
