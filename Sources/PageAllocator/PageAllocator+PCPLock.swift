@@ -154,6 +154,19 @@ extension PageAllocator {
         }
     }
 
+    /// Takes one slot, waiting as long as it takes (the statistics): the
+    /// trylock's lock(), or in rseq mode the take from outside (compare-and-
+    /// swap, fence) retried until it holds. A plain lock() in rseq mode would
+    /// race a sequence's plain store on the slot's CPU. Release: releaseSlot.
+    func lockSlot(_ slot: PerCPUPages, cpu: Int) {
+        if !rseqOn { slot.lock.lock(); return }
+        var spins = 0
+        while !tryTakeForeign(slot, cpu: cpu) {
+            spins &+= 1
+            if spins & 63 == 0 { sched_yield() } else { cnuma_cpu_relax() }
+        }
+    }
+
     func unlockCPUSlots(_ cpu: Int) {
         for z in 0..<zoneCount { zones[z].pcp(cpu).lock.unlock() }
     }

@@ -12,9 +12,9 @@ extension PageAllocator {
         var r = ZoneCounters()
         for c in 0..<cpuCount {
             let slot = zone.pcp(c)
-            slot.lock.lock()
+            lockSlot(slot, cpu: c)
             for e in 0..<VMEvent.count { r.values[e] &+= slot.counters[e] }
-            slot.lock.unlock()
+            releaseSlot(slot)
         }
         zone.lock.lock()
         for e in 0..<VMEvent.count { r.values[e] &+= zone.lockedCounters[e] }
@@ -55,8 +55,8 @@ extension PageAllocator {
     /// Per-CPU state of a zone for one CPU: (count, high, batch, high_min, high_max), read under its lock.
     public func perCPUState(zone index: Int, cpu: Int) -> (count: Int, high: Int, batch: Int, highMin: Int, highMax: Int) {
         let s = zones[index].pcp(cpu)
-        s.lock.lock()
-        defer { s.lock.unlock() }
+        lockSlot(s, cpu: cpu)
+        defer { releaseSlot(s) }
         return (s.count.pointee, s.high.pointee, s.batch.pointee, s.highMin.pointee, s.highMax.pointee)
     }
 

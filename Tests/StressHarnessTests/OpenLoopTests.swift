@@ -56,7 +56,9 @@ import Testing
         for w in ol.workers {
             #expect(w.targetOpsPerSecond == 1e8)
             #expect(w.achievedOpsPerSecond < 0.5e8 && !w.keptRate)
-            #expect(w.endLagNs > ol.lagBoundNs && w.maxLagNs >= w.endLagNs * 0.5)
+            // Behind at the end; the max lag includes the end (a worker preempted
+            // after its last operation used to report a max below its end lag).
+            #expect(w.endLagNs > ol.lagBoundNs && w.maxLagNs >= w.endLagNs, "\(w)")
         }
         for l in r.latency where l.histogram.totalCount > 0 {
             let s = l.summary

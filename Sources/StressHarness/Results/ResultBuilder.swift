@@ -79,7 +79,7 @@ struct ResultBuilder {
             return WorkerReport(index: o.index, group: g.name, pinnedTo: o.pinnedTo, pinError: o.pinError, allocatorCPU: o.allocatorCPU,
                                 calls: o.counters.calls, callsPerSecond: m > 0 ? Double(o.counters.calls) / (m / 1e9) : 0,
                                 operations: o.counters.draws, failures: o.counters.failures, measuredNs: Int(m), stopReason: o.stopReason.rawValue,
-                                maxLagNs: g.loop == "open" ? ns(o.counters.maxLagTicks) : nil,
+                                maxLagNs: g.loop == "open" ? ns(max(o.counters.maxLagTicks, o.endLagTicks)) : nil,
                                 kills: o.counters.kills, restarts: o.counters.restarts)
         }
         var operations: [OperationReport] = []
@@ -106,7 +106,10 @@ struct ResultBuilder {
             guard g.loop == "open", let rate = g.rate else { return nil }
             let m = o.measuring && o.loopEnd > o.measureStart ? ns(o.loopEnd - o.measureStart) : 0
             return OpenLoopWorkerReport.Input(index: o.index, group: g.name, target: rate, operations: o.counters.draws, measuredNs: m,
-                                              endLagNs: ns(o.endLagTicks), maxLagNs: ns(o.counters.maxLagTicks))
+                                              endLagNs: ns(o.endLagTicks),
+                                              // The lag at the end is a lag seen too: a worker preempted
+                                              // after its last operation is behind by more than any pace() saw.
+                                              maxLagNs: ns(max(o.counters.maxLagTicks, o.endLagTicks)))
         }, windowNs: windowNs)
 
         // Verdict: a broken tool first, then the watchdog's, then failures, then an open loop that fell behind.
