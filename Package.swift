@@ -32,10 +32,12 @@ let package = Package(
                 "PageAllocator", "Topology", "CNUMA", "TOMLReader",
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ],
-            plugins: ["RevisionStamp"]
+            plugins: ["RevisionStamp", "EmbedWorkloads"]
         ),
         // Writes `BuildStamp` (the git revision, with a dirty mark) before every build.
         .plugin(name: "RevisionStamp", capability: .buildTool()),
+        // Embeds Workloads/default.toml and the `bench --peers` shapes (one copy: the files in Workloads/).
+        .plugin(name: "EmbedWorkloads", capability: .buildTool()),
         .executableTarget(
             name: "pagestorm",
             dependencies: [

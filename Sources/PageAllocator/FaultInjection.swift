@@ -59,6 +59,9 @@ public struct FaultInjectionSettings: Sendable, Equatable, Codable, KnobTable {
         keys + keys.filter { $0.contains("-") }.map { String($0.map { $0 == "-" ? "_" : $0 }) }
     }
 
+    public static let section = "fail_page_alloc"
+
+    /// Like KnobTable's `set`, but takes underscores for dashes and throws the allocator's ConfigError.
     public mutating func set(_ key: String, _ value: String) throws(ConfigError) {
         let k = String(key.map { $0 == "_" ? "-" : $0 })
         guard let knob = FaultInjectionSettings.knob(named: k) else {

@@ -66,10 +66,34 @@ public protocol KnobTable {
     init()
     /// Every knob, in the order settings are printed.
     static var knobs: [Knob<Self>] { get }
+    /// What errors call the table ("policy", "harness"): `policy retry = x: expected ...`.
+    static var section: String { get }
+}
+
+/// A setting that does not parse, for any knob table: names the key and what is expected.
+public struct KnobParseError<Settings: KnobTable>: Error, Equatable, CustomStringConvertible {
+    public let key: String
+    public let value: String
+    public let expected: String
+    public init(key: String, value: String, expected: String) {
+        self.key = key
+        self.value = value
+        self.expected = expected
+    }
+    public var description: String { "\(Settings.section) \(key) = \(value): expected \(expected)" }
 }
 
 extension KnobTable {
     public static func knob(named name: String) -> Knob<Self>? { knobs.first { $0.name == name } }
+
+    /// Sets one knob from text, e.g. ("retry", "retries=1"), ("oom", "sync"):
+    /// an unknown key or a value its row does not parse is one error naming both.
+    public mutating func set(_ key: String, _ value: String) throws(KnobParseError<Self>) {
+        guard let k = Self.knob(named: key) else {
+            throw KnobParseError(key: key, value: value, expected: "a known \(Self.section) key: " + Self.keys.joined(separator: ", "))
+        }
+        guard k.parse(&self, value) else { throw KnobParseError(key: key, value: value, expected: k.expected) }
+    }
 
     /// Every knob: name, default (as text), meaning.
     public static var table: [(name: String, defaultValue: String, meaning: String)] { knobs.map { ($0.name, $0.defaultValue, $0.meaning) } }

@@ -99,21 +99,9 @@ public struct SlowPathPolicy: Sendable, Equatable, Codable, KnobTable {
         .choice("pcp_lock", \.pcpLock, default: .auto, "auto: rseq where available, else trylock, and says why; rseq: restartable sequences, no atomic read-modify-write on the per-CPU fast path (refused where unavailable); trylock: the kernel's compare-and-swap trylock"),
     ]
 
-    /// A setting that does not parse. Names the key and what is expected.
-    public struct ParseError: Error, Equatable, CustomStringConvertible {
-        public let key: String
-        public let value: String
-        public let expected: String
-        public var description: String { "policy \(key) = \(value): expected \(expected)" }
-    }
-
-    /// Sets one knob from text, e.g. ("retry", "retries=1"), ("oom", "sync").
-    public mutating func set(_ key: String, _ value: String) throws(ParseError) {
-        guard let k = SlowPathPolicy.knob(named: key) else {
-            throw ParseError(key: key, value: value, expected: "a known policy key: " + SlowPathPolicy.keys.joined(separator: ", "))
-        }
-        guard k.parse(&self, value) else { throw ParseError(key: key, value: value, expected: k.expected) }
-    }
+    /// A setting that does not parse (`set` comes from KnobTable): "policy KEY = VALUE: expected ...".
+    public typealias ParseError = KnobParseError<SlowPathPolicy>
+    public static let section = "policy"
 }
 
 extension Knob {

@@ -265,8 +265,8 @@ import Topology
     @Test func shapesAreTheWorkloadFiles() throws {
         for s in PeerShapes.all {
             let file = try String(contentsOf: repoRoot.appendingPathComponent(s.file), encoding: .utf8)
-            // A Swift multi-line literal drops the file's final newline.
-            #expect(file == s.text + "\n", "\(s.file) differs from its copy in PeerShapes.swift")
+            // Embedded at build time (Plugins/EmbedWorkloads): the same text, byte for byte.
+            #expect(file == s.text, "\(s.file) differs from the text embedded in the binary")
         }
     }
 

@@ -191,5 +191,24 @@ extension ScenarioRuns {
             }
         }
     }
+
+    /// Issue 10: a row is named after what it sets. The "kernel" rows turned
+    /// the oom_reaper on, while `--policy retry=kernel` leaves it off: only a
+    /// name that says "reaper" may run with the reaper, and a name that says
+    /// kernel, legacy or retries=N runs that retry rule (as the file resolves it).
+    @Test func debateRowsAreNamedAfterWhatTheySet() throws {
+        for row in Debate.rows {
+            let file = try Workload.load(path: repoRoot.appendingPathComponent("Workloads").appendingPathComponent(row.scenario).path)
+            let w = try file.overriding(WorkloadOverrides(policy: row.policySettings, harness: row.harnessSettings, failPageAlloc: row.failPageAlloc))
+            let p = try Policy.resolve(w.policy)
+            let name = row.policy
+            #expect(p.reaper == name.contains("reaper"), "\(row.scenario) \"\(name)\": reaper = \(p.reaper)")
+            if name.hasPrefix("kernel") { #expect(p.retry == .kernel, "\(row.scenario) \"\(name)\": retry = \(p.retry)") }
+            if name.hasPrefix("legacy") { #expect(p.retry == .legacy, "\(row.scenario) \"\(name)\": retry = \(p.retry)") }
+            if let r = name.firstMatch(of: /retries=(\d+)/), let n = Int(r.1) {
+                #expect(p.retry == .retries(n), "\(row.scenario) \"\(name)\": retry = \(p.retry)")
+            }
+        }
+    }
 }
 }

@@ -124,59 +124,24 @@ public enum PeerRun {
         // Shared state; slot n of the counts is the clean-up's.
         let control = RunControl(workers: n, groups: workload.groups.count, sink: options.warningSink)
         let harness = workload.harness
-        let ringConsumers = plan.rings.map(\.consumer)
         let rings = UnsafeMutablePointer<HandoffRing<Held<PeerBlock>>>.allocate(capacity: max(plan.rings.count, 1))
         for i in 0..<plan.rings.count { (rings + i).initialize(to: .make(capacity: 4096)) }
         let locks = NamedLocks(count: workload.locks.count)
         let outputs = UnsafeMutablePointer<WorkerOutput?>.allocate(capacity: max(n, 1))
         outputs.initialize(repeating: nil, count: max(n, 1))
         let slots = PeerCountSlots(count: n + 1)
-        let sendRings = UnsafeSendable(rings), sendLocks = UnsafeSendable(locks), sendOutputs = UnsafeSendable(outputs)
-        let lockCount = workload.locks.count
-        let seed = r.seed
-        let plans = plan.workers
         let sendPeer = UnsafeSendable(peer)
+        let args = WorkerThreadArgs<PeerBackend>(
+            plans: plan.workers, topology: topology, timing: timing,
+            backend: { i in PeerBackend(peer: sendPeer.value, counts: slots.slot(i)) },
+            control: control, rings: rings, locks: locks, lockCount: workload.locks.count, seed: r.seed,
+            harness: harness, ringConsumers: plan.rings.map(\.consumer), outputs: outputs)
 
         if options.handleInterrupts { Interrupt.install() }
         defer { if options.handleInterrupts { Interrupt.uninstall() } }
         var stalls = StallTracker(thresholdMs: harness.stallMs, warnings: false, workers: n)
 
-        let threads = Threads.start(count: n) { i in
-            let p = plans[i]
-            var pinError: String? = nil
-            do {
-                switch p.pin {
-                case .cpu(let c): try Affinity.pinCurrentThread(to: CPUID(c), in: topology)
-                case .node(let node): try Affinity.pinCurrentThread(toNode: NodeID(node), in: topology)
-                case .none: break
-                }
-            } catch { pinError = "\(error)" }
-            var t = timing
-            if let ns = p.intervalNs { t.intervalTicks = ns * ticksPerNs }
-            let backend = PeerBackend(peer: sendPeer.value, counts: slots.slot(i))
-            var w = Worker<PeerBackend>(plan: p, backend: backend, control: control, timing: t, rings: sendRings.value,
-                                        locks: sendLocks.value, lockCount: lockCount, seed: seed, harness: harness,
-                                        ringConsumers: ringConsumers)
-            w.startTask()
-            w.prefill()
-            control.ready.wrappingAdd(1, ordering: .releasing)
-            var go: UInt64 = 0
-            var spins = 0
-            while true {
-                go = control.goTicks.load(ordering: .acquiring)
-                if go != 0 || control.stop.load(ordering: .relaxed) { break }
-                spins += 1
-                if spins & 63 == 0 { sched_yield() } else { cnuma_cpu_relax() }
-            }
-            if go != 0 { w.run(go: go) } else { w.stopReason = .stopped }
-            control.stopped.wrappingAdd(1, ordering: .releasing)
-            w.waitForCleanup(deadlineNs: cnuma_monotonic_ns() + 120_000_000_000)
-            let measured = w.c
-            let freed = w.exitTask(reason: .runEnded)
-            sendOutputs.value[i] = w.output(plan: p, pinError: pinError, measured: measured, freedAtCleanup: freed)
-            _ = consume w // frees the worker's raw memory before the exit is counted
-            control.exited.wrappingAdd(1, ordering: .releasing)
-        }
+        let threads = Threads.start(count: n) { i in workerThread(i, args) }
 
         // Barrier, then go.
         var problems: [String] = []

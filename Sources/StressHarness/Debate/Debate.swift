@@ -6,7 +6,7 @@ import PageAllocator
 public struct DebateRow: Sendable, Equatable {
     /// The workload file in Workloads/.
     public var scenario: String
-    /// The policy's name in the table (legacy, kernel, retries=N, ...).
+    /// The policy's name in the table (legacy, kernel + oom_reaper, retries=N, ...): it names what the row sets.
     public var policy: String
     /// `[policy]`, `[harness]` and `[fail_page_alloc]` replacements (what --policy, --harness, --fail-page-alloc would say).
     public var policySettings: [String: String] = [:]
@@ -41,6 +41,9 @@ public struct DebateRow: Sendable, Equatable {
 public enum Debate {
     /// The Linux 6.x defaults, as one set: should_reclaim_retry, async OOM
     /// with the oom_reaper, ALLOC_OOM for victims, NO_WATERMARKS for NOFAIL.
+    /// Its rows are named "kernel + oom_reaper": `--policy retry=kernel` alone
+    /// leaves the reaper off (the policy's default), and a row's name says
+    /// what it sets (a test checks the reaper and the retry rule against the names).
     static let kernel: [String: String] = ["retry": "kernel", "oom": "async", "reaper": "true", "nofail_emergency_reserve": "true"]
     /// Before 2015: order <= 3 never fails, no reaper, no NOFAIL reserves.
     static let legacy: [String: String] = ["retry": "legacy", "oom": "async", "reaper": "false", "nofail_emergency_reserve": "false", "oom_killer_reserve": "false"]
@@ -53,7 +56,7 @@ public enum Debate {
         DebateRow("scenario1-oom-victim-lock.toml", "legacy", policy: legacy, repeated: true),
         DebateRow("scenario1-oom-victim-lock.toml", "legacy + oom_reaper", policy: legacy.merging(["reaper": "true"]) { $1 }, repeated: true),
         DebateRow("scenario1-oom-victim-lock.toml", "sync OOM + reserves (Weiner)", policy: weiner, repeated: true),
-        DebateRow("scenario1-oom-victim-lock.toml", "kernel", policy: kernel, repeated: true),
+        DebateRow("scenario1-oom-victim-lock.toml", "kernel + oom_reaper", policy: kernel, repeated: true),
         // Scenario 2: Hocko's retry knob.
         DebateRow("scenario2-hocko-retries.toml", "retries=1", policy: kernel.merging(["retry": "retries=1", "reaper": "false"]) { $1 }),
         DebateRow("scenario2-hocko-retries.toml", "retries=100", policy: kernel.merging(["retry": "retries=100", "reaper": "false"]) { $1 }),
@@ -70,7 +73,7 @@ public enum Debate {
         // 5: the 3.19 accident: NOFS allowed to fail.
         DebateRow("scenario5-nofs-may-fail.toml", "legacy", policy: legacy, repeated: true),
         DebateRow("scenario5-nofs-may-fail.toml", "NOFS may fail (3.19: retries=0)", policy: legacy.merging(["retry": "retries=0"]) { $1 }, repeated: true),
-        DebateRow("scenario5-nofs-may-fail.toml", "kernel", policy: kernel, repeated: true),
+        DebateRow("scenario5-nofs-may-fail.toml", "kernel + oom_reaper", policy: kernel, repeated: true),
         // 6: Chinner's reservations against NOFAIL with emergency reserves.
         DebateRow("scenario6-reservations.toml", "reservations (Chinner)", policy: ["nofail_emergency_reserve": "false"], harness: ["reservations": "true"]),
         DebateRow("scenario6-reservations.toml", "reservations, estimate halved", policy: ["nofail_emergency_reserve": "false"],
@@ -78,14 +81,14 @@ public enum Debate {
         DebateRow("scenario6-reservations.toml", "NOFAIL + emergency reserves", policy: ["nofail_emergency_reserve": "true"], harness: ["reservations": "false"]),
         DebateRow("scenario6-reservations.toml", "neither", policy: ["nofail_emergency_reserve": "false"], harness: ["reservations": "false"]),
         // 7: GFP_ATOMIC order-2 buffers under fragmentation.
-        DebateRow("scenario7-atomic-fragmentation.toml", "kernel", policy: kernel),
+        DebateRow("scenario7-atomic-fragmentation.toml", "kernel + oom_reaper", policy: kernel),
         // 8: fault injection finds the level-2 path.
-        DebateRow("scenario8-fault-injection.toml", "kernel, no injection", policy: kernel),
-        DebateRow("scenario8-fault-injection.toml", "kernel + fail_page_alloc 10%", policy: kernel,
+        DebateRow("scenario8-fault-injection.toml", "kernel + oom_reaper, no injection", policy: kernel),
+        DebateRow("scenario8-fault-injection.toml", "kernel + oom_reaper + fail_page_alloc 10%", policy: kernel,
                   failPageAlloc: "probability=10,interval=1,times=-1,min-order=0,ignore-gfp-wait=N,verbose=0"),
         // 9: a small memory group runs out of memory.
-        DebateRow("scenario9-memory-group-oom.toml", "kernel", policy: kernel),
-        DebateRow("scenario9-memory-group-oom.toml", "retries=1", policy: kernel.merging(["retry": "retries=1"]) { $1 }),
+        DebateRow("scenario9-memory-group-oom.toml", "kernel + oom_reaper", policy: kernel),
+        DebateRow("scenario9-memory-group-oom.toml", "retries=1 + oom_reaper", policy: kernel.merging(["retry": "retries=1"]) { $1 }),
     ]
 
     public struct Options: Sendable {

@@ -63,6 +63,8 @@ struct RunSetup {
             throw RunFailure(message: "allocator configuration: \(error)", status: .badInput)
         }
         self.workload = workload
+        // Held sets that cannot fit are refused before any worker starts (unless `[memory] pressure = true`).
+        try workload.checkArenaFits(allocator)
         backend = BuddyBackend(allocator)
         do { try workload.checkMemPoliciesSupported(by: backend.name, supported: backend.supportsMemPolicy) } catch {
             throw RunFailure(message: "\(error)", status: .badInput)

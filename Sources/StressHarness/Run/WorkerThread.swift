@@ -5,34 +5,32 @@ import Topology
 import Glibc
 #endif
 
-/// What a worker thread needs from the run's set-up (raw parts the caller keeps alive until the thread exits).
-struct WorkerThreadArgs: @unchecked Sendable {
+/// What a worker thread needs from the run's set-up (raw parts the caller
+/// keeps alive until the thread exits). One type for every backend: the
+/// buddy allocator's run (`StressRun`) and a peer allocator's (`PeerRun`).
+struct WorkerThreadArgs<B: AllocatorBackend>: @unchecked Sendable {
     let plans: [WorkerPlan]
     let topology: Topology
     let timing: WorkerTiming
-    let backend: BuddyBackend
+    /// The backend worker `i` allocates through (made on its own thread).
+    let backend: (Int) -> B
     let control: RunControl
-    let rings: UnsafeMutablePointer<HandoffRing<Held<PageBlock>>>
+    let rings: UnsafeMutablePointer<HandoffRing<Held<B.Block>>>
     let locks: NamedLocks
     let lockCount: Int
     let seed: UInt64
     let harness: HarnessSpec
     let ringConsumers: [Int]
     let outputs: UnsafeMutablePointer<WorkerOutput?>
+}
 
+extension WorkerThreadArgs where B == BuddyBackend {
     init(_ s: RunSetup) {
-        plans = s.plan.workers
-        topology = s.topology
-        timing = s.timing
-        backend = s.backend
-        control = s.control
-        rings = s.rings
-        locks = s.locks
-        lockCount = s.workload.locks.count
-        seed = s.workload.run.seed
-        harness = s.harness
-        ringConsumers = s.plan.rings.map(\.consumer)
-        outputs = s.outputs
+        let backend = s.backend
+        self.init(plans: s.plan.workers, topology: s.topology, timing: s.timing, backend: { _ in backend },
+                  control: s.control, rings: s.rings, locks: s.locks, lockCount: s.workload.locks.count,
+                  seed: s.workload.run.seed, harness: s.harness, ringConsumers: s.plan.rings.map(\.consumer),
+                  outputs: s.outputs)
     }
 }
 
@@ -40,7 +38,7 @@ struct WorkerThreadArgs: @unchecked Sendable {
 /// prefill, wait at the barrier, run, wait for the counter snapshot
 /// (answering a late OOM kill), exit the task and leave the output.
 /// Every wait is bounded. A nonisolated free function (a pthread body).
-func workerThread(_ i: Int, _ a: WorkerThreadArgs) {
+func workerThread<B: AllocatorBackend>(_ i: Int, _ a: WorkerThreadArgs<B>) {
     let p = a.plans[i]
     let control = a.control
     var pinError: String? = nil
@@ -53,9 +51,9 @@ func workerThread(_ i: Int, _ a: WorkerThreadArgs) {
     } catch { pinError = "\(error)" }
     var t = a.timing
     if let ns = p.intervalNs { t.intervalTicks = ns * (1 / t.nsPerTick) }
-    var w = Worker<BuddyBackend>(plan: p, backend: a.backend, control: control, timing: t, rings: a.rings,
-                                 locks: a.locks, lockCount: a.lockCount, seed: a.seed, harness: a.harness,
-                                 ringConsumers: a.ringConsumers)
+    var w = Worker<B>(plan: p, backend: a.backend(i), control: control, timing: t, rings: a.rings,
+                      locks: a.locks, lockCount: a.lockCount, seed: a.seed, harness: a.harness,
+                      ringConsumers: a.ringConsumers)
     w.startTask()
     w.prefill()
     control.ready.wrappingAdd(1, ordering: .releasing)

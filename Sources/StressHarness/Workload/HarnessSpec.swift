@@ -75,19 +75,9 @@ public struct HarnessSpec: Codable, Sendable, Equatable, KnobTable {
              show: { "\($0.stallOnceAtMs ?? 0)" }),
     ]
 
-    public struct ParseError: Error, Equatable, CustomStringConvertible {
-        public let key: String
-        public let value: String
-        public let expected: String
-        public var description: String { "harness \(key) = \(value): expected \(expected)" }
-    }
-
-    public mutating func set(_ key: String, _ value: String) throws(ParseError) {
-        guard let k = HarnessSpec.knob(named: key) else {
-            throw ParseError(key: key, value: value, expected: "a known harness key: " + HarnessSpec.keys.joined(separator: ", "))
-        }
-        guard k.parse(&self, value) else { throw ParseError(key: key, value: value, expected: k.expected) }
-    }
+    /// A setting that does not parse (`set` comes from KnobTable): "harness KEY = VALUE: expected ...".
+    public typealias ParseError = KnobParseError<HarnessSpec>
+    public static let section = "harness"
 
     public var callerLoop: Bool { nofail == .callerLoop }
 }

@@ -75,6 +75,10 @@ public struct MemorySpec: Codable, Sendable, Equatable {
     public var swapPages: Int
     /// warn_alloc's rate limit: one printed warning per this many ms (the kernel: 10 s).
     public var warnRatelimitMs: Int
+    /// The workload runs out of memory on purpose (`[memory] pressure = true`):
+    /// its held sets may exceed the arena, and the run is not refused for that
+    /// (see `Workload.arenaFit`). nil: false (results written before it still read).
+    public var pressure: Bool? = nil
 
     public var pagesPerNode: Int { zones.reduce(0) { $0 + $1.pages } }
 }
