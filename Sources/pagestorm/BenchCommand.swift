@@ -26,8 +26,12 @@ struct BenchCommand: ParsableCommand {
     var peers = false
     @Option(help: "The allocators to set beside pagestorm (comma-separated: glibc, jemalloc, mimalloc, tcmalloc, kernel; implies --peers). `pagestorm` alone: the allocator's own paths (the default).")
     var allocator: String?
-    @Option(name: .customLong("shape-ms"), help: "With --peers: measured ms of each workload-shape run.")
-    var shapeMs: Int = 200
+    @Option(name: .customLong("duration-ms"), help: "With --peers: measured ms of each workload-shape run (the same flag as `run`'s).")
+    var durationMs: Int = 200
+    /// The old spelling, kept working but no longer shown.
+    @Option(name: .customLong("shape-ms"), help: .hidden)
+    var oldShapeMs: Int?
+    var shapeMs: Int { oldShapeMs ?? durationMs }
     @Flag(help: "Count instructions per operation of the single-threaded benchmarks under valgrind --tool=callgrind (repeatable to the instruction); writes schema pagestorm.instructions/1 with --output.")
     var instructions = false
     @Option(help: ArgumentHelp("Internal: run one benchmark's pair loop only (what --instructions runs under callgrind).", visibility: .hidden))
@@ -47,7 +51,7 @@ struct BenchCommand: ParsableCommand {
                 throw ValidationError(PeerError.unknown(String(a)).message)
             }
         }
-        guard (10...60_000).contains(shapeMs) else { throw ValidationError("--shape-ms must be 10...60000, got \(shapeMs)") }
+        guard (10...60_000).contains(shapeMs) else { throw ValidationError("--duration-ms must be 10...60000, got \(shapeMs)") }
         if let only, peerMode {
             for k in only.split(separator: ",") where !PeerBench.keys.contains(String(k)) {
                 throw ValidationError("--only: unknown measurement '\(k)' for --peers; known: \(PeerBench.keys.joined(separator: ", "))")

@@ -206,6 +206,22 @@ import Glibc
         }
     }
 
+    /// The run length is `--duration-ms` on every subcommand that takes one:
+    /// run, smoke, bench (its --peers shape runs; old --shape-ms hidden), numa, loadcurve, gate-eval.
+    @Test func everyRunLengthIsDurationMs() throws {
+        for sub in [["run"], ["smoke"], ["bench"], ["numa"], ["loadcurve"], ["gate-eval"]] {
+            let (_, help, _) = try Self.pagestorm(sub + ["--help"], cwd: NSTemporaryDirectory())
+            #expect(help.contains("--duration-ms"), "\(sub[0]) --help: \(help)")
+            for old in ["--milliseconds", "--shape-ms", "--duration <", "--ms "] {
+                #expect(!help.contains(old), "\(sub[0]) --help shows \(old)")
+            }
+        }
+        for flag in ["--duration-ms", "--shape-ms"] {
+            let (code, _, err) = try Self.pagestorm(["bench", "--peers", flag, "5"], cwd: NSTemporaryDirectory())
+            #expect(code == 2 && err.contains("--duration-ms must be 10...60000, got 5"), "\(flag): \(err)")
+        }
+    }
+
     // MARK: - Helpers
 
     static let tinyWorkload = """
