@@ -19,6 +19,23 @@
 /// cache line (like Linux's struct page), kept in one mmap'd array per
 /// zone and indexed by `pfn - zone.startPFN`. `next`/`prev` link free lists
 /// by local index (`PageMeta.none` ends a list).
+///
+/// Lock contract. The metadata of a block's head belongs to whoever holds
+/// the block: the zone lock while it is on a buddy free list, the owner of
+/// the per-CPU slot (`pcp_lock`: the rseq owner, an outside taker or the
+/// trylock holder; docs/allocator.md) while it is on that slot's list, and
+/// the allocating caller while it is allocated, until its free hands it to
+/// one of the two. Moves between the buddy and a per-CPU list (refill,
+/// drain) happen with the slot owned and the zone lock held. Tails are
+/// written only under the zone lock (split makes heads, merge makes tails).
+/// | field | written by | read by |
+/// |---|---|---|
+/// | `next` | zone lock (buddy lists) or the slot owner (per-CPU lists) | the same holder |
+/// | `prev` | zone lock (buddy lists only) | zone lock |
+/// | `state`, `order` | whoever holds the block (above) | the same; `validate()` with every slot and zone lock held; a free's misuse check reads the head it is given (a racing double free is the caller's data race, as in the kernel) |
+/// | `owner` | the allocating path at allocation, the free path at free (`freedMark`) | the same, and misuse detection |
+/// | `buddyOrder` | zone lock only | zone lock only (the merge reads it, never `state`) |
+/// No field is atomic: with the rule above no two threads touch one field at once.
 @frozen @usableFromInline struct PageMeta {
     @usableFromInline var next: UInt32
     @usableFromInline var prev: UInt32

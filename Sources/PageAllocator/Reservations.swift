@@ -9,6 +9,16 @@ import Glibc
 /// aside before a transaction by raising the zone's watermark for everyone
 /// else. Allocations the owner makes with `reserve: .transaction` may use
 /// them; `commit` (or `abort`) returns whatever is unused.
+///
+/// Lock contract (no lock is taken): the zone's reserved count
+/// (`Zone.reserved`) is an atomic changed only by compare-and-swap, so two
+/// reservations never take the same room; the watermark checks read it
+/// relaxed (a check may see it a moment late, as it sees NR_FREE_PAGES). What
+/// a task has left (`resvLeft`) and in which zone (`resvZone`) are TaskTable
+/// atomics written by the task's own calls (reserve, the credited
+/// allocations, commit, its exit) and read by anyone. The rule for who may use reserved pages lives
+/// in one place: `getPageFromFreelist` (only `reserve: .transaction` calls).
+/// A `Reservation` value is immutable.
 public struct Reservation: Sendable, Hashable {
     public let owner: UInt16
     public let zone: Int

@@ -5,6 +5,11 @@ import Glibc
 /// A wait queue: a pthread mutex and a CLOCK_MONOTONIC condition variable in
 /// heap memory. Every wait is bounded by a timeout; a wake-up wakes all.
 /// `generation` lets a waiter sleep until "something happened since I looked".
+///
+/// Lock contract: `generation` is read and written only with `mutex` held
+/// (`ticket`, `wait`, `wakeAll`); `mutex` and `cond` are set at `init` and
+/// destroyed in `deinit`, when no thread can hold a reference. A pthread mutex
+/// rather than Synchronization.Mutex: ThreadSanitizer sees it (docs/allocator.md).
 public final class WaitQueue: @unchecked Sendable {
     private let mutex: UnsafeMutablePointer<pthread_mutex_t>
     private let cond: UnsafeMutablePointer<pthread_cond_t>

@@ -144,6 +144,7 @@ import Testing
         cpus_per_node = 1
         [memory]
         zones = [{ type = "Normal", pages = 1024 }]
+        pressure = true
         [run]
         ops = 500
         [[group]]

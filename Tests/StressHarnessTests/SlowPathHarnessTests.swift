@@ -140,7 +140,7 @@ import Testing
         free = "random"
         live = 3000
         touch = 8
-        """, run: "duration_ms = 400\nseed = 4"))
+        """, run: "duration_ms = 400\nseed = 4", memory: "arena_mib = 16\npressure = true"))
         expectAccounted(r)
         #expect(r.slowPath.tasks.kills >= 1, "6000 blocks in 4096 pages: someone is killed")
         #expect(r.slowPathTotal("oom_kill") >= r.slowPath.tasks.kills)
@@ -161,7 +161,7 @@ import Testing
         [[group.op]]
         free = "keep"
         live = 3000
-        """, run: "duration_ms = 300\nseed = 5"))
+        """, run: "duration_ms = 300\nseed = 5", memory: "arena_mib = 16\npressure = true"))
         expectAccounted(r)
         #expect(r.slowPath.tasks.restarts == 0)
         #expect(r.slowPath.tasks.deadWorkers >= 1)
@@ -193,7 +193,7 @@ import Testing
         flags = "GFP_NOFS|__GFP_NOFAIL"
         free = "fifo"
         batch = 64
-        """, run: "duration_ms = 400\nseed = 6"))
+        """, run: "duration_ms = 400\nseed = 6", memory: "arena_mib = 16\npressure = true"))
         expectAccounted(r)
         let c = r.slowPath.callerLoop
         #expect(c.enabled)
@@ -228,7 +228,7 @@ import Testing
         flags = "GFP_NOFS|__GFP_NOFAIL"
         free = "fifo"
         batch = 200
-        """, run: "duration_ms = 500\nseed = 7", memory: "zones = [{ type = \"Normal\", pages = 2048 }]\npcp_max_order = -1")) { o in
+        """, run: "duration_ms = 500\nseed = 7", memory: "zones = [{ type = \"Normal\", pages = 2048 }]\npcp_max_order = -1\npressure = true")) { o in
             o.warningSink = { l in lines.withLock { $0.append(l) } }
         }
         expectAccounted(r)

@@ -118,8 +118,7 @@ public struct TraceReplay {
                         // overshoots by ~0.1-0.8 ms on a loaded machine), then spin.
                         if target - now > 2_000_000 {
                             let sleep = target - now - 1_000_000
-                            var ts = timespec(tv_sec: Int(sleep / 1_000_000_000), tv_nsec: Int(sleep % 1_000_000_000))
-                            nanosleep(&ts, nil)
+                            sleepNanoseconds(sleep)
                         }
                         now = cnuma_monotonic_ns()
                         while now < target { cnuma_cpu_relax(); now = cnuma_monotonic_ns() }
@@ -184,8 +183,7 @@ public struct TraceReplay {
         var watchdog = "ok"
         let stallTicks = opts.stallTimeoutNs == 0 ? UInt64.max : UInt64(Double(opts.stallTimeoutNs) / clock.nsPerTick)
         while watch.finished.load(ordering: .acquiring) < workers.count {
-            var ts = timespec(tv_sec: 0, tv_nsec: 5_000_000)
-            nanosleep(&ts, nil)
+            sleepNanoseconds(5_000_000)
             guard watchdog == "ok" else { continue }
             let now = CycleClock.now()
             for w in 0..<workers.count {

@@ -86,8 +86,7 @@ final class ReplaySlots: @unchecked Sendable {
                 sched_yield()
             } else {
                 if cnuma_monotonic_ns() >= deadlineNs { return ReplaySlots.pending }
-                var ts = timespec(tv_sec: 0, tv_nsec: 20_000)
-                nanosleep(&ts, nil)
+                sleepNanoseconds(20_000)
             }
         }
     }

@@ -22,8 +22,7 @@ extension Worker {
         while t < intended {
             let leftNs = Double(intended &- t) * timing.nsPerTick
             if leftNs > 200_000 {
-                var ts = timespec(tv_sec: 0, tv_nsec: Int(min(leftNs - 100_000, 10_000_000)))
-                nanosleep(&ts, nil)
+                sleepNanoseconds(UInt64(min(leftNs - 100_000, 10_000_000)))
                 if control.stop.load(ordering: .relaxed) { return intended }
             } else {
                 cnuma_cpu_relax()
@@ -48,8 +47,7 @@ extension Worker {
         while true {
             let t = now()
             if t >= end || control.stop.load(ordering: .relaxed) { break }
-            var ts = timespec(tv_sec: 0, tv_nsec: Int(min(Double(end &- t) * timing.nsPerTick, 1_000_000)))
-            nanosleep(&ts, nil)
+            sleepNanoseconds(UInt64(min(Double(end &- t) * timing.nsPerTick, 1_000_000)))
         }
     }
 }
