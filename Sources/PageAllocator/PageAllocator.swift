@@ -22,6 +22,22 @@ import Glibc
 ///
 /// All stored properties are `let`, and hot data sits behind raw pointers, so
 /// the fast path pays no ARC, no exclusivity checks and no dynamic dispatch.
+///
+/// Lock contract. Invariants: the seven of docs/allocator.md ("Invariants"),
+/// checked by `validate()` with every slot (CPU by CPU, ascending) and then
+/// every zone lock held. Fields:
+/// - every stored property is a `let` set in `init`, before the allocator
+///   is shared: read without a lock by any thread afterwards;
+/// - the tables behind `zonelists`, `zonelistLens`, `cpuNode`,
+///   `realToLogical` and `cpuFast` are written only in `init`: read-only after;
+/// - `zones`: each Zone's contract (the zone lock, atomics, set-up-only info),
+///   and each of its per-CPU slots' (PerCPUPages: the slot's owner);
+/// - `slow` (SlowPathState): atomics, pthread/Synchronization mutexes and the
+///   LRU locks (NodeLRU: never held while taking a zone lock or a slot), each
+///   documented at its type; the OOM lock is a trylock or a mutex (`oom_lock`);
+/// - `mappings`, `pcpBlocks`: set in `init`, unmapped and freed in `deinit`,
+///   when no thread can hold a reference.
+/// Lock order: a per-CPU slot, then a zone lock; an LRU lock alone.
 public final class PageAllocator: @unchecked Sendable {
     public let config: AllocatorConfig
     public let topology: Topology

@@ -13,6 +13,24 @@ import Synchronization
 /// Invariants: `count` is the pages on the four lists; every list member is a
 /// `.pcp` head of that list's order. Slots are 384 bytes apart, so no two
 /// CPUs share a cache line (or an adjacent-line prefetch pair).
+///
+/// Lock contract: the slot is protected by its owner word (`pcp_lock`,
+/// PageAllocator+PCPLock.swift and docs/allocator.md): with rseq, the thread
+/// on the slot's own CPU owns it through a restartable sequence (one plain
+/// store of 2), anyone else by compare-and-swap of its token plus a
+/// membarrier; with trylock, by compare-and-swap 0 -> 1. Nobody waits for a
+/// slot on the fast path; a multi-slot taker (drain all, validate()) never
+/// holds one while waiting for another. The zone lock is taken inside a slot,
+/// never the other way round.
+/// | field | protected by |
+/// |---|---|
+/// | owner word (`lock`, `word`) | itself: an atomic (rseq commit is a plain store on the slot's own CPU) |
+/// | `freeDelta` | an atomic (relaxed): any path that changes the buddy's free pages adds to the delta of the CPU it runs as, often under the zone lock but not under this slot; read locklessly by `freePagesSnapshot` |
+/// | `count`, `heads` (the four lists) | the slot's owner |
+/// | `high` | the slot's owner (grows by `batch` on a refill miss, back to `high_min` on a drain) |
+/// | `batch`, `highMin`, `highMax` | nothing: set-up only |
+/// | `counters` | the slot's owner; the statistics take the slot to read them (exact, no atomics) |
+/// | metadata of pages on the lists (`state`, `order`, `owner`, `next`) | the slot's owner (PageMeta) |
 @frozen @usableFromInline struct PerCPUPages {
     @usableFromInline let base: UnsafeMutableRawPointer
     @inlinable init(base: UnsafeMutableRawPointer) { self.base = base }

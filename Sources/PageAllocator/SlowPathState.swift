@@ -7,6 +7,16 @@ import Glibc
 /// Everything the slow path shares: policy, tasks, LRUs, oom_lock and its
 /// wait queue, kswapd and reaper threads, counters. A class held by `let`
 /// in the allocator; never touched by the fast path.
+///
+/// Lock contract: every stored property is a `let` set in `init`. What they
+/// point at protects itself: `policy`, `reclaim` are immutable values;
+/// `tasks` (TaskTable), `groups` (GroupTable), `counters`, `zoneFile`,
+/// `zoneAnon`, `swapUsed`, `kswapdPending`, `abort`, `stop` are atomics;
+/// `lrus` each behind their node's LRU mutex (never held while taking a zone
+/// lock or a per-CPU slot); `oomEvents`, `reapQueue`, `threads` behind their
+/// `Mutex`; `oomLock` is the oom_lock itself; `oomWait`, `kswapdWake`,
+/// `reapWake` are WaitQueues (their own mutex); `warnings` is a WarningLog
+/// (its mutex); `injector` (FaultInjector) keeps its state in atomics.
 final class SlowPathState: @unchecked Sendable {
     let policy: SlowPathPolicy
     let reclaim: ReclaimSettings

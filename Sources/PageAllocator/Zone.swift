@@ -52,6 +52,22 @@ import Synchronization
 ///   the zone; `nrFree[o]` counts the blocks (not pages) of list `o`;
 /// - no two free buddies of the same order are left unmerged;
 /// - NR_FREE_PAGES plus every CPU's delta equals the pages on the free lists.
+///
+/// Lock contract (what protects each field; `Locked` in a function's name
+/// means its caller holds the zone lock):
+/// | field | protected by |
+/// |---|---|
+/// | `lock` | itself: an atomic word (TTAS spinlock), taken after any per-CPU slot, never before one |
+/// | `freePages` (NR_FREE_PAGES) | an atomic, relaxed: folded into from per-CPU deltas (`modFreePages`), read locklessly by the watermark checks (a statistic within `maxDrift`) |
+/// | `info` (ZoneInfo) | nothing: written once at set-up, before the allocator is shared; read-only after (the fast path reads it without a lock) |
+/// | `reserved` | an atomic changed only by compare-and-swap (Reservations.swift); read relaxed by the watermark checks |
+/// | `lowmemReserve` | nothing: set-up only |
+/// | `freeHead`, `freeTail` | the zone lock |
+/// | `nrFree` | written under the zone lock; relaxed atomics so that the watermark check and `shouldReclaimRetry` may read them without it (as the kernel reads nr_free) |
+/// | `lockedCounters` | the zone lock (the statistics read them under it) |
+/// | `rare` | atomics (relaxed): slow-path events counted outside any lock; statistics |
+/// | page metadata (`info.meta`) | per block, whoever holds the block: see PageMeta |
+/// Each CPU's slot of this zone (`pcp(_:)`) has its own contract (PerCPUPages).
 @frozen @usableFromInline struct Zone {
     @usableFromInline let base: UnsafeMutableRawPointer
     @inlinable init(base: UnsafeMutableRawPointer) { self.base = base }
