@@ -86,7 +86,10 @@ if ! ls "$LAB"/k/boot/vmlinuz-* >/dev/null 2>&1; then
         (cd "$LAB" && apt-get download "$KPKG") || die "apt-get download $KPKG failed (no network?)"
     fi
     rm -rf "$LAB/k"
-    dpkg-deb -x "$(ls "$LAB/$KPKG"_*.deb | head -n 1)" "$LAB/k" || die "dpkg-deb -x failed"
+    mkdir -p "$LAB/k"
+    # Only the kernel image (the package's modules are not needed: the guest loads none).
+    dpkg-deb --fsys-tarfile "$(ls "$LAB/$KPKG"_*.deb | head -n 1)" | tar -x -C "$LAB/k" --wildcards './boot/vmlinuz-*' \
+        || die "extracting boot/vmlinuz-* from $KPKG failed"
 fi
 KERNEL=$(ls "$LAB"/k/boot/vmlinuz-* | head -n 1)
 [ -r "$KERNEL" ] || die "no readable vmlinuz under $LAB/k/boot"
@@ -165,7 +168,8 @@ for ((a = 0; a < NODES; a++)); do
     done
 done
 QARGS+=(-kernel "$KERNEL" -initrd "$LAB/initrd.gz" -append "console=ttyS0 quiet panic=-1" -nographic -no-reboot)
-say "booting a $NODES-node guest ($(basename "$KERNEL"), TCG), command: $(cat "$C/cmd.sh"), timeout ${TIMEOUT}s"
+if [ "$(wc -l <"$C/cmd.sh")" -gt 1 ]; then what="a $(wc -l <"$C/cmd.sh")-line shell script"; else what="$(cat "$C/cmd.sh")"; fi
+say "booting a $NODES-node guest ($(basename "$KERNEL"), TCG), command: $what, timeout ${TIMEOUT}s"
 LOG="$LAB/guest.log"
 T1=$(date +%s)
 set +e

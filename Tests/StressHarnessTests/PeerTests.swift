@@ -251,6 +251,7 @@ import Topology
             ("[[group.op]]\norder = 0\nreclaimable = \"clean\"", "reclaim"),
             ("[[group.op]]\norder = 0\nreserve = 4", "reservations"),
             ("[[group.op]]\norder = 0\nnode = 0", "NUMA placement"),
+            ("mempolicy = \"bind=0\"\n[[group.op]]\norder = 0", "group g: mempolicy = \"bind=0\" (memory policies"),
         ]
         for (op, what) in parts {
             let s = try parse(small("[[group]]\nname = \"g\"\nworkers = 1\n" + op)).peerSupport()
@@ -327,5 +328,12 @@ import Topology
         #expect(code == 2 && text.contains("install the Debian package libtcmalloc-minimal4"), "\(text)")
         (code, text) = try PeerTests.tool(["run", "Workloads/scenario3-nofail-pressure.toml", "--allocator", "mimalloc", "--no-results"])
         #expect(code == 2 && text.contains("needs parts only pagestorm has"), "\(text)")
+        // A group memory policy (from the file, or from --mempolicy) is refused on a peer: it has no nodes.
+        (code, text) = try PeerTests.tool(["run", "Workloads/numa-policies.toml", "--allocator", "glibc", "--no-results"])
+        #expect(code == 2 && text.contains("needs parts only pagestorm has: group w: mempolicy = \"interleave=0-1\""), "\(text)")
+        (code, text) = try PeerTests.tool(["run", "Workloads/numa-policies.toml", "--allocator", "glibc", "--mempolicy", "w=bind=1", "--no-results"])
+        #expect(code == 2 && text.contains("group w: mempolicy = \"bind=1\""), "\(text)")
+        (code, text) = try PeerTests.tool(["run", "Workloads/numa-policies.toml", "--allocator", "glibc", "--mempolicy", "all=local", "--no-results", "--no-overhead", "--duration-ms", "20"])
+        #expect(code == 0, "local is no policy: the peer runs it\n\(text)")
     }
 }

@@ -42,7 +42,8 @@ extension Workload {
     /// What a peer can and cannot do of this workload. The rule: a part that
     /// changes what the workers do or what the run means (the slow-path
     /// policy, reclaimable memory, reservations, memory groups, fault
-    /// injection, OOM kills and restarts, NUMA placement of allocations) is
+    /// injection, OOM kills and restarts, NUMA placement of allocations, memory
+    /// policies) is
     /// refused; a part that only configures pagestorm (the arena, zones and
     /// watermarks, per-CPU lists, GFP flags, counters, /proc output, the
     /// watchdog) is off and listed.
@@ -57,6 +58,7 @@ extension Workload {
         for g in groups {
             if g.restart { refused.append("group \(g.name): restart = true (OOM kills and restarts)") }
             if g.oomScoreAdj != 0 { refused.append("group \(g.name): oom_score_adj = \(g.oomScoreAdj) (the OOM killer)") }
+            if let m = g.mempolicy { refused.append("group \(g.name): mempolicy = \"\(m)\" (memory policies: a peer has no NUMA nodes)") }
             for op in g.ops {
                 if let r = op.reclaimable { refused.append("group \(g.name) op \(op.name): reclaimable = \"\(r)\" (reclaim and the LRU)") }
                 if let r = op.reserve { refused.append("group \(g.name) op \(op.name): reserve = \(r) (reservations)") }
