@@ -109,7 +109,11 @@ import Testing
 
         var rep = HTMLReport(inputs: [.run(path: "r.json", r)], generatedAt: "now", revision: "test")
         let html = rep.html()
-        for series in ["calls", "free pages", "min watermark", "low watermark", "high watermark", "stall (start, length)", "OOM kill", "alloc o0 GFP_KERNEL", "alloc o2 GFP_KERNEL"] {
+        let allocs = try #require(r.throughput.series.allocs)
+        #expect(allocs.count == r.throughput.series.calls.count)
+        #expect(Int(allocs.reduce(0, +)) == r.throughput.allocs, "the buckets add up to the run's allocations")
+        #expect(zip(allocs, r.throughput.series.calls).allSatisfy { $0 <= $1 })
+        for series in ["allocations", "calls", "free pages", "min watermark", "low watermark", "high watermark", "stall (start, length)", "OOM kill", "alloc o0 GFP_KERNEL", "alloc o2 GFP_KERNEL"] {
             #expect(html.contains("data-series=\"\(series)\""), "series \(series)")
         }
         #expect(!html.contains("<script"), "no script")

@@ -93,7 +93,7 @@ values = ["kernel", "legacy", "retries=1"]
         #expect(w.groups[0].ops[0].orders.count == 2)
     }
 
-    @Test func badSweepFilesNameTheLine() {
+    @Test func badSweepFilesNameTheLine() throws {
         // An unknown axis key: the value's line.
         let unknown = sweepError("""
         workload = "default"
@@ -132,6 +132,24 @@ values = ["kernel", "legacy", "retries=1"]
         values = [1]
         """)
         #expect(contradiction?.line == 5 && contradiction?.message.contains("contradictory") == true)
+        // The allocator as an axis: a peer beside a pagestorm-only part is refused at the allocator axis
+        // ([[axis]] line), and an [[exclude]] of that combination makes the sweep valid.
+        let allocatorAxis = """
+        workload = "default"
+        [[axis]]
+        key = "run.allocator"
+        values = ["pagestorm",
+                  "glibc"]
+        [[axis]]
+        key = "policy.oom"
+        values = ["async", "sync"]
+        """
+        let peerPolicy = sweepError(allocatorAxis)
+        #expect(peerPolicy?.line == 2, "\(String(describing: peerPolicy))")
+        #expect(peerPolicy?.message.contains("point allocator=glibc,oom=sync is contradictory") == true)
+        #expect(peerPolicy?.message.contains("allocator glibc refuses parts only pagestorm has: [policy] oom = sync") == true, "\(String(describing: peerPolicy))")
+        let excluded = try sweep(allocatorAxis + "\n[[exclude]]\nallocator = \"glibc\"\noom = \"sync\"\n")
+        #expect(excluded.points.map(\.id) == ["allocator=pagestorm,oom=async", "allocator=pagestorm,oom=sync", "allocator=glibc,oom=async"])
         // Unknown top-level key, exclude of an unknown axis, a bad key path, no axis, a repeated value.
         #expect(sweepError("workload = \"default\"\nrepetition = 3\n")?.line == 2)
         #expect(sweepError(threadsByRetry + "\n[[exclude]]\nthreads = 1\n")?.message.contains("not an axis name") == true)

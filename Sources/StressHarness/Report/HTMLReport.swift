@@ -170,26 +170,30 @@ public struct HTMLReport {
             ("stop reason", r.status.stopReason), ("warm-up + measured", "\(r.timing.warmupNs / 1_000_000) ms + \(HTMLReport.number((measuredS * 1000).rounded())) ms"),
             ("allocator calls/s", HTMLReport.number(r.throughput.callsPerSecond.rounded())),
             ("allocations/s", HTMLReport.number(measuredS > 0 ? (Double(r.throughput.allocs) / measuredS).rounded() : 0)),
-            ("failed allocations", String(r.throughput.failedAllocs)), ("OOM kills", String(r.slowPath.counters["oom_kill"] ?? 0)),
+            ("failed allocations", String(r.throughput.failedAllocs)), ("OOM kills (measured window)", String(r.slowPath.counters["oom_kill"] ?? 0)),
+            ("OOM kills (whole run, prefill and warm-up included)", String(r.slowPath.oomEvents.filter { $0.kind == "kill" }.count)),
             ("stalls (>= \(r.slowPath.stalls.thresholdMs) ms)", String(r.slowPath.stalls.count)),
             ("revision", r.machine.gitRevision), ("machine", "\(r.machine.cpuModel), \(r.machine.cores) cores, \(r.machine.kernel)"),
         ])
         // The time axis shared by the run's time charts: ms after the workers' release.
         let series = r.throughput.series
         let bucket = Double(series.bucketMs)
-        let endMs = max(Double(series.calls.count) * bucket, Double(r.timing.warmupNs + r.timing.measuredNs) / 1e6,
+        // The buckets start at the end of the warm-up.
+        let warm = Double(r.timing.warmupNs) / 1e6
+        let endMs = max(warm + Double(series.calls.count) * bucket, Double(r.timing.warmupNs + r.timing.measuredNs) / 1e6,
                         r.freePages?.atMs.last ?? 0, 1)
         let xr = (0.0, endMs)
-        let warm = Double(r.timing.warmupNs) / 1e6
-        var calls = Chart(id: nextID("run\(i)-calls"), title: "Allocator calls per \(series.bucketMs) ms bucket",
-                          xLabel: "time since the workers' release (ms)", yLabel: "calls per \(series.bucketMs) ms (allocs + frees)",
-                          series: [
-                            .init(name: "calls", points: series.calls.enumerated().map { (Double($0.offset) * bucket, Double($0.element)) }),
-                            .init(name: "failed allocations", points: series.failures.enumerated().map { (Double($0.offset) * bucket, Double($0.element)) }),
-                          ])
+        let at: ([UInt64]) -> [(x: Double, y: Double)] = { $0.enumerated().map { (warm + Double($0.offset) * bucket, Double($0.element)) } }
+        var perBucket: [Chart.Series] = []
+        if let a = series.allocs { perBucket.append(.init(name: "allocations", points: at(a))) }
+        perBucket.append(.init(name: "calls", points: at(series.calls), style: series.allocs == nil ? .line : .dashed, color: "#76b7b2"))
+        perBucket.append(.init(name: "failed allocations", points: at(series.failures), color: "#e15759"))
+        var calls = Chart(id: nextID("run\(i)-calls"), title: "Allocations per \(series.bucketMs) ms",
+                          xLabel: "time since the workers' release (ms)", yLabel: "per \(series.bucketMs) ms bucket",
+                          series: perBucket)
         if warm > 0 { calls.series.append(.init(name: "end of warm-up", points: [(warm, 0)], style: .rules, color: "#999999")) }
         calls.xRange = xr
-        figure(calls, caption: "Each point is the bucket starting at its time; every worker's calls, allocations and frees, failed ones included.")
+        figure(calls, caption: "Each point is the bucket starting at its time (the measured window, from the end of the warm-up), all workers: successful allocations, allocator calls (allocations and frees, failed ones included) and failed allocations." + (series.allocs == nil ? " This file has no allocation series (written before it was recorded): calls only." : ""))
 
         if let fp = r.freePages, !fp.atMs.isEmpty {
             for z in fp.zones.prefix(4) {
@@ -379,14 +383,17 @@ public struct HTMLReport {
                         ])
         lat.yKind = .log
         lat.yFormat = Chart.ns
+        let offered = pts.map(\.offeredTotal).filter { $0 > 0 }
+        if let lo = offered.min(), let hi = offered.max(), hi / lo >= 100 { lat.xKind = .log; lat.xLabel += ", log scale" }
         if let k = knee { lat.series.append(.init(name: "knee", points: [(k.offeredTotal, 0)], style: .rules, color: "#b07aa1")) }
         figure(lat, caption: "Each point is one run at that offered rate (coordinated-omission corrected); the knee is the last rate whose p99 stays under the bound with every lower rate's.")
-        let ach = Chart(id: nextID("loadcurve\(i)-achieved"), title: "Achieved against offered rate",
+        var ach = Chart(id: nextID("loadcurve\(i)-achieved"), title: "Achieved against offered rate",
                         xLabel: "offered rate (ops/s)", yLabel: "achieved rate (ops/s)",
                         series: [
                             .init(name: "achieved", points: pts.map { ($0.offeredTotal, $0.achievedTotal) }),
                             .init(name: "offered (ideal)", points: pts.map { ($0.offeredTotal, $0.offeredTotal) }, style: .dashed, color: "#999999"),
                         ])
+        if lat.xKind == .log { ach.xKind = .log; ach.yKind = .log; ach.xLabel += ", log scale"; ach.yLabel += ", log scale" }
         figure(ach, caption: "Overloaded runs: " + (pts.filter(\.overloaded).map { human($0.offeredTotal) }.joined(separator: ", ").nonEmpty ?? "none") + ".")
         body.append("</section>")
     }

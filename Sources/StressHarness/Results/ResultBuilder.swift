@@ -70,8 +70,13 @@ struct ResultBuilder {
         let shifts = outputs.map { o in o.measureStart > start ? Int(ns(o.measureStart - start) / (Double(workload.run.bucketMs) * 1e6)) : 0 }
         let buckets = zip(outputs, shifts).map { $0.buckets.count + $1 }.max() ?? 0
         var series = [UInt64](repeating: 0, count: buckets), failSeries = [UInt64](repeating: 0, count: buckets)
+        var allocSeries = [UInt64](repeating: 0, count: buckets)
         for (o, shift) in zip(outputs, shifts) {
-            for (i, v) in o.buckets.enumerated() { series[i + shift] += v; failSeries[i + shift] += o.failureBuckets[i] }
+            for (i, v) in o.buckets.enumerated() {
+                series[i + shift] += v
+                failSeries[i + shift] += o.failureBuckets[i]
+                allocSeries[i + shift] += o.allocBuckets[i]
+            }
         }
         let workers: [WorkerReport] = outputs.map { o in
             let m = o.measuring && o.loopEnd > o.measureStart ? ns(o.loopEnd - o.measureStart) : 0
@@ -138,7 +143,7 @@ struct ResultBuilder {
             throughput: ThroughputReport(calls: totalCalls, callsPerSecond: perSecond(totalCalls), operations: totalDraws,
                                          operationsPerSecond: perSecond(totalDraws), allocs: sum(\.allocs), frees: sum(\.frees),
                                          remoteFrees: sum(\.remoteFrees), failedAllocs: sum(\.failures),
-                                         series: SeriesReport(bucketMs: workload.run.bucketMs, calls: series, failures: failSeries)),
+                                         series: SeriesReport(bucketMs: workload.run.bucketMs, calls: series, failures: failSeries, allocs: allocSeries)),
             latency: latency,
             failures: FailureReport(total: totalFailures, byOrder: byOrder, byFlags: byFlags, byLevel: byLevel, entries: failTable),
             counters: counterTable,

@@ -142,6 +142,10 @@ public struct SeriesReport: Codable, Sendable, Equatable {
     /// Allocator calls completed in each bucket, all workers.
     public var calls: [UInt64]
     public var failures: [UInt64]
+    /// Successful allocations completed in each bucket, all workers (absent in
+    /// results written before it was recorded). Bucket 0 starts at the end of
+    /// the warm-up, as for `calls`.
+    public var allocs: [UInt64]? = nil
 }
 
 public struct ClassLatency: Codable, Sendable, Equatable {

@@ -86,6 +86,7 @@ extension Worker {
         for l in 0..<max(locksCount, 1) { lockStats[l] = LockCounters() }
         creditedCalls = 0
         creditedFailures = 0
+        creditedAllocs = 0
         if timing.opsMode == false { deadline = t &+ timing.durationTicks } else { opsLimit = timing.opsTarget }
     }
 
@@ -134,11 +135,14 @@ extension Worker {
         if i >= buckets.count {
             buckets.append(contentsOf: repeatElement(0, count: i + 1 - buckets.count))
             failureBuckets.append(contentsOf: repeatElement(0, count: i + 1 - failureBuckets.count))
+            allocBuckets.append(contentsOf: repeatElement(0, count: i + 1 - allocBuckets.count))
         }
         buckets[i] &+= UInt64(c.calls &- creditedCalls)
         failureBuckets[i] &+= UInt64(c.failures &- creditedFailures)
+        allocBuckets[i] &+= UInt64(c.allocs &- creditedAllocs)
         creditedCalls = c.calls
         creditedFailures = c.failures
+        creditedAllocs = c.allocs
     }
 
     func allProducersDone() -> Bool {

@@ -19,6 +19,7 @@ struct WorkerOutput: @unchecked Sendable {
     var locks: [LockCounters]
     var buckets: [UInt64]
     var failureBuckets: [UInt64]
+    var allocBuckets: [UInt64]
     var measuring: Bool
     var measureStart: UInt64
     var loopEnd: UInt64
@@ -52,7 +53,7 @@ extension Worker {
             classFailures: (0..<(classCount * ClassFailureIndex.levels)).map { classFailures[$0] },
             opDraws: (0..<opCount).map { opDraws[$0] },
             locks: (0..<locks.count).map { lockStats[$0] },
-            buckets: buckets, failureBuckets: failureBuckets, measuring: measuring,
+            buckets: buckets, failureBuckets: failureBuckets, allocBuckets: allocBuckets, measuring: measuring,
             measureStart: measureStart, loopEnd: loopEnd, stopReason: stopReason, firstProblem: firstProblem,
             freedAtCleanup: freedAtCleanup, totalCorruptions: c.corruptions, totalFreeErrors: c.freeErrors,
             generation: generation, dead: dead, endLagTicks: endLagTicks, usageStart: usageStart, usageEnd: usageEnd)

@@ -87,8 +87,10 @@ struct Worker<B: AllocatorBackend>: ~Copyable {
     var opsLimit = Int.max
     var buckets: [UInt64] = []
     var failureBuckets: [UInt64] = []
+    var allocBuckets: [UInt64] = []
     var creditedCalls = 0
     var creditedFailures = 0
+    var creditedAllocs = 0
     var stopReason = StopReason.duration
     /// `[harness] stall_once_ms`: worker 0 has not stalled yet.
     var stallPending = false
