@@ -184,10 +184,13 @@ static int membarrier(int cmd, unsigned flags, int cpu) {
     return (int)syscall(__NR_membarrier, cmd, flags, cpu);
 }
 
-int cnuma_rseq_setup(int *err) {
-    if (err) *err = 0;
-    int s = atomic_load(&rseq_state);
-    if (s >= 0) { if (err) *err = atomic_load(&rseq_errno); return s; }
+// Runs once per process (pthread_once, as cnuma_init): allocators built
+// concurrently (the tests) otherwise both ran it and both wrote
+// rseq_area_offset, a data race ThreadSanitizer reported (make test-tsan).
+static pthread_once_t rseq_once = PTHREAD_ONCE_INIT;
+
+static void rseq_setup_body(void) {
+    int s;
 #if !defined(__x86_64__)
     s = 1;
 #else
@@ -209,8 +212,12 @@ int cnuma_rseq_setup(int *err) {
     }
 #endif
     atomic_store(&rseq_state, s);
+}
+
+int cnuma_rseq_setup(int *err) {
+    pthread_once(&rseq_once, rseq_setup_body);
     if (err) *err = atomic_load(&rseq_errno);
-    return s;
+    return atomic_load(&rseq_state);
 }
 
 int cnuma_rseq_fence_cpu(int cpu) {
