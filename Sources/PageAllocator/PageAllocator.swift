@@ -112,6 +112,14 @@ public final class PageAllocator: @unchecked Sendable {
         guard zoneCount <= 255, nodeCount <= 255 else {
             throw .invalid(field: "nodes", value: "\(nodeCount)", reason: "at most 255 zones in all")
         }
+        // pcp_lock is decided before anything is allocated: a refused `rseq`
+        // throws here, where nothing can leak (LeakSanitizer found the arenas,
+        // zones and tables of refused allocators leaked when it threw later).
+        realCPUCount = max(topo.machineCPUs, topo.realCPU.max().map { $0 + 1 } ?? 1)
+        identityCPUMap = topo.realCPU == Array(0..<cpuCount)
+        (pcpLock, pcpLockNote) = try PageAllocator.resolvePCPLock(config.policy.pcpLock, topology: topo, identity: identityCPUMap, realCPUs: realCPUCount)
+        rseqOn = pcpLock == .rseq
+        rseqOffset = rseqOn ? cnuma_rseq_area_offset() : 0
 
         // Sizing that depends on all zones.
         let perNodePages = config.zones.reduce(0) { $0 + $1.pages }
@@ -202,13 +210,8 @@ public final class PageAllocator: @unchecked Sendable {
         }
         cpuNode = .allocate(capacity: cpuCount)
         for c in 0..<cpuCount { cpuNode[c] = topo.node(of: CPUID(c)).rawValue }
-        realCPUCount = max(topo.machineCPUs, topo.realCPU.max().map { $0 + 1 } ?? 1)
         realToLogical = .allocate(capacity: realCPUCount)
         for r in 0..<realCPUCount { realToLogical[r] = topo.realCPU.firstIndex(of: r) ?? (r % cpuCount) }
-        identityCPUMap = topo.realCPU == Array(0..<cpuCount)
-        (pcpLock, pcpLockNote) = try PageAllocator.resolvePCPLock(config.policy.pcpLock, topology: topo, identity: identityCPUMap, realCPUs: realCPUCount)
-        rseqOn = pcpLock == .rseq
-        rseqOffset = rseqOn ? cnuma_rseq_area_offset() : 0
         cpuFast = .allocate(capacity: cpuCount * 8)
         cpuFast.initialize(repeating: nil, count: cpuCount * 8)
         for c in 0..<cpuCount {
