@@ -4,6 +4,7 @@ import PackageDescription
 // Dependencies point one way:
 //   CNUMA <- Topology <- PageAllocator <- StressHarness <- pagestorm
 //   TOMLReader <- StressHarness
+//   CSQLite (the system libsqlite3) <- StressHarness
 // PageAllocator never imports the harness; TOMLReader imports nothing.
 let package = Package(
     name: "pagestorm",
@@ -26,10 +27,12 @@ let package = Package(
         .target(name: "Topology", dependencies: ["CNUMA"]),
         .target(name: "PageAllocator", dependencies: ["CNUMA", "Topology"]),
         .target(name: "TOMLReader"),
+        // The system SQLite, for the results history (results/history.sqlite).
+        .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         .target(
             name: "StressHarness",
             dependencies: [
-                "PageAllocator", "Topology", "CNUMA", "TOMLReader",
+                "PageAllocator", "Topology", "CNUMA", "TOMLReader", "CSQLite",
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ],
             plugins: ["RevisionStamp", "EmbedWorkloads"]

@@ -14,7 +14,7 @@ struct Pagestorm: ParsableCommand {
         check: 10 regressed, 11 improved only, 12 no baseline.
         """,
         version: "pagestorm \(BuildStamp.revision) (commit \(BuildStamp.commit)\(BuildStamp.commitDate.isEmpty ? "" : ", " + BuildStamp.commitDate)), swift \(MachineInfo.swiftCompilerVersion)",
-        subcommands: [Smoke.self, RunCommand.self, DebateCommand.self, ReplayCommand.self, LoadCurveCommand.self, BuddyInfo.self, ZoneInfo.self, BenchCommand.self, SweepCommand.self, MergeCommand.self, ReportCommand.self, CompareCommand.self, CheckCommand.self, ABCommand.self, GateEvalCommand.self, NumastatCommand.self, NumaCommand.self, FaultPagesCommand.self, KnobsCommand.self],
+        subcommands: [Smoke.self, RunCommand.self, DebateCommand.self, ReplayCommand.self, LoadCurveCommand.self, BuddyInfo.self, ZoneInfo.self, BenchCommand.self, SweepCommand.self, MergeCommand.self, ReportCommand.self, CompareCommand.self, CheckCommand.self, RecordCommand.self, HistoryCommand.self, ABCommand.self, GateEvalCommand.self, NumastatCommand.self, NumaCommand.self, FaultPagesCommand.self, KnobsCommand.self],
         defaultSubcommand: Smoke.self)
 
     /// Maps argument and validation errors to exit code 2 (bad input) instead

@@ -55,6 +55,7 @@ public struct GateEval {
         "pagestorm check (U p<0.05 and bootstrap CI excludes 1, beyond 5%)",
         "compare.py (U test, p<0.05)",
         "LKP range rule (ranges disjoint, means differ >= 1%)",
+        "pagestorm check with trust_flagged (the first rule, flagged runs allowed to decide)",
     ]
 
     /// Does `rule` raise an alarm on operations/s samples? `worseOnly`: count only a slowdown.
@@ -63,8 +64,9 @@ public struct GateEval {
         let worse = mn < mb
         if worseOnly && !worse { return false }
         switch rule {
-        case 0:
-            if flagged { return false }
+        case 0, 3:
+            // Rule 0 is check's default: a flagged run never decides a timing change. Rule 3 trusts flagged runs.
+            if rule == 0 && flagged { return false }
             guard let u = Stats.mannWhitney(base, new), u.p < 0.05,
                   let ci = Stats.bootstrapRatioOfMedians(base: base, new: new), ci.low > 1 || ci.high < 1 else { return false }
             let change = abs(Stats.harmonicMean(new) / Stats.harmonicMean(base) - 1) * 100

@@ -46,6 +46,8 @@ public struct Rep: Sendable {
     public var noiseReason: String?
     public var values: [String: Double]
     public var info: [String: MetricInfo]
+    /// The results file's `startedAt` (ISO 8601), when it has one.
+    public var startedAt: String? = nil
 }
 
 /// One point (a single run or set of repetitions, or one point of a sweep).
@@ -133,10 +135,11 @@ public enum ResultSet {
         }
         guard let obj = any as? [String: Any] else { throw CompareInputError("\(path): not a pagestorm results file (the JSON is not an object)") }
         let schema = (obj["schema"] as? String) ?? (obj["schemaVersion"] as? String) ?? ""
+        var rep: Rep
         switch schema {
-        case runSchema: return try runRep(obj, path: path)
-        case benchSchema: return benchRep(obj, path: path)
-        case instructionsSchema: return instructionsRep(obj, path: path)
+        case runSchema: rep = try runRep(obj, path: path)
+        case benchSchema: rep = benchRep(obj, path: path)
+        case instructionsSchema: rep = instructionsRep(obj, path: path)
         default:
             if schema.hasPrefix("pagestorm.run/") || schema.hasPrefix("pagestorm.bench/") || schema.hasPrefix("pagestorm.instructions/") {
                 throw CompareInputError("\(path): schema \(schema) is not one this pagestorm reads (\(runSchema), \(benchSchema), \(instructionsSchema)); compare files of the same schema version, written by builds that agree")
@@ -144,6 +147,8 @@ public enum ResultSet {
             if !explicit && schema.hasPrefix("pagestorm.") { throw SkipFile() }
             throw CompareInputError("\(path): not a pagestorm results file (schema \(schema.isEmpty ? "missing" : "'\(schema)'"))")
         }
+        rep.startedAt = obj["startedAt"] as? String
+        return rep
     }
 
     static func num(_ v: Any?) -> Double? {
