@@ -2,6 +2,8 @@
 # Installs what pagestorm needs on a Debian/Ubuntu machine that has only the
 # Swift toolchain:
 #   - libnuma-dev (pkg-config name "numa"): needed to build;
+#   - libsqlite3-dev (sqlite3.h, libsqlite3.so): needed to build (the results
+#     history, pagestorm record/history, uses the system SQLite);
 #   - the peer allocators measured side by side (`--allocator`, `bench --peers`),
 #     loaded with dlopen at run time: libjemalloc2 (libjemalloc.so.2),
 #     libmimalloc2.0 (libmimalloc.so.2), libtcmalloc-minimal4 (libtcmalloc_minimal.so.4).
@@ -32,6 +34,11 @@ have_numa() {
     [ -f /usr/include/numa.h ] && { [ -e /usr/lib/x86_64-linux-gnu/libnuma.so ] || [ -e /usr/lib/aarch64-linux-gnu/libnuma.so ] || ls /usr/lib*/libnuma.so >/dev/null 2>&1; }
 }
 
+have_sqlite() {
+    [ -f /usr/include/sqlite3.h ] || return 1
+    [ -e /usr/lib/x86_64-linux-gnu/libsqlite3.so ] || [ -e /usr/lib/aarch64-linux-gnu/libsqlite3.so ] || ls /usr/lib*/libsqlite3.so >/dev/null 2>&1
+}
+
 have_lib() { # soname
     local d
     for d in $libdirs; do [ -e "$d/$1" ] && return 0; done
@@ -43,6 +50,7 @@ peers="libjemalloc2:libjemalloc.so.2 libmimalloc2.0:libmimalloc.so.2 libtcmalloc
 
 missing=()
 have_numa || missing+=(libnuma-dev pkg-config)
+have_sqlite || missing+=(libsqlite3-dev)
 missing_peers=()
 for p in $peers; do
     have_lib "${p#*:}" || missing_peers+=("${p%%:*}")
@@ -54,10 +62,10 @@ cmd="apt-get update && apt-get install -y --no-install-recommends ${all[*]}"
 if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then
     if [ ${#missing[@]} -gt 0 ]; then
         if command -v apt-get >/dev/null 2>&1; then
-            echo "pagestorm needs libnuma-dev, which is not installed. Run as root:" >&2
+            echo "pagestorm needs ${missing[*]}, which is not installed. Run as root:" >&2
             echo "    sudo sh -c '$cmd'" >&2
         else
-            echo "pagestorm needs libnuma (numa.h, libnuma.so) and this machine has no apt-get; install your distribution's libnuma development package." >&2
+            echo "pagestorm needs libnuma (numa.h, libnuma.so) and SQLite 3 (sqlite3.h, libsqlite3.so), and this machine has no apt-get; install your distribution's libnuma and sqlite3 development packages." >&2
         fi
         exit 1
     fi
@@ -69,6 +77,7 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${all[@]}" >/dev/null
 have_numa || { echo "libnuma-dev install did not provide numa.h/libnuma.so" >&2; exit 1; }
+have_sqlite || { echo "libsqlite3-dev install did not provide sqlite3.h/libsqlite3.so" >&2; exit 1; }
 for p in $peers; do
     have_lib "${p#*:}" || { echo "pagestorm: ${p%%:*} installed but ${p#*:} not found" >&2; exit 1; }
 done

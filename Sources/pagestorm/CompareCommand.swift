@@ -96,6 +96,10 @@ struct CheckCommand: ParsableCommand {
     var json: String?
     @Flag(help: "Also print the full comparison table.")
     var verbose = false
+    @Flag(help: "Also append NEW to the history database (see pagestorm record), whatever the verdict.")
+    var record = false
+    @Option(help: "The history database --record appends to.")
+    var db: String = History.defaultPath
 
     func validate() throws {
         guard format == "text" || format == "json" else { throw ValidationError("--format must be text or json, got \(format)") }
@@ -157,6 +161,12 @@ struct CheckCommand: ParsableCommand {
             } else if !FileManager.default.createFile(atPath: summary, contents: Data(md.utf8)) {
                 FileHandle.standardError.write(Data("pagestorm check: cannot append to $GITHUB_STEP_SUMMARY (\(summary))\n".utf8))
             }
+        }
+        if record {
+            do {
+                let s = try History(path: db, create: true).record([new])
+                print("recorded \(s.added) run(s) in \(db)\(s.alreadyThere > 0 ? "; \(s.alreadyThere) already there" : "")")
+            } catch { throw historyFailure("check --record", error) }
         }
         if report.exitCode != 0 { throw ExitCode(report.exitCode) }
     }

@@ -340,11 +340,12 @@ public struct HistoryAnalysis: Codable, Sendable {
         if flaggedLeftOut > 0 { out += ", \(flaggedLeftOut) run(s) flagged untrustworthy left out (--trust-flagged keeps them)" }
         out += "\n"
         let cpAt = Set(changes.map(\.index))
-        out += "  #    revision        first run             runs  value\n"
+        let revWidth = max(8, points.map { $0.revision.count }.max() ?? 8)
+        func pad(_ t: String, _ w: Int) -> String { t.count >= w ? t : t + String(repeating: " ", count: w - t.count) }
+        out += "  " + pad("#", 5) + pad("revision", revWidth + 2) + pad("first run", 22) + "runs  value\n"
         for (i, p) in points.enumerated() {
             let mark = cpAt.contains(i) ? "  <- change point" : ""
-            out += String(format: "  %-4d %-15@ %-21@ %4d  %@%@\n", i, String(p.revision.prefix(15)) as NSString, String(p.startedAt.prefix(20)) as NSString,
-                          p.runs, Self.fmt(p.value) as NSString, mark as NSString)
+            out += "  " + pad(String(i), 5) + pad(p.revision, revWidth + 2) + pad(p.startedAt, 22) + pad(String(p.runs), 6) + Self.fmt(p.value) + mark + "\n"
         }
         if changes.isEmpty {
             out += "change points (E-divisive means): none\n"
@@ -361,6 +362,6 @@ public struct HistoryAnalysis: Codable, Sendable {
 
     static func fmt(_ v: Double) -> String {
         if v == v.rounded() && abs(v) < 1e15 { return String(Int64(v)) }
-        return String(format: "%.4g", v)
+        return abs(v) >= 1000 ? String(format: "%.0f", v) : String(format: "%.4g", v)
     }
 }
