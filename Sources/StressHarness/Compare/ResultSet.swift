@@ -228,6 +228,15 @@ public enum ResultSet {
             if let h = hist, (num(h["totalCount"]) ?? 1) == 0 { continue }
             for (key, label) in percentiles { put("latency/\(name)/\(label)", "\(name) \(label)", "ns", .lower, .time, num(s[key])) }
         }
+        // Keyed by worker group and by op label (results that have them): latency/group/<group>/<class>/<pct>, latency/label/<label>/<class>/<pct>.
+        for (field, kind) in [("latencyByGroup", "group"), ("latencyByLabel", "label")] {
+            for c in o[field] as? [[String: Any]] ?? [] {
+                guard let k = c["key"] as? String, let name = c["name"] as? String, let s = c["summary"] as? [String: Any], (num(c["calls"]) ?? 0) > 0 else { continue }
+                if let h = c["histogram"] as? [String: Any], (num(h["totalCount"]) ?? 1) == 0 { continue }
+                for (key, label) in percentiles { put("latency/\(kind)/\(k)/\(name)/\(label)", "\(kind) \(k) \(name) \(label)", "ns", .lower, .time, num(s[key])) }
+                put("failures/\(kind)/\(k)/\(name)", "\(kind) \(k) \(name) failures", "count", .lower, .time, num(c["failures"]) ?? 0)
+            }
+        }
         let totalFailures = num(failures["total"]) ?? 0
         put("failures/total", "failures", "count", .lower, .time, totalFailures)
         for l in 0...3 { put("failures/L\(l)", "failures L\(l)", "count", .lower, .time, num(byLevel[String(l)]) ?? 0) }

@@ -30,12 +30,21 @@ struct ResultBuilder {
         var fails = [Int](repeating: 0, count: plan.classes.count)
         var failTable: [FailureEntry] = []
         var failIndex: [String: Int] = [:]
+        // The same, keyed by worker group and by op label.
+        var byGroup = KeyedLatencies(), byLabel = KeyedLatencies()
         for o in outputs {
+            let classOps = plan.workers.first { $0.index == o.index }?.classOps ?? []
+            let group = workload.groups[o.group]
             for (local, global) in o.classes.enumerated() where global < plan.classes.count {
                 // Overhead-only placeholder classes never appear here; every local class is real.
                 if merged[global] == nil { merged[global] = LatencyRecorder.make() }
                 merged[global]!.add(o.histograms[local])
                 calls[global] += o.classCalls[local]
+                let classFailures = (0..<ClassFailureIndex.levels).reduce(0) { $0 + o.classFailures[ClassFailureIndex.of(local, need: $1)] }
+                byGroup.add(group.name, global, o.histograms[local], calls: o.classCalls[local], failures: classFailures)
+                if local < classOps.count, classOps[local] >= 0, let label = group.ops[classOps[local]].label {
+                    byLabel.add(label, global, o.histograms[local], calls: o.classCalls[local], failures: classFailures)
+                }
                 for level in 0..<4 {
                     let f = o.classFailures[ClassFailureIndex.of(local, need: level)]
                     guard f > 0 else { continue }
@@ -129,7 +138,7 @@ struct ResultBuilder {
         let stamp = RunResult.timestamp(startedAt)
         let sampleEvery = workload.run.sampleEvery
 
-        return RunResult(
+        var result = RunResult(
             allocator: backend, runID: "\(workload.name)-\(stamp)", startedAt: iso.string(from: startedAt), finishedAt: iso.string(from: Date()),
             workloadFile: options.workloadFile, workload: workload, shard: options.shard,
             machine: .current(topology: topology ?? allocator!.topology),
@@ -151,6 +160,9 @@ struct ResultBuilder {
             handoff: HandoffReport(sent: sum(\.handoffSent), freedRemotely: sum(\.remoteFrees), fullWaits: sum(\.handoffWaits),
                                    abandoned: sum(\.handoffAbandoned), emptyPolls: sum(\.consumeEmpty)),
             memoryCheck: memory, workers: workers, operations: operations, slowPath: slowPath, openLoop: openLoop)
+        if workload.groups.count > 1 { result.latencyByGroup = byGroup.rows(classes: plan.classes, keys: workload.groups.map(\.name)) }
+        if !byLabel.order.isEmpty { result.latencyByLabel = byLabel.rows(classes: plan.classes, keys: byLabel.order) }
+        return result
     }
 
     /// pagestorm's counters over the measured window.
@@ -237,5 +249,30 @@ extension CycleClock {
         #else
         return "monotonic"
         #endif
+    }
+}
+
+/// Histograms, calls and failures merged per (key, global class), keys in first-seen order.
+struct KeyedLatencies {
+    var order: [String] = []
+    var entries: [String: [Int: (histogram: Histogram<UInt64>, calls: Int, failures: Int)]] = [:]
+
+    mutating func add(_ key: String, _ global: Int, _ h: Histogram<UInt64>, calls: Int, failures: Int) {
+        if entries[key] == nil { order.append(key); entries[key] = [:] }
+        if entries[key]![global] == nil { entries[key]![global] = (LatencyRecorder.make(), 0, 0) }
+        entries[key]![global]!.histogram.add(h)
+        entries[key]![global]!.calls += calls
+        entries[key]![global]!.failures += failures
+    }
+
+    /// Rows for `keys` in that order, classes in the run's class order.
+    func rows(classes: [OpClass], keys: [String]) -> [KeyedLatency] {
+        keys.flatMap { key in
+            classes.indices.compactMap { g -> KeyedLatency? in
+                guard let e = entries[key]?[g] else { return nil }
+                return KeyedLatency(key: key, name: classes[g].name, opClass: classes[g], calls: e.calls, failures: e.failures,
+                                    summary: e.histogram.summary(), histogram: EncodedHistogram(e.histogram))
+            }
+        }
     }
 }

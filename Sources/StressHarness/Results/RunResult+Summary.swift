@@ -43,6 +43,13 @@ extension RunResult {
         }
         line()
         out.append(contentsOf: RunResult.latencyTable(latency))
+        for (rows, title) in [(latencyByGroup, "by group (ns)"), (latencyByLabel, "by label (ns)")] {
+            guard let rows, !rows.isEmpty else { continue }
+            line()
+            out.append(contentsOf: RunResult.latencyTable(rows.map { k in
+                ClassLatency(name: "\(k.key): \(k.name)", opClass: k.opClass, calls: k.calls, failures: k.failures, summary: k.summary, histogram: k.histogram)
+            }, title: title))
+        }
         line()
         if failures.total == 0 {
             line("failures: none")
@@ -108,8 +115,8 @@ extension RunResult {
     /// 9484369911032847359, and every later value moved one column left,
     /// leaving max empty: issue 15.) The mean has one decimal: it is the only
     /// figure finer than the clock's step (see `TimingReport.clockStepNs`).
-    public static func latencyTable(_ latency: [ClassLatency]) -> [String] {
-        let header = ["latency (ns)"] + latencyColumns
+    public static func latencyTable(_ latency: [ClassLatency], title: String = "latency (ns)") -> [String] {
+        let header = [title] + latencyColumns
         let rows: [[String]] = latency.map { l in
             let s = l.summary
             let empty = l.histogram.totalCount == 0

@@ -54,6 +54,26 @@ public struct RunResult: Codable, Sendable, Equatable {
     /// `run.bucket_ms` from the workers' release to their stop (nil: a peer
     /// allocator's run, or results written before it was recorded).
     public var freePages: FreePagesSeries? = nil
+    /// Latency and failures per worker group and class (`key`: the group's
+    /// name), groups in order; only when the workload has two or more groups
+    /// (one group's rows are `latency`). `latency` keeps the totals.
+    public var latencyByGroup: [KeyedLatency]? = nil
+    /// Latency and failures of labelled alloc ops (`label = "..."`) per label
+    /// and class (`key`: the label; ops sharing a label, in any group, share a
+    /// row); only when some op has a label.
+    public var latencyByLabel: [KeyedLatency]? = nil
+}
+
+/// One class's latency and failures within a worker group or an op label.
+public struct KeyedLatency: Codable, Sendable, Equatable {
+    /// The group's name (latencyByGroup) or the label (latencyByLabel).
+    public var key: String
+    public var name: String
+    public var opClass: OpClass
+    public var calls: Int
+    public var failures: Int
+    public var summary: LatencySummary
+    public var histogram: EncodedHistogram
 }
 
 /// Where a run sits in a sweep (a single run: index 0 of 1, no sweep).

@@ -63,8 +63,12 @@ struct WorkerPlan {
     /// The CPU passed to the allocator (nil: the CPU the thread runs on).
     var allocatorCPU: Int?
     var ops: [OpPlan]
-    /// Global class ids, in local order.
+    /// Global class ids, in local order. A labelled alloc op has slots of its
+    /// own (it records apart from other ops of its class), so latency can be
+    /// keyed by label; unlabelled ops of one class share a slot.
     var classes: [Int]
+    /// The labelled op (index in the group's ops) each local class records for; -1: shared, or a free.
+    var classOps: [Int] = []
     var freeClassByOrder: [Int]
     var remoteFreeClassByOrder: [Int]
     /// Global rings this worker consumes from, and the workers that fill them.
@@ -148,20 +152,28 @@ struct RunPlan {
                 default: nil
                 }
                 var local: [Int] = []
+                var localOps: [Int] = []
                 func localID(_ global: Int) -> Int {
-                    if let i = local.firstIndex(of: global) { return i }
+                    if let i = local.indices.first(where: { local[$0] == global && localOps[$0] < 0 }) { return i }
                     local.append(global)
+                    localOps.append(-1)
+                    return local.count - 1
+                }
+                func opSlot(_ global: Int, op: Int) -> Int {
+                    local.append(global)
+                    localOps.append(op)
                     return local.count - 1
                 }
                 var free = [Int](repeating: -1, count: Order.count)
                 var ops: [OpPlan] = []
-                for op in g.ops {
+                for (oi, op) in g.ops.enumerated() {
                     let gfp = (try? GFP(parsing: op.flags)) ?? .kernel
                     var byOrder = [Int](repeating: -1, count: Order.count)
                     var r = -1
                     if op.kind == .alloc {
                         for ow in op.orders where ow.weight > 0 {
-                            byOrder[ow.order] = localID(classID(OpClass(call: .alloc, order: ow.order, flags: op.flags)))
+                            let global = classID(OpClass(call: .alloc, order: ow.order, flags: op.flags))
+                            byOrder[ow.order] = op.label != nil ? opSlot(global, op: oi) : localID(global)
                             if op.freeOn == nil && free[ow.order] < 0 {
                                 free[ow.order] = localID(classID(OpClass(call: .free, order: ow.order, flags: "")))
                             }
@@ -190,6 +202,7 @@ struct RunPlan {
                                           intervalNs: interval, taskName: "\(g.name).\(k)", oomScoreAdj: g.oomScoreAdj, restart: g.restart, restartDelayMs: g.restartDelayMs,
                                           memoryGroup: g.memoryGroup.flatMap { m in w.memoryGroups.firstIndex { $0.name == m }.map { $0 + 1 } } ?? 0))
                 workers[workers.count - 1].policy = g.memPolicy(nodes: topology.nodeCount)
+                workers[workers.count - 1].classOps = localOps
             }
         }
         // Consumers: their inbound rings, and a free-remote class for each order they may receive.
@@ -200,6 +213,7 @@ struct RunPlan {
                 for ow in op.spec.orders where ow.weight > 0 && workers[c].remoteFreeClassByOrder[ow.order] < 0 {
                     let g = classID(OpClass(call: .freeRemote, order: ow.order, flags: ""))
                     workers[c].classes.append(g)
+                    workers[c].classOps.append(-1)
                     workers[c].remoteFreeClassByOrder[ow.order] = workers[c].classes.count - 1
                 }
             }

@@ -61,7 +61,7 @@ struct WorkloadDecoder {
     static let runKeys = ["duration_ms", "ops", "warmup_ms", "seed", "sample_every", "timeout_ms", "bucket_ms", "allocator"]
     static let groupKeys = ["name", "workers", "pin", "cpus", "nodes", "loop", "rate", "oom_score_adj", "restart", "restart_delay_ms", "memory_group", "op", "cpunodebind", "physcpubind", "mempolicy"]
     static let allocKeys = ["kind", "name", "weight", "order", "orders", "flags", "need", "count", "lock", "free",
-                            "batch", "live", "prefill", "free_on", "touch", "node", "reclaimable", "initial", "reserve"]
+                            "batch", "live", "prefill", "free_on", "touch", "node", "reclaimable", "initial", "reserve", "label"]
     static let reclaimKeys = ["writeback_ns_per_page", "swap_ns_per_page", "batch"]
     static var faultKeys: [String] { FaultInjectionSettings.acceptedKeys }
     static let consumeKeys = ["kind", "name", "weight", "batch"]

@@ -202,6 +202,9 @@ public struct OpSpec: Codable, Sendable, Equatable {
     /// alloc: pages reserved before the operation's allocations (Chinner's
     /// transaction reservation; the estimate, next to `count`, what it really allocates).
     public var reserve: Int?
+    /// alloc: a label keying this op's latency and failures (results'
+    /// `latencyByLabel`); ops with the same label, in any group, share a row.
+    public var label: String? = nil
 }
 
 /// Changes applied to a decoded workload (CLI flags, tests): a way to run a

@@ -172,6 +172,13 @@ extension WorkloadDecoder {
                           freeOn: freeOn, touch: touch, node: node, reclaimable: reclaimable.isEmpty ? nil : reclaimable,
                           initial: initial, reserve: reserve)
         spec.nodeOffset = nodeOffset
+        if let label = try r.string("label") {
+            let ok = !label.isEmpty && label.count <= 64 && label.unicodeScalars.allSatisfy { c in
+                ("a"..."z").contains(c) || ("A"..."Z").contains(c) || ("0"..."9").contains(c) || c == "_" || c == "-" || c == "."
+            }
+            guard ok else { throw r.fail("label", "'\(label)' is not a label: 1 to 64 of A-Z a-z 0-9 _ - . (it names a latency row and a compare metric)") }
+            spec.label = label
+        }
         return spec
     }
 
