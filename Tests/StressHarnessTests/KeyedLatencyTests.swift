@@ -101,6 +101,7 @@ import Testing
 
         [[group]]
         name = "one"
+        workers = 1
         [[group.op]]
         order = 0
         flags = "GFP_NOWAIT"
