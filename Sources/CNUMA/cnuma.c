@@ -175,6 +175,12 @@ uint64_t cnuma_blackhole(uint64_t value) {
 
 static long rseq_area_offset = 0;
 long cnuma_rseq_area_offset(void) { return rseq_area_offset; }
+long cnuma_rseq_glibc_area(void) {
+#if defined(__x86_64__)
+    if (__rseq_size > 0) return (long)__rseq_offset;
+#endif
+    return 0;
+}
 static atomic_int rseq_state = -1; // -1 not decided, else cnuma_rseq_setup's answer
 static atomic_int rseq_errno = 0;
 static atomic_int membarrier_cpu_flag = 1; // MEMBARRIER_CMD_FLAG_CPU accepted so far

@@ -26,6 +26,13 @@ public enum ZoneType: Int, CaseIterable, Sendable, Comparable, CustomStringConve
         if flags.contains(.highmem) && flags.contains(.movable) { return .movable }
         return .normal
     }
+
+    /// highest(for:) as a raw value without branches (the kernel's
+    /// GFP_ZONE_TABLE): 2 bits per combination of the four zone modifiers
+    /// (DMA 0x1, HIGHMEM 0x2, DMA32 0x4, MOVABLE 0x8).
+    @inlinable @inline(__always) public static func highestIndex(for flags: GFP) -> Int {
+        Int(truncatingIfNeeded: (UInt32(0x1132_1122) &>> ((flags.rawValue & 0xf) &<< 1)) & 3)
+    }
 }
 
 /// One zone of a node: its type and its size in pages.

@@ -22,27 +22,29 @@ extension PageAllocator {
                          owner: UInt16 = 0, reserve: ReserveAccess = .none) throws(AllocError) -> PageBlock {
         // Fast path: the local node's first eligible zone, this CPU's list,
         // a LOW watermark that is clearly met, and a non-empty list.
-        let c = cpu?.rawValue ?? thisCPU()
-        if order.rawValue <= pcpMaxOrder, fastPathOn, reserve != .transaction, UInt(bitPattern: c) < UInt(cpuCount),
-           node == nil || node!.rawValue == cpuNode[c] {
-            let entry = cpuFast + (c &<< 3 | ZoneType.highest(for: flags).rawValue &<< 1)
-            if let zb = entry[0] {
-                let zone = Zone(base: zb), slot = PerCPUPages(base: entry[1].unsafelyUnwrapped)
-                if watermarkOK(zone, order: order.rawValue, mark: zone.info.pointee.wmarkLow,
-                               classzone: ZoneType.highest(for: flags).rawValue, flags: []),
-                   tryTakeSlotFast(slot, cpu: c) {
-                    let idx = slot.heads[order.rawValue]
-                    if idx != PageMeta.none {
-                        let m = zone.meta
-                        slot.heads[order.rawValue] = m[Int(idx)].next
-                        slot.count.pointee &-= 1 &<< order.rawValue
-                        m[Int(idx)].state = .allocated
-                        m[Int(idx)].owner = owner
-                        slot.counters[VMEvent.fastAlloc.rawValue &+ order.rawValue] &+= 1
+        let o = order.rawValue
+        if o <= fastMaxOrder, reserve != .transaction {
+            let c = cpu?.rawValue ?? thisCPU()
+            if UInt(bitPattern: c) < UInt(bitPattern: cpuCount), node == nil || node!.rawValue == cpuNode[c] {
+                let t = ZoneType.highestIndex(for: flags)
+                if let sb = cpuFast[c &<< 3 | t &<< 1 | 1] {
+                    let slot = PerCPUPages(base: sb)
+                    if o == 0 ? fastLowOK(slot: slot, classzone: t)
+                              : watermarkOK(slot.zone, order: o, mark: slot.zone.info.pointee.wmarkLow, classzone: t, flags: []),
+                       tryTakeSlotFast(slot, cpu: c) {
+                        let idx = slot.heads[o]
+                        if idx != PageMeta.none {
+                            let m = slot.meta
+                            slot.heads[o] = m[Int(idx)].next
+                            slot.count.pointee &-= 1 &<< o
+                            m[Int(idx)].state = .allocated
+                            m[Int(idx)].owner = owner
+                            slot.counters[VMEvent.fastAlloc.rawValue &+ o] &+= 1
+                            releaseSlot(slot)
+                            return slot.block(idx: idx, order: o)
+                        }
                         releaseSlot(slot)
-                        return makeBlock(zone, idx: idx, order: order.rawValue)
                     }
-                    releaseSlot(slot)
                 }
             }
         }

@@ -10,6 +10,43 @@ extension PageAllocator {
     /// for frees that do not race with another free of the same block.
     @inlinable @inline(__always)
     public func free(_ block: PageBlock, cpu: CPUID? = nil) throws(AllocError) {
+        // Fast path: an order the per-CPU lists take, no memory groups, a
+        // zone and pfn that exist, this CPU's slot free, the block's head
+        // allocated with this order. Anything else: freeGeneral (same checks,
+        // same errors, the buddy when the slot is taken).
+        let o = Int(block.order8), zi = block.zoneIndex
+        if o <= freeFastMaxOrder, zi < zoneCount {
+            let c = cpu?.rawValue ?? thisCPU()
+            let zone = zones[zi], info = zone.info
+            let idx = Int(block.pfn32) &- info.pointee.startPFN
+            if UInt(bitPattern: c) < UInt(bitPattern: cpuCount), UInt(bitPattern: idx) < UInt(bitPattern: info.pointee.managed) {
+                let slot = PerCPUPages(base: info.pointee.pcpBase + c &* PerCPUPages.stride)
+                if tryTakeSlot(slot, cpu: c) {
+                    let m = slot.meta
+                    if m[idx].state == .allocated && Int(m[idx].order) == o {
+                        m[idx].state = .pcp
+                        m[idx].owner = PageMeta.freedMark
+                        m[idx].next = slot.heads[o]
+                        slot.heads[o] = UInt32(truncatingIfNeeded: idx)
+                        slot.count.pointee &+= 1 &<< o
+                        slot.counters[VMEvent.pgfree.rawValue] &+= 1 &<< o
+                        if slot.count.pointee >= slot.high.pointee {
+                            freePCPBulkLocked(zone, slot: slot, pages: slot.batch.pointee, cpu: c)
+                        }
+                        releaseSlot(slot)
+                        return
+                    }
+                    releaseSlot(slot)
+                }
+            }
+        }
+        try freeGeneral(block, cpu: cpu)
+    }
+
+    /// free() for everything the inline fast path does not take: checks the
+    /// zone, pfn and CPU (throwing what is wrong), then freeBlock.
+    @usableFromInline @inline(never)
+    func freeGeneral(_ block: PageBlock, cpu: CPUID?) throws(AllocError) {
         let zi = block.zoneIndex
         guard zi < zoneCount else { throw .pfnOutOfRange(pfn: Int(block.pfn32)) }
         let zone = zones[zi]

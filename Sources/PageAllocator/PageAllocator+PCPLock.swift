@@ -56,18 +56,6 @@ extension PageAllocator {
         return slot.lock.tryLock()
     }
 
-    /// The CPU the caller runs on: rseq mode reads it from this thread's rseq
-    /// area with one load (logical CPU i is real CPU i there); else
-    /// currentCPUIndex().
-    @inlinable @inline(__always)
-    func thisCPU() -> Int {
-        if rseqOn {
-            let r = Int(cnuma_rseq_cpu(rseqOffset))
-            if UInt(bitPattern: r) < UInt(cpuCount) { return r }
-        }
-        return currentCPUIndex()
-    }
-
     /// Takes `cpu`'s slot for one operation without waiting: false when it
     /// is taken (the caller goes to the buddy, as a failed trylock does).
     @inlinable @inline(__always)

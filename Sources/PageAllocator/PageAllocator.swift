@@ -59,6 +59,16 @@ public final class PageAllocator: @unchecked Sendable {
     @usableFromInline let memcgOn: Bool
     /// Neither of the above: the fast path may serve allocations.
     @usableFromInline let fastPathOn: Bool
+    /// Highest order the inline allocation fast path serves: pcpMaxOrder, or -1 when !fastPathOn.
+    @usableFromInline let fastMaxOrder: Int
+    /// Highest order the inline free fast path serves: pcpMaxOrder, or -1 with memory groups.
+    @usableFromInline let freeFastMaxOrder: Int
+    /// glibc's rseq area (offset from the thread pointer) when registered, else 0:
+    /// the CPU number is one load from it in either pcp_lock mode.
+    @usableFromInline let cpuArea: Int
+    /// cpuCount when logical CPU i is real CPU i, else 0: a real CPU number
+    /// below it is the logical one (one compare for the map and the range).
+    @usableFromInline let fastCPULimit: UInt
 
     @usableFromInline let zones: UnsafeMutablePointer<Zone>
     /// zonelists[((node * 2 + thisNode) * 4 + type) * zoneCount + i]: zone indices.
@@ -109,6 +119,8 @@ public final class PageAllocator: @unchecked Sendable {
         faultInjectionOn = config.faultInjection.enabled
         memcgOn = !config.memoryGroups.isEmpty
         fastPathOn = !faultInjectionOn && !memcgOn
+        fastMaxOrder = fastPathOn ? config.perCPUMaxOrder : -1
+        freeFastMaxOrder = memcgOn ? -1 : config.perCPUMaxOrder
         guard zoneCount <= 255, nodeCount <= 255 else {
             throw .invalid(field: "nodes", value: "\(nodeCount)", reason: "at most 255 zones in all")
         }
@@ -117,6 +129,8 @@ public final class PageAllocator: @unchecked Sendable {
         // zones and tables of refused allocators leaked when it threw later).
         realCPUCount = max(topo.machineCPUs, topo.realCPU.max().map { $0 + 1 } ?? 1)
         identityCPUMap = topo.realCPU == Array(0..<cpuCount)
+        fastCPULimit = identityCPUMap ? UInt(cpuCount) : 0
+        cpuArea = cnuma_rseq_glibc_area()
         (pcpLock, pcpLockNote) = try PageAllocator.resolvePCPLock(config.policy.pcpLock, topology: topo, identity: identityCPUMap, realCPUs: realCPUCount)
         rseqOn = pcpLock == .rseq
         rseqOffset = rseqOn ? cnuma_rseq_area_offset() : 0
@@ -172,6 +186,7 @@ public final class PageAllocator: @unchecked Sendable {
                     node: n, type: spec.type, index: n * zonesPerNode + i,
                     batch: batch, highMin: high.min, highMax: high.max, cpuCount: topo.cpuCount)
                 let zone = Zone.make(info: info)
+                for c in 0..<topo.cpuCount { zone.pcp(c).setZone(zone) }
                 for t in 0..<ZoneType.count { zone.lowmemReserve[t] = reserve[spec.type.rawValue][t] }
                 let seeded = zone.seedFreeListsLocked()
                 zone.freePages.pointee.store(seeded, ordering: .relaxed)
@@ -221,6 +236,10 @@ public final class PageAllocator: @unchecked Sendable {
                 let zone = zones[Int(zonelists[slot * stride])]
                 cpuFast[c * 8 + t * 2] = zone.base
                 cpuFast[c * 8 + t * 2 + 1] = zone.pcp(c).base
+                // The fast path checks LOW with classzone t in this zone: the flag's level covers every such t.
+                let i = zone.info
+                i.pointee.fastMark = i.pointee.fastMark == .max ? 0 : i.pointee.fastMark
+                i.pointee.fastMark = max(i.pointee.fastMark, i.pointee.wmarkLow + zone.lowmemReserve[t] + i.pointee.maxDrift)
             }
         }
     }
@@ -239,6 +258,19 @@ public final class PageAllocator: @unchecked Sendable {
     }
 
     // MARK: small lookups
+
+    /// The logical CPU the calling thread runs on: one load from glibc's
+    /// rseq area (sched_getcpu() where glibc registered none, e.g. valgrind)
+    /// when logical CPUs are real CPUs; else currentCPUIndex().
+    @inlinable @inline(__always)
+    func thisCPU() -> Int {
+        let r = cpuArea != 0 ? Int(cnuma_rseq_cpu(cpuArea)) : Int(cnuma_sched_getcpu())
+        if UInt(bitPattern: r) < fastCPULimit { return r }
+        return currentCPUIndexCold()
+    }
+
+    @usableFromInline @inline(never)
+    func currentCPUIndexCold() -> Int { currentCPUIndex() }
 
     /// The logical CPU the calling thread runs on (sched_getcpu via rseq).
     @inlinable @inline(__always)

@@ -8,6 +8,9 @@ import Synchronization
 ///   8  vmstat delta of NR_FREE_PAGES (Atomic<Int>), folded past the threshold
 ///  16  count, high, batch, high_min, high_max (Int)
 ///  56  list heads for orders 0...3 (UInt32, singly linked by PageMeta.next)
+///  72  "free pages clearly above LOW" flag (Atomic<Int>, 0/1), see aboveLow
+///  80  copies of the zone's base, meta, memory, blockBits and pageShift
+///      (set once at start): the order-0 fast path reads one line
 /// 128  counters[VMEvent.count] (Int), written only under this slot's lock
 /// ```
 /// Invariants: `count` is the pages on the four lists; every list member is a
@@ -49,6 +52,39 @@ import Synchronization
     @inlinable var highMax: UnsafeMutablePointer<Int> { (base + 48).assumingMemoryBound(to: Int.self) }
     @inlinable var heads: UnsafeMutablePointer<UInt32> { (base + 56).assumingMemoryBound(to: UInt32.self) }
     @inlinable var counters: UnsafeMutablePointer<Int> { (base + 128).assumingMemoryBound(to: Int.self) }
+    /// 1 only while the zone's NR_FREE_PAGES minus its reserved pages is
+    /// above `ZoneInfo.fastMark` (LOW + lowmem_reserve + the largest per-CPU
+    /// drift): the order-0 fast path then skips the watermark arithmetic.
+    /// Set by this CPU (after a check or a fold that saw the zone above the
+    /// mark, re-checked after the store); cleared on every CPU by any fold or
+    /// reservation that leaves the zone at or below it. docs/allocator.md,
+    /// "The above-LOW flag", argues why it never says yes when the exact
+    /// check would say no.
+    @inlinable var aboveLow: UnsafeMutablePointer<Atomic<Int>> { (base + 72).assumingMemoryBound(to: Atomic<Int>.self) }
+    /// The zone this slot belongs to (read-only after start).
+    @inlinable var zone: Zone { Zone(base: (base + 80).load(as: UnsafeMutableRawPointer.self)) }
+    /// Copies of ZoneInfo.meta, .memory, .blockBits, .pageShift (read-only after start).
+    @inlinable var meta: UnsafeMutablePointer<PageMeta> { (base + 88).load(as: UnsafeMutablePointer<PageMeta>.self) }
+    @inlinable var memory: UnsafeMutableRawPointer { (base + 96).load(as: UnsafeMutableRawPointer.self) }
+    @inlinable var blockBits: UInt64 { (base + 104).load(as: UInt64.self) }
+    @inlinable var pageShift: Int { (base + 112).load(as: Int.self) }
+
+    /// Fills the read-only copies of `zone`'s facts.
+    func setZone(_ zone: Zone) {
+        let i = zone.info.pointee
+        (base + 80).storeBytes(of: zone.base, as: UnsafeMutableRawPointer.self)
+        (base + 88).storeBytes(of: i.meta, as: UnsafeMutablePointer<PageMeta>.self)
+        (base + 96).storeBytes(of: i.memory, as: UnsafeMutableRawPointer.self)
+        (base + 104).storeBytes(of: i.blockBits, as: UInt64.self)
+        (base + 112).storeBytes(of: i.pageShift, as: Int.self)
+    }
+
+    /// The block of local index `idx`, order `order` (makeBlock from the slot's copies).
+    @inlinable @inline(__always)
+    func block(idx: UInt32, order: Int) -> PageBlock {
+        PageBlock(address: memory + (Int(idx) &<< pageShift),
+                  packed: (blockBits &+ UInt64(idx)) | UInt64(truncatingIfNeeded: order) &<< 32)
+    }
 
     @inlinable @inline(__always)
     func bump(_ e: VMEvent, _ by: Int = 1) { counters[e.rawValue] &+= by }
@@ -64,6 +100,7 @@ import Synchronization
             (s + 8).bindMemory(to: Atomic<Int>.self, capacity: 1).initialize(to: Atomic(0))
             (s + 16).bindMemory(to: Int.self, capacity: 5).initialize(from: [0, highMin, batch, highMin, highMax], count: 5)
             (s + 56).bindMemory(to: UInt32.self, capacity: 4).initialize(repeating: PageMeta.none, count: 4)
+            (s + 72).bindMemory(to: Atomic<Int>.self, capacity: 1).initialize(to: Atomic(0))
             (s + 128).bindMemory(to: Int.self, capacity: VMEvent.count).initialize(repeating: 0, count: VMEvent.count)
         }
         return raw

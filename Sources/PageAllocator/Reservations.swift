@@ -56,7 +56,12 @@ extension PageAllocator {
             let held = zone.reserved.pointee.load(ordering: .relaxed)
             let room = freePagesSnapshot(zone) - held - info.wmarkMin
             if room >= pages {
-                if zone.reserved.pointee.compareExchange(expected: held, desired: held + pages, ordering: .relaxed).exchanged {
+                if zone.reserved.pointee.compareExchange(expected: held, desired: held + pages, ordering: .sequentiallyConsistent).exchanged {
+                    // Less free memory for everyone else: the above-LOW flags go if the zone is now at its fast mark.
+                    if zone.freePages.pointee.load(ordering: .sequentiallyConsistent) &- zone.reserved.pointee.load(ordering: .sequentiallyConsistent)
+                        <= info.fastMark {
+                        clearAboveLow(zone)
+                    }
                     t.add(owner, .resvLeft, pages)
                     t.set(owner, .resvZone, zi)
                     let w = cnuma_monotonic_ns() - start

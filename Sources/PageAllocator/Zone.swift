@@ -33,6 +33,10 @@ import Synchronization
     /// A PageBlock's packed bits for this zone's first pfn at order 0: the
     /// fast path adds the index and ors in the order.
     @usableFromInline var blockBits: UInt64 = 0
+    /// The per-CPU above-LOW flag's level: LOW + the largest lowmem_reserve
+    /// of a classzone whose fast path starts at this zone + maxDrift.
+    /// Int.max (the flag is never set) for a zone no fast path starts at.
+    @usableFromInline var fastMark: Int = .max
 }
 
 /// A zone: a handle on one 1152-byte block of raw memory laid out in cache lines.

@@ -125,7 +125,13 @@ extension BenchCommand {
         print("pagestorm bench --instructions: \(report.tool); rev \(report.machine.gitRevision)")
         print("instructions per alloc+free pair = (count at \(high) pairs - count at \(high / 4)) / \(high - high / 4)")
         print("")
-        for r in report.rows { print(pad(r.name, 60) + pad(String(format: "%.2f", r.instructionsPerOp), 12, right: true) + "  instr/pair") }
+        for r in report.rows {
+            print(pad(r.name, 60) + pad(String(format: "%.2f", r.instructionsPerOp), 12, right: true) + "  instr/pair"
+                  + (r.cpuLookupPerOp.map { String(format: "  (%.2f in sched_getcpu; %.2f without)", $0, r.instructionsPerOp - $0) } ?? ""))
+        }
+        if report.rows.contains(where: { $0.cpuLookupPerOp != nil }) {
+            print("sched_getcpu: valgrind registers no rseq area, so each CPU lookup calls it; with glibc's rseq it is one load")
+        }
         if let output {
             try ResultsFile.write(report, to: output)
             print("\nwrote \(output)")

@@ -171,3 +171,16 @@ import Testing
         #expect(ZoneType(name: "HighMem") == nil)
     }
 }
+
+/// The fast path's branch-free gfp_zone() agrees with the readable one for
+/// every combination of the four zone modifiers, with other flags set or not.
+@Suite struct GFPZoneTableTests {
+    @Test func highestIndexAgreesWithHighest() {
+        for bits in UInt32(0)..<16 {
+            for other in [GFP(), .kernel, .atomic, GFP([.high, .noWarn])] {
+                let f = GFP(rawValue: bits | (other.rawValue & ~0xf))
+                #expect(ZoneType.highestIndex(for: f) == ZoneType.highest(for: f).rawValue, "flags \(f.rawValue)")
+            }
+        }
+    }
+}

@@ -192,4 +192,77 @@ import Topology
             a.drainAllCPUs()
         }
     }
+
+    // MARK: the per-CPU above-LOW flag
+
+    /// The order-0 fast path trusts CPU 0's flag only while the zone is
+    /// clearly above LOW. CPU 1 takes the zone down with order-4 blocks (the
+    /// buddy path: folds of CPU 1's counter delta). CPU 0's flag must be gone
+    /// by the time the exact count could fail LOW, and an order-0 request on
+    /// CPU 0, whose per-CPU list still holds pages, must then take the exact
+    /// check and fail LOW (the slow path), not use its cached pages.
+    @Test func aZoneNearLowTakesTheExactCheck() throws {
+        let a = try makeAllocator(nodes: 1, cpusPerNode: 2, zones: [ZoneSpec(.normal, pages: 4096)], minFreeKbytes: 4096)
+        let z = a.zones[0]
+        let low = a.zoneDescription(0).low
+        let fastMark = z.info.pointee.fastMark
+        #expect(fastMark == low + z.info.pointee.maxDrift)
+        #expect(!a.aboveLowFlag(zone: 0, cpu: 0))
+        try a.free(try a.allocate(order: 0, cpu: CPUID(0)), cpu: CPUID(0))
+        #expect(a.aboveLowFlag(zone: 0, cpu: 0), "the first check far above LOW sets the flag")
+        #expect(a.perCPUPages(zone: 0) > 0)
+        var held: [PageBlock] = []
+        // Down to LOW: whenever CPU 0's flag is set, the exact count passes LOW by more than the drift.
+        while a.freePages(zone: 0) > low {
+            held.append(try a.allocate(order: 4, cpu: CPUID(1)))
+            if a.aboveLowFlag(zone: 0, cpu: 0) {
+                #expect(a.freePages(zone: 0) > low, "flag set with \(a.freePages(zone: 0)) free, LOW \(low)")
+                #expect(z.freePages.pointee.load(ordering: .relaxed) > fastMark)
+            }
+        }
+        #expect(!a.aboveLowFlag(zone: 0, cpu: 0))
+        let slow = a.counters(zone: 0)[.allocSlowpath]
+        let cached = a.perCPUPages(zone: 0)
+        #expect(cached > 0)
+        let b = try a.allocate(order: 0, cpu: CPUID(0))
+        #expect(a.counters(zone: 0)[.allocSlowpath] == slow + 1, "LOW fails: the slow path, not CPU 0's cached pages")
+        #expect(!a.aboveLowFlag(zone: 0, cpu: 0))
+        // Give back until the zone is above LOW but within the drift of it: the fast path
+        // passes the exact check without the slow path, and does not set the flag.
+        try a.free(b, cpu: CPUID(0))
+        while a.freePages(zone: 0) <= low, let h = held.popLast() { try a.free(h, cpu: CPUID(1)) }
+        let free = a.freePages(zone: 0)
+        if free > low && z.freePages.pointee.load(ordering: .relaxed) <= fastMark {
+            let before = a.counters(zone: 0)[.allocSlowpath]
+            try a.free(try a.allocate(order: 0, cpu: CPUID(0)), cpu: CPUID(0))
+            #expect(a.counters(zone: 0)[.allocSlowpath] == before)
+            #expect(!a.aboveLowFlag(zone: 0, cpu: 0), "\(free) free: not clearly above LOW")
+        } else {
+            Issue.record("could not place the zone between LOW and the flag's mark: \(free) free, LOW \(low), mark \(fastMark)")
+        }
+        for h in held { try a.free(h, cpu: CPUID(1)) }
+        a.drainAllCPUs()
+        // Far above again: the next check sets the flag.
+        try a.free(try a.allocate(order: 0, cpu: CPUID(0)), cpu: CPUID(0))
+        #expect(a.aboveLowFlag(zone: 0, cpu: 0))
+        let acct = try a.validate()
+        #expect(acct.allocated == 0)
+    }
+
+    /// A reservation that leaves the zone at the flag's mark clears every CPU's flag at once.
+    @Test func aReservationClearsTheFlags() throws {
+        let a = try makeAllocator(nodes: 1, cpusPerNode: 2, zones: [ZoneSpec(.normal, pages: 4096)], minFreeKbytes: 4096)
+        let z = a.zones[0]
+        for c in 0..<2 { try a.free(try a.allocate(order: 0, cpu: CPUID(c)), cpu: CPUID(c)) }
+        #expect(a.aboveLowFlag(zone: 0, cpu: 0) && a.aboveLowFlag(zone: 0, cpu: 1))
+        let tx = try #require(a.registerTask(name: "tx"))
+        let room = z.freePages.pointee.load(ordering: .relaxed) - z.info.pointee.fastMark
+        #expect(room > 10)
+        let r = try a.reserve(pages: room - 5, owner: tx, cpu: CPUID(0))
+        #expect(a.aboveLowFlag(zone: 0, cpu: 0) && a.aboveLowFlag(zone: 0, cpu: 1), "5 pages above the mark: kept")
+        _ = try a.reserve(pages: 5, owner: tx, cpu: CPUID(0))
+        #expect(!a.aboveLowFlag(zone: 0, cpu: 0) && !a.aboveLowFlag(zone: 0, cpu: 1), "at the mark: cleared everywhere")
+        _ = a.commit(r)
+        #expect(try a.validate().allocated == 0)
+    }
 }

@@ -81,6 +81,10 @@ int cnuma_rseq_setup(int *err);
 /// Offset of this thread's `struct rseq` from the thread pointer (glibc's
 /// __rseq_offset), valid once cnuma_rseq_setup() returned 0.
 long cnuma_rseq_area_offset(void);
+/// glibc's rseq area offset from the thread pointer when glibc registered
+/// rseq for this process (x86-64), else 0: where cnuma_rseq_cpu() reads the
+/// CPU number in either pcp_lock mode.
+long cnuma_rseq_glibc_area(void);
 /// membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED_RSEQ) on `cpu` (on every CPU
 /// when cpu < 0, or when the kernel lacks MEMBARRIER_CMD_FLAG_CPU): when it
 /// returns, every rseq critical section of this process that was running

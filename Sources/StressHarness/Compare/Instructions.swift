@@ -15,6 +15,12 @@ public struct InstructionsRow: Codable, Sendable {
     public var iterationsHigh: Int
     public var instructionsLow: Int
     public var instructionsHigh: Int
+    /// Of instructionsPerOp, those inside `cnuma_sched_getcpu` (inclusive, callgrind_annotate):
+    /// the CPU lookup that valgrind's missing rseq area sends to sched_getcpu(); with glibc's
+    /// rseq registration it is one load. Nil when callgrind_annotate could not say.
+    public var cpuLookupPerOp: Double?
+    /// instructionsPerOp - cpuLookupPerOp.
+    public var withoutCPULookupPerOp: Double?
 }
 
 /// The `pagestorm bench --instructions` results file (schema pagestorm.instructions/1).
@@ -106,6 +112,23 @@ public enum Instructions {
         return nil
     }
 
+    /// Inclusive instructions of `cnuma_sched_getcpu` in a callgrind output file, read from
+    /// `callgrind_annotate --inclusive=yes` (nil if it is not listed: then no call happened or no symbols).
+    static func cpuLookupCost(annotate: String, file: String) -> Int? {
+        guard let r = try? runTool(annotate, ["--inclusive=yes", "--threshold=100", file], stdoutToo: true) else { return nil }
+        return parseAnnotateCost(r.stderr, function: "cnuma_sched_getcpu")
+    }
+
+    /// The cost column of `function`'s line in callgrind_annotate output ("1,234 (5.0%)  file:function [obj]").
+    public static func parseAnnotateCost(_ text: String, function: String) -> Int? {
+        for line in text.split(separator: "\n") {
+            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+            guard fields.count >= 2, fields.contains(where: { $0.hasSuffix(":" + function) || $0 == Substring(function) }) else { continue }
+            if let n = Int(fields[0].replacingOccurrences(of: ",", with: "")) { return n }
+        }
+        return nil
+    }
+
     /// Runs every key under callgrind. `executable` is this pagestorm binary;
     /// `probeArgs` the topology flags to pass on. valgrind cannot read Swift's
     /// DWARF 5, so a stripped copy of the binary runs (same code, same count).
@@ -120,7 +143,8 @@ public enum Instructions {
         var binary = executable
         if let strip = which("strip") {
             let copy = tmp + "/pagestorm"
-            let r = try runTool(strip, ["-o", copy, executable])
+            // Debug info only: function symbols stay, so callgrind_annotate can name sched_getcpu's share.
+            let r = try runTool(strip, ["--strip-debug", "-o", copy, executable])
             if r.status == 0 { binary = copy } else { log("strip failed (\(r.stderr.trimmingCharacters(in: .whitespacesAndNewlines))); running the binary as it is") }
         }
         let version = (try? runTool(valgrind, ["--version"], stdoutToo: true))?.stderr ?? ""
@@ -149,9 +173,16 @@ public enum Instructions {
                 totals.append(total)
             }
             let per = Double(totals[1] - totals[0]) / Double(high - low)
-            log("\(key): \(totals[0]) instructions at \(low) pairs, \(totals[1]) at \(high): \(String(format: "%.2f", per)) per pair")
+            var lookup: Double? = nil
+            if let annotate = which("callgrind_annotate") {
+                let costs = procs.map { cpuLookupCost(annotate: annotate, file: $0.2) }
+                if let a = costs[0], let b = costs[1] { lookup = Double(b - a) / Double(high - low) }
+            }
+            log("\(key): \(totals[0]) instructions at \(low) pairs, \(totals[1]) at \(high): \(String(format: "%.2f", per)) per pair"
+                + (lookup.map { String(format: ", of which %.2f in cnuma_sched_getcpu", $0) } ?? ""))
             rows.append(InstructionsRow(key: key, name: names[key] ?? key, unit: "pair", instructionsPerOp: per, iterationsLow: low, iterationsHigh: high,
-                                        instructionsLow: totals[0], instructionsHigh: totals[1]))
+                                        instructionsLow: totals[0], instructionsHigh: totals[1],
+                                        cpuLookupPerOp: lookup, withoutCPULookupPerOp: lookup.map { per - $0 }))
         }
         _ = version
         return InstructionsReport(startedAt: ISO8601DateFormatter().string(from: Date()), machine: .current(),
