@@ -202,7 +202,9 @@ import Topology
     /// CPU 0, whose per-CPU list still holds pages, must then take the exact
     /// check and fail LOW (the slow path), not use its cached pages.
     @Test func aZoneNearLowTakesTheExactCheck() throws {
-        let a = try makeAllocator(nodes: 1, cpusPerNode: 2, zones: [ZoneSpec(.normal, pages: 4096)], minFreeKbytes: 4096)
+        // 8 CPUs: a drift (8 x the vmstat threshold) wider than one order-4 block, so the zone can be
+        // placed between LOW and the flag's mark below.
+        let a = try makeAllocator(nodes: 1, cpusPerNode: 8, zones: [ZoneSpec(.normal, pages: 4096)], minFreeKbytes: 4096)
         let z = a.zones[0]
         let low = a.zoneDescription(0).low
         let fastMark = z.info.pointee.fastMark
