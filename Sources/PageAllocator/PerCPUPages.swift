@@ -34,6 +34,8 @@ import Synchronization
 /// | `batch`, `highMin`, `highMax` | nothing: set-up only |
 /// | `counters` | the slot's owner; the statistics take the slot to read them (exact, no atomics) |
 /// | metadata of pages on the lists (`state`, `order`, `owner`, `next`) | the slot's owner (PageMeta) |
+/// | `aboveLow` | an atomic: set only by the thread on this CPU (then re-checked), cleared by anyone whose fold or reservation leaves the zone at or below its fast mark (sequentially consistent; docs/allocator.md, "The above-LOW flag"); read relaxed by the fast path |
+/// | `zone`, `meta`, `memory`, `blockBits`, `pageShift` | nothing: written once at set-up, before any thread can see the allocator |
 @frozen @usableFromInline struct PerCPUPages {
     @usableFromInline let base: UnsafeMutableRawPointer
     @inlinable init(base: UnsafeMutableRawPointer) { self.base = base }
