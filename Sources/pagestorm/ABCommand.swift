@@ -9,7 +9,7 @@ struct ABCommand: ParsableCommand {
         discussion: """
         Example: pagestorm ab --a main/pagestorm --b pr/pagestorm --rounds 5 -- run Workloads/default.toml --duration-ms 500. \
         Round k runs A then B when k is even, B then A when odd, so drift of a shared machine hits both sides alike. \
-        Each run writes <output-dir>/{a,b}/rep-<n>.json; then B is compared with A as the baseline (pagestorm compare's table) \
+        Each run writes <output-dir>/{a,b}/rep-<n>.json (its stderr beside it, rep-<n>.stderr); a run past --timeout-s is killed. Then B is compared with A as the baseline (pagestorm compare's table) \
         and checked (pagestorm check's thresholds and verdict). Exit codes: check's (0 unchanged, 10 regressed, \
         11 improved only); 2 bad input; 3 a run failed.
         """)
@@ -24,6 +24,8 @@ struct ABCommand: ParsableCommand {
     var outputDir: String?
     @Option(help: "A thresholds file for the verdict (see pagestorm check).")
     var thresholds: String?
+    @Option(name: .customLong("timeout-s"), help: "Kill a run that takes longer than this many seconds (the A/B then stops, exit 3).")
+    var timeoutS: Int = 900
     @Option(help: "Format of the comparison: text, markdown, json, csv.")
     var format: CompareFormat = .text
     @Argument(parsing: .postTerminator, help: "After --: run ARGS... or bench ARGS... (without --output).")
@@ -35,6 +37,7 @@ struct ABCommand: ParsableCommand {
         }
         if command.contains("--output") || command.contains("--no-results") { throw ValidationError("ab sets --output itself; drop --output/--no-results from the command") }
         guard (1...100).contains(rounds) else { throw ValidationError("--rounds must be 1...100, got \(rounds)") }
+        guard (1...86_400).contains(timeoutS) else { throw ValidationError("--timeout-s must be 1...86400, got \(timeoutS)") }
         for (flag, bin) in [("--a", a), ("--b", b)] where !FileManager.default.isExecutableFile(atPath: bin) {
             throw ValidationError("\(flag): \(bin) is not an executable file")
         }
@@ -62,14 +65,27 @@ struct ABCommand: ParsableCommand {
                 p.executableURL = URL(fileURLWithPath: side == "a" ? a : b)
                 p.arguments = args
                 p.standardOutput = FileHandle.nullDevice
-                let err = Pipe()
-                p.standardError = err
+                // stderr goes to a file, not a pipe, so that a chatty run can never
+                // block on a full pipe while this waits for it with a deadline.
+                let errPath = "\(dir)/\(side)/rep-\(reps[side]!).stderr"
+                _ = FileManager.default.createFile(atPath: errPath, contents: nil)
+                let errHandle = try FileHandle(forWritingTo: URL(fileURLWithPath: errPath))
+                p.standardError = errHandle
                 try p.run()
-                let errText = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+                let deadline = Date().addingTimeInterval(Double(timeoutS))
+                while p.isRunning && Date() < deadline { usleep(20_000) }
+                let timedOut = p.isRunning
+                if timedOut { p.terminate(); usleep(500_000); if p.isRunning { kill(p.processIdentifier, SIGKILL) } }
                 p.waitUntilExit()
+                try? errHandle.close()
+                let errText = (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? ""
+                if timedOut {
+                    FileHandle.standardError.write(Data("pagestorm ab: round \(round + 1), \(side.uppercased()) (\(side == "a" ? a : b)) did not finish within --timeout-s \(timeoutS) s and was killed\n".utf8))
+                    throw ExitCode(ExitStatus.toolFailed.rawValue)
+                }
                 // run: 0 ok, 1 failures (a verdict, results written); anything else stops the A/B.
                 guard p.terminationStatus == 0 || (p.terminationStatus == 1 && command[0] == "run") else {
-                    FileHandle.standardError.write(Data("pagestorm ab: round \(round + 1), \(side.uppercased()) (\(side == "a" ? a : b)) exited \(p.terminationStatus): \(errText)\n".utf8))
+                    FileHandle.standardError.write(Data("pagestorm ab: round \(round + 1), \(side.uppercased()) (\(side == "a" ? a : b)) exited \(p.terminationStatus): \(errText.suffix(2000))\n".utf8))
                     throw ExitCode(ExitStatus.toolFailed.rawValue)
                 }
                 FileHandle.standardError.write(Data("ab: round \(round + 1)/\(rounds) \(side.uppercased()) -> \(path)\n".utf8))
