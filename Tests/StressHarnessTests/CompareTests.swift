@@ -57,7 +57,8 @@ import Testing
 /// Synthetic results files, so compare/check are tested on known numbers.
 enum FakeResults {
     static func run(workload: String = "w", callsPerSecond: Double, p99: Double, deterministic: Bool = false, pgfree: Int = 1000,
-                    untrustworthy: Bool = false, schema: String = "pagestorm.run/1", machine: String = "host") -> [String: Any] {
+                    untrustworthy: Bool = false, schema: String = "pagestorm.run/1", machine: String = "host",
+                    workerCPUNs: [Int]? = nil) -> [String: Any] {
         var o: [String: Any] = [
             "schema": schema,
             "workload": ["name": workload, "run": ["mode": deterministic ? "ops" : "duration", "warmupMs": deterministic ? 0 : 100],
@@ -74,6 +75,9 @@ enum FakeResults {
             "slowPath": ["counters": ["oom_kill": 0], "stalls": ["count": 0, "totalMs": 0]],
         ]
         if untrustworthy { o["noise"] = ["untrustworthy": true, "reason": "workers got 40% of the wall time"] }
+        if let cpu = workerCPUNs {
+            o["noise"] = ["untrustworthy": false, "workers": cpu.enumerated().map { ["index": $0.offset, "cpuNs": $0.element, "wallNs": 100_000_000] }]
+        }
         return o
     }
 
@@ -275,6 +279,39 @@ enum FakeResults {
     }
 
     /// A real run records every worker's CPU time; a spinning worker that owns its CPU gets most of the window.
+    @Test func operationsPerCPUSecondLeavesPreemptionOut() throws {
+        let d = FakeResults.dir()
+        defer { try? FileManager.default.removeItem(atPath: d) }
+        // 400,000 operations in each run. The base's workers were preempted by other jobs
+        // now and then (wall throughput all over the place) but always spent 80 ms of CPU;
+        // the new build needs 10% more CPU per operation (88 ms), its wall throughput as noisy.
+        let wall: [Double] = [4e6, 2.5e6, 3.9e6, 2.2e6, 3.6e6]
+        let base = FakeResults.reps(d, "base", 5) { FakeResults.run(callsPerSecond: wall[$0] * 2, p99: 170, workerCPUNs: [40_000_000 + $0 * 40_000, 40_000_000]) }
+        let slow = FakeResults.reps(d, "slow", 5) { FakeResults.run(callsPerSecond: wall[4 - $0] * 2 * 0.95, p99: 170, workerCPUNs: [44_000_000 - $0 * 40_000, 44_000_000]) }
+        let c = Comparer.compare(base: try ResultSet.load(base), new: try ResultSet.load(slow), baseName: "b", newName: "n")
+        let p = try #require(c.points.first)
+        let perCPU = try #require(p.metrics.first { $0.metric.id == "throughput/ops_per_cpu_s" })
+        // 400,000 / 0.08 s = 5M ops per CPU-second.
+        #expect(abs(perCPU.base!.min - 400_000 / 0.08016) < 1 && abs(perCPU.base!.max - 5e6) < 1)
+        #expect(perCPU.significant && perCPU.direction == "worse" && abs(perCPU.changePercent! + 9.1) < 0.5)
+        let wallMetric = try #require(p.metrics.first { $0.metric.id == "throughput/ops_per_s" })
+        #expect(!wallMetric.significant, "the wall-time metric cannot tell the 5% apart from the preemption")
+        // Results without per-worker CPU time have no such metric.
+        let old = FakeResults.reps(d, "old", 2) { _ in FakeResults.run(callsPerSecond: 1e6, p99: 170) }
+        #expect(try ResultSet.load(old)[0].reps[0].values["throughput/ops_per_cpu_s"] == nil)
+    }
+
+    @Test func threadCPUTimeIsReadToTheNanosecond() {
+        // getrusage counts in microseconds (and may be sampled at the tick); the thread's CPU clock does not.
+        var sawSubMicrosecond = false
+        var x: UInt64 = 1
+        for _ in 0..<50 where !sawSubMicrosecond {
+            for _ in 0..<1000 { x = x &* 6_364_136_223_846_793_005 &+ 1 }
+            sawSubMicrosecond = ThreadUsage.now().cpuNs % 1000 != 0
+        }
+        #expect(sawSubMicrosecond, "50 readings, all whole microseconds (x \(x & 1))")
+    }
+
     @Test func runsRecordPerWorkerUsage() throws {
         let r = try run(small("""
         [[group]]

@@ -7,7 +7,8 @@ import Foundation
 /// 5%, 10%, 25% more, calibrated on this machine first. Then, for each of
 /// `comparisons` rounds, `reps` runs of the original and `reps` of each
 /// variant, interleaved, plus a second set of the original (A/A); each rule
-/// decides on operations/s of every comparison. Reported per rule and kind:
+/// decides on operations/s of every comparison, and again on operations per
+/// CPU-second of the workers (the same runs). Reported per rule and kind:
 /// how often it raised an alarm (A/A: false alarms; slowdowns: detections).
 public struct GateEval {
     public var workload: Workload
@@ -33,7 +34,11 @@ public struct GateEval {
         public var extraTouch: Int
         /// Median over comparisons of (median base ops/s / median variant ops/s - 1), in percent.
         public var measuredSlowdownPercent: Double
+        /// The rules deciding on operations/s (wall time).
         public var rules: [RuleOutcome]
+        /// The same on operations per CPU-second of the workers (absent in reports written before it).
+        public var measuredSlowdownPercentPerCPU: Double? = nil
+        public var rulesPerCPU: [RuleOutcome]? = nil
     }
 
     public struct Report: Codable, Sendable {
@@ -91,8 +96,8 @@ public struct GateEval {
         return w
     }
 
-    /// One run: operations/s and whether it flagged itself untrustworthy.
-    func measure(_ w: Workload) throws -> (opsPerSecond: Double, flagged: Bool) {
+    /// One run: operations/s, operations per CPU-second of the workers, and whether it flagged itself untrustworthy.
+    func measure(_ w: Workload) throws -> Sample {
         var o = RunOptions()
         o.measureOverhead = false
         let r = try StressRun.run(w, options: o)
@@ -100,8 +105,13 @@ public struct GateEval {
             throw InstructionsError(message: "gate-eval: a run of \(w.name) ended \(r.status.verdict): \(r.status.problems.first ?? "")")
         }
         let flagged = Self.isFlagged(r)
-        return (r.throughput.operationsPerSecond, flagged)
+        let cpuNs = r.noise?.workers.reduce(0) { $0 + $1.cpuNs } ?? 0
+        return Sample(opsPerSecond: r.throughput.operationsPerSecond,
+                      opsPerCPUSecond: cpuNs > 0 ? Double(r.throughput.operations) / (Double(cpuNs) / 1e9) : r.throughput.operationsPerSecond,
+                      flagged: flagged)
     }
+
+    struct Sample { var opsPerSecond: Double; var opsPerCPUSecond: Double; var flagged: Bool }
 
     /// Hook for noise flags (set when results carry them).
     static func isFlagged(_ r: RunResult) -> Bool { r.status.partial || (r.noise?.untrustworthy ?? false) }
@@ -111,20 +121,21 @@ public struct GateEval {
         guard workload.groups.contains(where: { $0.ops.contains { $0.kind == .alloc && $0.touch > 0 } }) else {
             throw InstructionsError(message: "gate-eval: workload \(workload.name) touches nothing (touch = 0 everywhere); the slowdown is injected through touch")
         }
-        // Calibration: 5 interleaved pairs, the original against +1024 touch bytes.
+        // Calibration: 5 interleaved pairs, the original against +1024 touch bytes,
+        // on operations per CPU-second (other jobs' preemption does not move it).
         let probe = 1024
         var b: [Double] = [], v: [Double] = []
         for i in 0..<5 {
-            if i % 2 == 0 { b.append(try measure(workload).opsPerSecond); v.append(try measure(variant(extraTouch: probe)).opsPerSecond) }
-            else { v.append(try measure(variant(extraTouch: probe)).opsPerSecond); b.append(try measure(workload).opsPerSecond) }
+            if i % 2 == 0 { b.append(try measure(workload).opsPerCPUSecond); v.append(try measure(variant(extraTouch: probe)).opsPerCPUSecond) }
+            else { v.append(try measure(variant(extraTouch: probe)).opsPerCPUSecond); b.append(try measure(workload).opsPerCPUSecond) }
         }
         let perByte = max(1e-4, (Stats.median(b) / Stats.median(v) - 1) * 100 / Double(probe))
         log(String(format: "calibration: +%d touch bytes cost %.1f%% (%.4f%%/byte)", probe, perByte * Double(probe), perByte))
         let extras = slowdowns.map { Int(($0 / perByte).rounded()) }
         for (s, e) in zip(slowdowns, extras) { log(String(format: "+%.0f%%: +%d touch bytes", s, e)) }
-        // Samples: per comparison, base, A' and each variant.
-        var base = [[Double]](repeating: [], count: comparisons), aa = base
-        var vars = [[[Double]]](repeating: [[Double]](repeating: [], count: comparisons), count: slowdowns.count)
+        // Samples: per comparison, base, A' and each variant; [0] ops/s, [1] ops per CPU-second.
+        var base = [[[Double]]](repeating: [[Double]](repeating: [], count: comparisons), count: 2), aa = base
+        var vars = [[[[Double]]]](repeating: base, count: slowdowns.count)
         var flaggedCmp = [[Bool]](repeating: [Bool](repeating: false, count: comparisons), count: slowdowns.count + 1)
         var flaggedRuns = 0
         for c in 0..<comparisons {
@@ -135,29 +146,39 @@ public struct GateEval {
                 for (k, w) in jobs {
                     let m = try measure(w)
                     if m.flagged { flaggedRuns += 1 }
+                    for (mi, x) in [m.opsPerSecond, m.opsPerCPUSecond].enumerated() {
+                        switch k {
+                        case -2: base[mi][c].append(x)
+                        case -1: aa[mi][c].append(x)
+                        default: vars[k][mi][c].append(x)
+                        }
+                    }
                     switch k {
-                    case -2: base[c].append(m.opsPerSecond); if m.flagged { for i in flaggedCmp.indices { flaggedCmp[i][c] = true } }
-                    case -1: aa[c].append(m.opsPerSecond); if m.flagged { flaggedCmp[0][c] = true }
-                    default: vars[k][c].append(m.opsPerSecond); if m.flagged { flaggedCmp[k + 1][c] = true }
+                    case -2: if m.flagged { for i in flaggedCmp.indices { flaggedCmp[i][c] = true } }
+                    case -1: if m.flagged { flaggedCmp[0][c] = true }
+                    default: if m.flagged { flaggedCmp[k + 1][c] = true }
                     }
                 }
             }
             log("comparison \(c + 1)/\(comparisons) done (\(Int(Date().timeIntervalSince(t0))) s)")
         }
-        func outcome(_ news: [[Double]], worseOnly: Bool, flags: [Bool]) -> [RuleOutcome] {
+        func outcome(_ mi: Int, _ news: [[Double]], worseOnly: Bool, flags: [Bool]) -> [RuleOutcome] {
             (0..<Self.rules.count).map { ri in
-                let n = (0..<comparisons).filter { Self.alarm(rule: ri, base: base[$0], new: news[$0], worseOnly: worseOnly, flagged: flags[$0]) }.count
+                let n = (0..<comparisons).filter { Self.alarm(rule: ri, base: base[mi][$0], new: news[$0], worseOnly: worseOnly, flagged: flags[$0]) }.count
                 return RuleOutcome(rule: Self.rules[ri], alarms: n, comparisons: comparisons, rate: Double(n) / Double(comparisons))
             }
         }
-        func measured(_ news: [[Double]]) -> Double {
-            Stats.median((0..<comparisons).map { (Stats.median(base[$0]) / Stats.median(news[$0]) - 1) * 100 })
+        func measured(_ mi: Int, _ news: [[Double]]) -> Double {
+            Stats.median((0..<comparisons).map { (Stats.median(base[mi][$0]) / Stats.median(news[$0]) - 1) * 100 })
         }
-        var kinds = [Kind(name: "A/A", targetSlowdownPercent: 0, extraTouch: 0, measuredSlowdownPercent: measured(aa),
-                          rules: outcome(aa, worseOnly: false, flags: flaggedCmp[0]))]
+        func kind(_ name: String, _ target: Double, _ extra: Int, _ news: [[[Double]]], worseOnly: Bool, flags: [Bool]) -> Kind {
+            Kind(name: name, targetSlowdownPercent: target, extraTouch: extra, measuredSlowdownPercent: measured(0, news[0]),
+                 rules: outcome(0, news[0], worseOnly: worseOnly, flags: flags),
+                 measuredSlowdownPercentPerCPU: measured(1, news[1]), rulesPerCPU: outcome(1, news[1], worseOnly: worseOnly, flags: flags))
+        }
+        var kinds = [kind("A/A", 0, 0, aa, worseOnly: false, flags: flaggedCmp[0])]
         for (i, s) in slowdowns.enumerated() {
-            kinds.append(Kind(name: String(format: "+%.0f%%", s), targetSlowdownPercent: s, extraTouch: extras[i], measuredSlowdownPercent: measured(vars[i]),
-                              rules: outcome(vars[i], worseOnly: true, flags: flaggedCmp[i + 1])))
+            kinds.append(kind(String(format: "+%.0f%%", s), s, extras[i], vars[i], worseOnly: true, flags: flaggedCmp[i + 1]))
         }
         return Report(startedAt: ISO8601DateFormatter().string(from: t0), machine: .current(), workload: workload.name,
                       durationMs: workload.run.durationMs ?? 0, reps: reps, comparisons: comparisons,

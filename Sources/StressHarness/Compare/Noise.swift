@@ -3,7 +3,7 @@ import Foundation
 import Glibc
 #endif
 
-/// A thread's own CPU time and context switches (getrusage RUSAGE_THREAD).
+/// A thread's own CPU time (CLOCK_THREAD_CPUTIME_ID) and context switches (getrusage RUSAGE_THREAD).
 public struct ThreadUsage: Sendable, Equatable {
     public var cpuNs: UInt64 = 0
     public var voluntary: Int = 0
@@ -22,6 +22,13 @@ public struct ThreadUsage: Sendable, Equatable {
                 + UInt64(ru.ru_stime.tv_sec) * 1_000_000_000 + UInt64(ru.ru_stime.tv_usec) * 1000
             u.voluntary = Int(ru.ru_nvcsw)
             u.involuntary = Int(ru.ru_nivcsw)
+        }
+        // The CPU time itself from the thread's CPU clock: the scheduler's exact
+        // runtime in ns. getrusage's utime/stime may be sampled at the timer tick
+        // (4 ms at HZ=250), too coarse for 100 ms windows.
+        var ts = timespec()
+        if clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) == 0 {
+            u.cpuNs = UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
         }
         #endif
         return u

@@ -222,6 +222,12 @@ public enum ResultSet {
         }
         put("throughput/calls_per_s", "throughput", "calls/s", .higher, .rate, num(tp["callsPerSecond"]))
         put("throughput/ops_per_s", "operations", "ops/s", .higher, .rate, num(tp["operationsPerSecond"]))
+        // Operations per second of the workers' own CPU time (noise.workers' cpuNs over the same window):
+        // time the machine gave to other threads does not count, so preemption by other jobs does not move it.
+        if let ws = (o["noise"] as? [String: Any])?["workers"] as? [[String: Any]], let ops = num(tp["operations"]) {
+            let cpuNs = ws.compactMap { num($0["cpuNs"]) }.reduce(0, +)
+            if cpuNs > 0 { put("throughput/ops_per_cpu_s", "operations per CPU-second", "ops/cpu-s", .higher, .rate, ops / (cpuNs / 1e9)) }
+        }
         for c in latency {
             guard let name = c["name"] as? String, let s = c["summary"] as? [String: Any], (num(c["calls"]) ?? 0) > 0 else { continue }
             let hist = c["histogram"] as? [String: Any]
