@@ -50,13 +50,16 @@ struct RecordCommand: ParsableCommand {
 
 extension HistoryFormat: ExpressibleByArgument {}
 enum HistoryFormat: String, CaseIterable { case text, json }
+extension HistoryOrder: ExpressibleByArgument {}
+enum HistoryOrder: String, CaseIterable { case time, commits }
 
 struct HistoryCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "history",
         abstract: "Print a metric's series over revisions from the history database and its change points (E-divisive means).",
         discussion: """
-        Per workload (and sweep point) and machine: the runs in order of start time, consecutive runs of one revision \
+        Per workload (and sweep point) and machine: the runs in order of start time (or, with --order commits, of the \
+        commit graph of --git's HEAD), consecutive runs of one revision \
         as one value (their median), and the change points that the E-divisive means method (Matteson & James 2014, \
         as MongoDB's CI and Hunter use it) finds: a permutation test (--permutations, seeded) decides each, and each \
         names the revision where the series changed, the medians before and after and the shift in %. Runs flagged \
@@ -87,6 +90,10 @@ struct HistoryCommand: ParsableCommand {
     var trustFlagged = false
     @Option(help: "Output: text or json.")
     var format: HistoryFormat = .text
+    @Option(help: "Order of the runs: time (start time) or commits (the commit graph of --git's HEAD, oldest first; runs of revisions not in it are left out and counted).")
+    var order: HistoryOrder = .time
+    @Option(help: "The git checkout whose commit graph --order commits uses.")
+    var git: String = "."
 
     func validate() throws {
         guard (9...100_000).contains(permutations) else { throw ValidationError("--permutations must be 9...100000, got \(permutations)") }
@@ -112,7 +119,17 @@ struct HistoryCommand: ParsableCommand {
             d.pValue = pValue
             d.seed = seed
             d.minSize = minSize
-            analyses = series.map { HistoryAnalysis.analyse(series: $0.0, metric: metric, info: info, samples: $0.1, trustFlagged: trustFlagged, detector: d) }
+            let graph = order == .commits ? try CommitOrder.load(gitDir: git) : nil
+            analyses = series.map { key, samples in
+                guard let graph else {
+                    return HistoryAnalysis.analyse(series: key, metric: metric, info: info, samples: samples, trustFlagged: trustFlagged, detector: d)
+                }
+                let (ordered, apart) = graph.order(samples)
+                var a = HistoryAnalysis.analyse(series: key, metric: metric, info: info, samples: ordered, trustFlagged: trustFlagged, detector: d)
+                a.order = "commits"
+                a.notInCommitGraph = apart.count
+                return a
+            }
         } catch let e as HistoryError { throw historyFailure("history", e) }
         switch format {
         case .json: print(String(decoding: try ResultsFile.encoder().encode(analyses), as: UTF8.self))

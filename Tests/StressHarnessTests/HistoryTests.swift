@@ -186,3 +186,84 @@ import Testing
         #expect(noDir?.badInput == true && noDir?.message.contains("no such directory") == true)
     }
 }
+
+/// `pagestorm history --order commits`: runs ordered by the commit graph, not by when they ran.
+@Suite struct CommitOrderTests {
+    /// A git repository with `n` empty commits; their ids, oldest first.
+    static func repo(_ dir: String, commits n: Int) throws -> [String] {
+        func git(_ args: [String]) throws -> String {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            p.arguments = ["git", "-C", dir, "-c", "user.name=t", "-c", "user.email=t@t", "-c", "commit.gpgsign=false"] + args
+            let out = Pipe()
+            p.standardOutput = out
+            p.standardError = FileHandle.nullDevice
+            try p.run()
+            let data = out.fileHandleForReading.readDataToEndOfFile()
+            p.waitUntilExit()
+            return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        _ = try git(["init", "-q"])
+        var ids: [String] = []
+        for i in 0..<n {
+            _ = try git(["commit", "-q", "--allow-empty", "-m", "c\(i)"])
+            ids.append(try git(["rev-parse", "HEAD"]))
+        }
+        return ids
+    }
+
+    @Test func aRegressionIsNamedAtItsCommitWhateverOrderTheRunsRanIn() throws {
+        let dir = FakeResults.dir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try FileManager.default.createDirectory(atPath: dir + "/repo", withIntermediateDirectories: true)
+        let ids = try Self.repo(dir + "/repo", commits: 12)
+        // Commits 6-11 are 20% slower. They were measured first (a bisection started from the
+        // new end), commits 0-5 afterwards: by start time the series looks like an improvement.
+        let ranAt = Array(6..<12) + Array(0..<6)
+        for (minute, c) in ranAt.enumerated() {
+            let jitter = [0.0, 0.01, -0.008, 0.004, -0.012, 0.006][c % 6]
+            // Abbreviated ids as results record them (12 hex digits), one of them dirty.
+            let rev = String(ids[c].prefix(12)) + (c == 3 ? "-dirty" : "")
+            _ = HistoryTests.runFile(dir, "results/c\(c).json", revision: rev, at: minute, calls: (c < 6 ? 1_000_000 : 800_000) * (1 + jitter))
+        }
+        // One run of a revision this repository does not have.
+        _ = HistoryTests.runFile(dir, "results/other.json", revision: "0123456789ab", at: 40, calls: 900_000)
+        let h = try History(path: "\(dir)/h.sqlite", create: true)
+        _ = try h.record(["\(dir)/results"])
+        let (info, series) = try h.samples(metric: "throughput/calls_per_s", workload: nil, point: nil, machine: nil)
+        let samples = try #require(series.first).1
+        var d = EDivisive()
+        d.minSize = 3
+        let byTime = HistoryAnalysis.analyse(series: series[0].0, metric: "throughput/calls_per_s", info: try #require(info), samples: samples,
+                                             trustFlagged: false, detector: d)
+        #expect(byTime.changes.first?.direction != "regression", "by start time the drop is not where it happened")
+        let graph = try CommitOrder.load(gitDir: dir + "/repo")
+        #expect(graph.commits == ids)
+        let (ordered, apart) = graph.order(samples)
+        #expect(apart.map(\.revision) == ["0123456789ab"])
+        #expect(ordered.map { String($0.revision.prefix(12)) } == ids.map { String($0.prefix(12)) })
+        let a = HistoryAnalysis.analyse(series: series[0].0, metric: "throughput/calls_per_s", info: try #require(info), samples: ordered,
+                                        trustFlagged: false, detector: d)
+        let c = try #require(a.changes.first)
+        #expect(a.changes.count == 1 && c.direction == "regression" && c.revision == String(ids[6].prefix(12)))
+
+        // The command says the same, and how it ordered them.
+        let (code, out, err) = try UserFacingTests.pagestorm(["history", "throughput/calls_per_s", "--db", "\(dir)/h.sqlite", "--order", "commits", "--git", dir + "/repo"], cwd: dir)
+        #expect(code == 0, "\(err)")
+        #expect(out.contains("in commit order") && out.contains("1 run(s) of revisions not in the commit graph left out"), "\(out)")
+        #expect(out.contains("revision \(ids[6].prefix(12)) (after \(ids[5].prefix(12)))") && out.contains("regression"), "\(out)")
+        // Not a git checkout: one clear error, exit 2.
+        let (code2, _, err2) = try UserFacingTests.pagestorm(["history", "throughput/calls_per_s", "--db", "\(dir)/h.sqlite", "--order", "commits", "--git", dir + "/results"], cwd: dir)
+        #expect(code2 == 2 && err2.contains("is not a git checkout with commits"), "\(err2)")
+    }
+
+    @Test func positionsOfAbbreviatedDirtyAndForeignRevisions() {
+        let g = CommitOrder(commits: ["aaaaaaa1111", "bbbbbbb2222", "aaaaaaa3333"])
+        #expect(g.position(of: "bbbbbbb2222")?.index == 1)
+        #expect(g.position(of: "bbbbbbb")?.index == 1)
+        #expect(g.position(of: "bbbbbbb-dirty")?.dirty == true)
+        #expect(g.position(of: "aaaaaaa") == nil, "ambiguous prefix")
+        #expect(g.position(of: "unknown") == nil && g.position(of: "abc") == nil)
+    }
+}
+

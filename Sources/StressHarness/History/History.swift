@@ -288,6 +288,10 @@ public struct HistoryAnalysis: Codable, Sendable {
     public var changes: [Change]
     /// Runs left out because they were flagged untrustworthy (timing metrics only).
     public var flaggedLeftOut: Int
+    /// How the runs were ordered: "time" (start time) or "commits" (the commit graph).
+    public var order: String = "time"
+    /// With order "commits": runs left out because their revision is not in the graph.
+    public var notInCommitGraph: Int = 0
 
     /// Groups consecutive runs of the same revision (in time order) into one point (their median)
     /// and finds the change points of that series.
@@ -338,6 +342,8 @@ public struct HistoryAnalysis: Codable, Sendable {
     public func text() -> String {
         var out = "\(metric) (\(unit)) of \(series.label): \(points.count) revision(s)"
         if flaggedLeftOut > 0 { out += ", \(flaggedLeftOut) run(s) flagged untrustworthy left out (--trust-flagged keeps them)" }
+        out += order == "commits" ? ", in commit order" : ", in start-time order"
+        if notInCommitGraph > 0 { out += ", \(notInCommitGraph) run(s) of revisions not in the commit graph left out" }
         out += "\n"
         let cpAt = Set(changes.map(\.index))
         let revWidth = max(8, points.map { $0.revision.count }.max() ?? 8)
