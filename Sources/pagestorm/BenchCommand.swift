@@ -34,10 +34,13 @@ struct BenchCommand: ParsableCommand {
     var shapeMs: Int { oldShapeMs ?? durationMs }
     @Flag(help: "Count instructions per operation of the single-threaded benchmarks under valgrind --tool=callgrind (repeatable to the instruction); writes schema pagestorm.instructions/1 with --output.")
     var instructions = false
+    @Option(help: "With --instructions: callgrind (valgrind; exact, the trylock path), perf (perf stat -e instructions:u; needs a hardware counter, the rseq path) or auto (perf where the machine has a counter, else callgrind).")
+    var counter: InstructionCounter = .callgrind
     @Option(help: ArgumentHelp("Internal: run one benchmark's pair loop only (what --instructions runs under callgrind).", visibility: .hidden))
     var probe: String?
 
     func validate() throws {
+        if counter != .callgrind && !instructions { throw ValidationError("--counter \(counter.rawValue) only applies with --instructions") }
         if let probe, !Instructions.keys.contains(probe) { throw ValidationError("--probe: unknown key '\(probe)'; known: \(Instructions.keys.joined(separator: ", "))") }
         if instructions, let only {
             for k in only.split(separator: ",") where !Instructions.keys.contains(String(k)) {
@@ -113,11 +116,25 @@ extension BenchCommand {
         let exe = URL(fileURLWithPath: CommandLine.arguments[0]).path
         let self_ = FileManager.default.isExecutableFile(atPath: exe) ? exe : (Bundle.main.executablePath ?? exe)
         let high = iterations == 2_000_000 ? 200_000 : iterations
+        if counter == .perf {
+            let (ok, why) = PerfStat.available()
+            if !ok {
+                FileHandle.standardError.write(Data("pagestorm bench: --counter perf: \(why)\n".utf8))
+                throw ExitCode(ExitStatus.badInput.rawValue)
+            }
+        }
         let report: InstructionsReport
         do {
-            report = try Instructions.measure(executable: self_, probeArgs: topology.passThroughArguments, keys: keys, low: high / 4, high: high) { line in
-                FileHandle.standardError.write(Data((line + "\n").utf8))
+            let log: (String) -> Void = { line in FileHandle.standardError.write(Data((line + "\n").utf8)) }
+            var useCounter = counter
+            if useCounter == .auto {
+                let (ok, why) = PerfStat.available()
+                useCounter = ok ? .perf : .callgrind
+                if !ok { log("--counter auto: \(why); counting with callgrind") }
             }
+            report = useCounter == .perf
+                ? try PerfStat.measure(executable: self_, probeArgs: topology.passThroughArguments, keys: keys, low: high / 4, high: high, log: log)
+                : try Instructions.measure(executable: self_, probeArgs: topology.passThroughArguments, keys: keys, low: high / 4, high: high, log: log)
         } catch let e as InstructionsError {
             FileHandle.standardError.write(Data("pagestorm bench: \(e)\n".utf8))
             throw ExitCode(ExitStatus.toolFailed.rawValue)
@@ -142,3 +159,5 @@ extension BenchCommand {
 func pad(_ s: String, _ w: Int, right: Bool = false) -> String {
     s.count >= w ? s : (right ? String(repeating: " ", count: w - s.count) + s : s + String(repeating: " ", count: w - s.count))
 }
+
+enum InstructionCounter: String, CaseIterable, ExpressibleByArgument { case callgrind, perf, auto }

@@ -1,4 +1,5 @@
 // bench --instructions: reading callgrind's totals and callgrind_annotate's inclusive cost lines.
+import Foundation
 import Testing
 @testable import StressHarness
 
@@ -26,5 +27,31 @@ import Testing
         #expect(Instructions.parseAnnotateCost(text, function: "cnuma_sched_getcpu") == 9_000_018)
         #expect(Instructions.parseAnnotateCost(text, function: "sched_getcpu") == 8_000_016)
         #expect(Instructions.parseAnnotateCost(text, function: "nosuch") == nil)
+    }
+
+    /// `perf stat -x,` lines: a machine with a counter prints the count first; this VM prints `<not supported>`.
+    @Test func perfStatCSV() {
+        let counted = "# started on Mon Nov 30 15:40:00 2026\n\n1234567,,instructions:u,2003456,100.00,,\n"
+        #expect(PerfStat.parseCount(counted) == 1_234_567)
+        #expect(PerfStat.parseCount("<not supported>,,instructions:u,0,100.00,,\n") == nil)
+        #expect(PerfStat.parseCount("<not counted>,,instructions:u,0,0.00,,\n") == nil)
+        // Another event's line is not taken for it.
+        #expect(PerfStat.parseCount("0.78,msec,task-clock,778520,100.00,3.019,CPUs utilized\n") == nil)
+    }
+
+    /// Where perf cannot count instructions, `--counter perf` is refused with the reason (exit 2),
+    /// and `--counter auto` falls back to callgrind, saying so. Where it can, a count comes back.
+    @Test func perfCounterIsUsedOnlyWhereItCounts() throws {
+        let (ok, why) = PerfStat.available()
+        if ok {
+            let (code, out, err) = try UserFacingTests.pagestorm(["bench", "--instructions", "--counter", "perf", "--only", "order0.pcp.1t", "--iterations", "40000"], cwd: repoRoot.path, timeoutS: 300)
+            #expect(code == 0 && out.contains("perf stat -e instructions:u"), "\(out)\n\(err)")
+        } else {
+            #expect(!why.isEmpty)
+            let (code, _, err) = try UserFacingTests.pagestorm(["bench", "--instructions", "--counter", "perf", "--only", "order0.pcp.1t"], cwd: repoRoot.path)
+            #expect(code == 2 && err.contains("--counter perf: ") && err.contains(why), "\(err)")
+        }
+        let (code, _, err) = try UserFacingTests.pagestorm(["bench", "--counter", "perf"], cwd: repoRoot.path)
+        #expect(code == 2 && err.contains("only applies with --instructions"), "\(err)")
     }
 }

@@ -281,10 +281,12 @@ public enum ResultSet {
         var rep = Rep(path: path, schema: instructionsSchema, workload: "instructions", workloadFile: nil, machine: machineName(machine),
                       revision: machine?["gitRevision"] as? String ?? "unknown", deterministic: true, untrustworthy: false,
                       noiseReason: nil, values: [:], info: [:])
+        // perf's counts (rseq path, real CPU lookup) are another metric than callgrind's (trylock, sched_getcpu).
+        let prefix = (o["tool"] as? String ?? "").hasPrefix("perf") ? "instructions-perf" : "instructions"
         for r in o["rows"] as? [[String: Any]] ?? [] {
             guard let key = r["key"] as? String, let v = num(r["instructionsPerOp"]) else { continue }
-            rep.values["instructions/\(key)"] = v
-            rep.info["instructions/\(key)"] = MetricInfo(id: "instructions/\(key)", label: "\(key) instructions", unit: "instr/\(r["unit"] as? String ?? "op")", better: .lower, kind: .instructions)
+            rep.values["\(prefix)/\(key)"] = v
+            rep.info["\(prefix)/\(key)"] = MetricInfo(id: "\(prefix)/\(key)", label: "\(key) instructions" + (prefix == "instructions" ? "" : " (perf)"), unit: "instr/\(r["unit"] as? String ?? "op")", better: .lower, kind: .instructions)
         }
         return rep
     }
