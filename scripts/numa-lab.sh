@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # numa-lab.sh: runs pagestorm inside a multi-node NUMA Linux guest (QEMU, TCG).
 #
-#   scripts/numa-lab.sh [--nodes 2|4] [--timeout S] [--bin PATH] [--sh 'COMMANDS' | --sh-file FILE] [--] [PAGESTORM ARGS...]
+#   scripts/numa-lab.sh [--nodes 2|4|gaps] [--timeout S] [--bin PATH] [--sh 'COMMANDS' | --sh-file FILE] [--] [PAGESTORM ARGS...]
 #
 # Examples:
 #   scripts/numa-lab.sh -- zoneinfo
@@ -22,15 +22,19 @@
 #
 # The guest: TCG (no KVM), -cpu max, 1 GiB split evenly over the nodes, one CPU
 # per node. 2 nodes: distance 21. 4 nodes: two pairs, 21 inside a pair, 31
-# between pairs. `make test-numa-lab` (a CI step) runs scripts/numa-lab-checks.sh
-# in the 2-node guest with --bin .build/release/pagestorm.
+# between pairs. gaps: QEMU node ids 0 (cpu 0, 480 MiB), 1 (no CPU, no memory:
+# the guest never sees it, so its node numbers are 0,2,3), 2 (cpu 1, 480 MiB)
+# and 3 (memory only, 64 MiB); distances 0-2 21, 0-3 17, 2-3 31, node 1 41.
+# `make test-numa-lab` (a CI step) runs scripts/numa-lab-checks.sh in the 2-node
+# guest and scripts/numa-lab-checks-gaps.sh in the gaps guest, with
+# --bin .build/release/pagestorm.
 set -euo pipefail
 
 NODES=2
 TIMEOUT=300
 SHELL_CMD=""
 ARGS=()
-usage() { sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; }
 BIN_GIVEN=""
 die() { echo "numa-lab: error: $*" >&2; exit 97; }
 
@@ -46,7 +50,7 @@ while [ $# -gt 0 ]; do
         *) ARGS=("$@"); break ;;
     esac
 done
-case "$NODES" in 2|4) ;; *) die "--nodes must be 2 or 4, got '$NODES'" ;; esac
+case "$NODES" in 2|4|gaps) ;; *) die "--nodes must be 2, 4 or gaps, got '$NODES'" ;; esac
 case "$TIMEOUT" in ''|*[!0-9]*) die "--timeout must be a number of seconds, got '$TIMEOUT'" ;; esac
 if [ -n "$SHELL_CMD" ] && [ ${#ARGS[@]} -gt 0 ]; then die "give either --sh 'COMMANDS' or pagestorm arguments, not both"; fi
 
@@ -156,17 +160,30 @@ cat "$BASE" "$LAB/initrd-cmd.cpio.gz" >"$LAB/initrd.gz"
 
 # 5. Boot, bounded by timeout.
 MEM_MIB=1024
-PER=$((MEM_MIB / NODES))
-QARGS=(-accel tcg -cpu max -m "${MEM_MIB}M" -smp "$NODES")
-for ((n = 0; n < NODES; n++)); do
-    QARGS+=(-object "memory-backend-ram,id=m$n,size=${PER}M" -numa "node,nodeid=$n,cpus=$n,memdev=m$n")
-done
-for ((a = 0; a < NODES; a++)); do
-    for ((b = a + 1; b < NODES; b++)); do
-        d=21; [ $((a / 2)) -ne $((b / 2)) ] && d=31
-        QARGS+=(-numa "dist,src=$a,dst=$b,val=$d")
+if [ "$NODES" = gaps ]; then
+    # Node 1 has neither CPUs nor memory: it is in QEMU's distance table (QEMU
+    # wants every id up to the highest) but not in the guest's SRAT, so Linux
+    # numbers the nodes 0, 2, 3. Node 3 has memory and no CPUs (memory-only).
+    QARGS=(-accel tcg -cpu max -m "${MEM_MIB}M" -smp 2
+        -object memory-backend-ram,id=m0,size=480M -numa node,nodeid=0,cpus=0,memdev=m0
+        -numa node,nodeid=1
+        -object memory-backend-ram,id=m2,size=480M -numa node,nodeid=2,cpus=1,memdev=m2
+        -object memory-backend-ram,id=m3,size=64M -numa node,nodeid=3,memdev=m3
+        -numa dist,src=0,dst=1,val=41 -numa dist,src=0,dst=2,val=21 -numa dist,src=0,dst=3,val=17
+        -numa dist,src=1,dst=2,val=41 -numa dist,src=1,dst=3,val=41 -numa dist,src=2,dst=3,val=31)
+else
+    PER=$((MEM_MIB / NODES))
+    QARGS=(-accel tcg -cpu max -m "${MEM_MIB}M" -smp "$NODES")
+    for ((n = 0; n < NODES; n++)); do
+        QARGS+=(-object "memory-backend-ram,id=m$n,size=${PER}M" -numa "node,nodeid=$n,cpus=$n,memdev=m$n")
     done
-done
+    for ((a = 0; a < NODES; a++)); do
+        for ((b = a + 1; b < NODES; b++)); do
+            d=21; [ $((a / 2)) -ne $((b / 2)) ] && d=31
+            QARGS+=(-numa "dist,src=$a,dst=$b,val=$d")
+        done
+    done
+fi
 QARGS+=(-kernel "$KERNEL" -initrd "$LAB/initrd.gz" -append "console=ttyS0 quiet panic=-1" -nographic -no-reboot)
 if [ "$(wc -l <"$C/cmd.sh")" -gt 1 ]; then what="a $(wc -l <"$C/cmd.sh")-line shell script"; else what="$(cat "$C/cmd.sh")"; fi
 say "booting a $NODES-node guest ($(basename "$KERNEL"), TCG), command: $what, timeout ${TIMEOUT}s"

@@ -13,9 +13,11 @@ import Topology
 /// - other_node: allocations on this node by a CPU of another node.
 ///
 /// (Documentation before 2021 swapped the descriptions of numa_miss and
-/// numa_foreign; the kernel's code never changed.) Counted per allocation
-/// here; Linux 5.13+ counts numa_hit/miss/foreign/local/other per page
-/// (`1 << order`) and interleave_hit per allocation, which agree for order 0.
+/// numa_foreign; the kernel's code never changed.) Counted once per
+/// allocation whatever its order, as Linux 6.x does: rmqueue_pcplist() and
+/// rmqueue_buddy() call zone_statistics(preferred_zone, zone, 1) (nr_account
+/// 1; PGALLOC counts 1 << order pages); only __alloc_pages_bulk() passes the
+/// number of order-0 pages it took. interleave_hit is per allocation too.
 public struct NodeNumaStat: Codable, Sendable, Equatable {
     public var node: Int
     public var numaHit: Int
@@ -70,7 +72,7 @@ public struct NumaStat: Codable, Sendable, Equatable {
         self.nodeNames = nodeNames
     }
 
-    func name(_ i: Int) -> Int { nodeNames.flatMap { $0.count > i ? $0[i] : nil } ?? nodes[i].node }
+    public func name(_ i: Int) -> Int { nodeNames.flatMap { $0.count > i ? $0[i] : nil } ?? nodes[i].node }
 
     /// /sys/devices/system/node/nodeN/numastat, as node_read_numastat() prints it.
     public func sysfs(node i: Int) -> String {

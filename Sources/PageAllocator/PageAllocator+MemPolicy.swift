@@ -55,3 +55,19 @@ extension PageAllocator {
         }
     }
 }
+
+extension MemPolicy {
+    /// The policy with node numbers (what users write) turned into the
+    /// topology's node indices (what the allocator uses). Numbers ascend with
+    /// indices, so the order is kept. Unknown numbers are dropped (callers parse
+    /// against `topology.machineNode` first).
+    public func indexed(in topology: Topology) -> MemPolicy {
+        var ns: [Int] = [], ws: [Int] = []
+        for (k, n) in nodes.enumerated() {
+            guard let i = topology.index(ofNumber: n) else { continue }
+            ns.append(i)
+            if k < weights.count { ws.append(weights[k]) }
+        }
+        return MemPolicy(mode: mode, nodes: ns, weights: ws)
+    }
+}

@@ -33,7 +33,7 @@ public enum ArenaBinding: Sendable, Equatable, CustomStringConvertible {
 /// Where one node's arena really is: its binding, the kernel's memory policy
 /// at the arena, and the nodes backing a sample of its pages (move_pages).
 public struct ArenaPlacement: Sendable, Equatable, Codable {
-    /// The allocator's node.
+    /// The node's number (topology.number(of:): its index unless the topology numbers nodes with gaps).
     public var node: Int
     /// The machine node it stands for (a declared node stands for none).
     public var machineNode: Int?
@@ -86,7 +86,7 @@ extension PageAllocator {
             if case .bound(let m) = arenaBinding[n] {
                 verified = policy?.binds(to: m) == true && byNode == ["node\(m)": k]
             }
-            return ArenaPlacement(node: n, machineNode: machine, binding: arenaBinding[n].description,
+            return ArenaPlacement(node: topology.number(of: n), machineNode: machine, binding: arenaBinding[n].description,
                                   policy: policy?.description ?? "unavailable", sampled: k, pagesByNode: byNode,
                                   unknown: unknown, verified: verified)
         }
@@ -100,7 +100,7 @@ extension PageAllocator {
         let (list, count) = zonelist(node: node, type: type, thisNode: false)
         return (0..<count).map { i in
             let z = zones[Int(list[i])].info.pointee
-            return "\(z.node)(\(z.type.name))"
+            return "\(topology.number(of: z.node))(\(z.type.name))"
         }.joined(separator: " ")
     }
 }

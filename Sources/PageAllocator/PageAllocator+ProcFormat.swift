@@ -4,7 +4,7 @@ extension PageAllocator {
         var s = ""
         for z in 0..<zoneCount {
             let i = zones[z].info.pointee
-            s += "Node \(i.node), zone " + pad(i.type.name, 8) + " "
+            s += "Node \(topology.number(of: i.node)), zone " + pad(i.type.name, 8) + " "
             for n in freeBlocks(zone: z) { s += pad(String(n), 6) + " " }
             s += "\n"
         }
@@ -22,7 +22,7 @@ extension PageAllocator {
             let i = zone.info.pointee
             let c = counters(zone: z)
             let free = freePages(zone: z)
-            s += "Node \(i.node), zone " + pad(i.type.name, 8)
+            s += "Node \(topology.number(of: i.node)), zone " + pad(i.type.name, 8)
             s += "\n  pages free     \(free)"
             s += "\n        boost    0"
             s += "\n        min      \(i.wmarkMin)"

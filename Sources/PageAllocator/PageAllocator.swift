@@ -166,7 +166,8 @@ public final class PageAllocator: @unchecked Sendable {
             var managedByType = [Int](repeating: 0, count: ZoneType.count)
             for z in config.zones { managedByType[z.type.rawValue] = z.pages }
             let reserve = KernelFormulas.lowmemReserve(managedByType: managedByType, ratios: ZoneType.allCases.map { config.ratio($0) })
-            let cpusOfNode = topo.nodes[n].cpus.count
+            // zone_highsize(): a memory-only node's per-CPU high is split over every CPU.
+            let cpusOfNode = topo.hasCPUs(n) ? topo.nodes[n].cpus.count : topo.cpuCount
             var offset = 0
             for (i, spec) in config.zones.enumerated() {
                 let meta = try mapZeroed(spec.pages * MemoryLayout<PageMeta>.stride, node: n)

@@ -111,7 +111,7 @@ extension PageAllocator {
         let zone = zones[block.zoneIndex]
         let idx = UInt32(Int(block.pfn32) - zone.info.pointee.startPFN)
         let owner = zone.meta[Int(idx)].state == .allocated ? zone.meta[Int(idx)].owner : 0
-        let cpu = topology.nodes[Int(block.node8)].cpus[0].rawValue
+        let cpu = topology.homeCPU(of: Int(block.node8)).rawValue
         do {
             try freeToBuddy(zone, idx: idx, order: block.order.rawValue, cpu: cpu, pcpContended: false)
             if memcgOn { unchargeGroup(task: owner, pages: block.pages) }

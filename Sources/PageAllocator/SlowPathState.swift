@@ -151,7 +151,7 @@ extension PageAllocator {
     /// without progress (kswapd_failures).
     func kswapdMain(node: Int) {
         let s = slow
-        let cpu = topology.nodes[node].cpus[0].rawValue
+        let cpu = topology.homeCPU(of: node).rawValue
         while !s.stop.load(ordering: .relaxed) {
             let ticket = s.kswapdWake[node].ticket
             if s.kswapdPending[node].load(ordering: .relaxed) == 0 {

@@ -3,7 +3,8 @@ import CNUMA
 extension Topology {
     /// The machine's topology: libnuma's nodes, CPUs and distances, or one
     /// node holding every CPU when `numa_available() < 0` (no other libnuma
-    /// call is made then). Nodes without CPUs (memory-only) are left out.
+    /// call is made then). Memory-only nodes (memory, no CPUs) are kept;
+    /// node numbers the machine skips (no CPUs, no memory) are left out.
     public static func discover() -> Topology {
         cnuma_init()
         let cpus = Int(cnuma_cpu_count())
@@ -17,22 +18,25 @@ extension Topology {
     }
 
     /// Builds a discovered topology from the machine's facts (what discover()
-    /// reads through libnuma; tests pass made-up machines). Nodes without CPUs
-    /// are left out, the rest renumbered densely; `machineNode` keeps each
-    /// node's number on the machine, which is what memory binding needs.
+    /// reads through libnuma; tests pass made-up machines). Node numbers with
+    /// neither CPUs nor memory (gaps: numa_node_size64 says -1) are left out,
+    /// the rest indexed densely; memory-only nodes are kept. `machineNode`
+    /// keeps each node's number on the machine (memory binding and every
+    /// node number shown to users).
     static func fromMachine(cpus: Int, nodeCount: Int, numa: Bool, nodeOfCPU: (Int) -> Int,
                             nodeBytes: (Int) -> Int, distance: (Int, Int) -> Int) -> Topology {
         var cpusOf = [[Int]](repeating: [], count: nodeCount)
         for c in 0..<cpus {
             cpusOf[min(max(nodeOfCPU(c), 0), nodeCount - 1)].append(c)
         }
-        // Keep nodes that have CPUs; renumber densely but keep distances.
-        let kept = (0..<nodeCount).filter { !cpusOf[$0].isEmpty }
+        // Keep nodes that have CPUs or memory; index densely but keep numbers and distances.
+        let bytes = (0..<nodeCount).map { nodeBytes($0) }
+        let kept = (0..<nodeCount).filter { !cpusOf[$0].isEmpty || bytes[$0] > 0 }
         var realCPU: [Int] = []
         var nodes: [Node] = []
         for (i, n) in kept.enumerated() {
             let logical = cpusOf[n].map { c -> CPUID in realCPU.append(c); return CPUID(realCPU.count - 1) }
-            let size = nodeBytes(n)
+            let size = bytes[n]
             nodes.append(Node(id: NodeID(i), cpus: logical, memoryBytes: size > 0 ? size : nil))
         }
         let matrix = kept.map { a in kept.map { b in
@@ -62,20 +66,23 @@ extension Topology {
         return try Topology(nodes: ns, distance: d, isDeclared: true, canBindMemory: false, realCPU: real, machineCPUs: machine)
     }
 
-    /// A declared topology with explicit per-node CPU counts.
-    public static func declared(cpusPerNode counts: [Int], distance: [[Int]]? = nil) throws(TopologyError) -> Topology {
+    /// A declared topology with explicit per-node CPU counts. A count of 0
+    /// declares a memory-only node (at least one node needs CPUs). `nodeIDs`
+    /// numbers the nodes (ascending, 0...63, e.g. [0, 2]: no node 1); default 0..<count.
+    public static func declared(cpusPerNode counts: [Int], distance: [[Int]]? = nil, nodeIDs: [Int]? = nil) throws(TopologyError) -> Topology {
         guard !counts.isEmpty else { throw .noNodes }
         let machine = Int(cnuma_cpu_count())
         var ns: [Node] = []
         var real: [Int] = []
         for (n, c) in counts.enumerated() {
-            guard c >= 1 else { throw .noCPUs(node: n) }
+            guard c >= 0 else { throw .noCPUs(node: nodeIDs.map { n < $0.count ? $0[n] : n } ?? n) }
             var cs: [CPUID] = []
             for _ in 0..<c { cs.append(CPUID(real.count)); real.append(real.count % machine) }
             ns.append(Node(id: NodeID(n), cpus: cs, memoryBytes: nil))
         }
         let d = distance ?? (0..<counts.count).map { a in (0..<counts.count).map { b in a == b ? 10 : 20 } }
-        return try Topology(nodes: ns, distance: d, isDeclared: true, canBindMemory: false, realCPU: real, machineCPUs: machine)
+        return try Topology(nodes: ns, distance: d, isDeclared: true, canBindMemory: false, realCPU: real, machineCPUs: machine,
+                            machineNode: nodeIDs)
     }
 
     static func physicalMemoryBytes() -> Int {

@@ -4,6 +4,8 @@ import CNUMA
 public enum TopologyError: Error, Equatable, CustomStringConvertible {
     case noNodes
     case noCPUs(node: Int)
+    case noCPUsAnywhere
+    case badNodeIDs(ids: [Int], reason: String)
     case distanceMatrixShape(expected: Int, rows: [Int])
     case distanceInvalid(from: Int, to: Int, value: Int, reason: String)
     case cpuOutOfRange(cpu: Int, available: Int)
@@ -13,6 +15,8 @@ public enum TopologyError: Error, Equatable, CustomStringConvertible {
         switch self {
         case .noNodes: return "topology: at least one node is required"
         case .noCPUs(let n): return "topology: node \(n) has no CPUs (every node needs at least one)"
+        case .noCPUsAnywhere: return "topology: no node has a CPU (memory-only nodes need at least one node with CPUs beside them)"
+        case .badNodeIDs(let ids, let why): return "topology: node ids \(ids.map(String.init).joined(separator: ",")): \(why)"
         case .distanceMatrixShape(let e, let rows):
             return "topology: distance matrix must be \(e)x\(e), got rows of lengths \(rows)"
         case .distanceInvalid(let a, let b, let v, let why):
@@ -31,9 +35,17 @@ public enum TopologyError: Error, Equatable, CustomStringConvertible {
 /// mapped onto the machine's real CPUs round-robin for pinning, and the
 /// allocator maps whatever CPU a thread runs on back to a logical CPU.
 ///
-/// Invariants: at least one node; every node has at least one CPU; CPUs are
-/// numbered 0..<cpuCount with no gaps and each belongs to exactly one node;
-/// `distance` is nodeCount x nodeCount, 10 on the diagonal, > 10 elsewhere.
+/// Invariants: at least one node and at least one CPU; a node may have no
+/// CPUs (a memory-only node, as CXL or PMEM nodes are); CPUs are numbered
+/// 0..<cpuCount with no gaps and each belongs to exactly one node; `distance`
+/// is nodeCount x nodeCount, 10 on the diagonal, > 10 elsewhere.
+///
+/// Node *indices* (NodeID, and every per-node array here and in the
+/// allocator) are dense, 0..<nodeCount. Node *numbers*, what users write and
+/// read (`bind=2`, numastat's `node2` column), are `machineNode`: the machine's
+/// numbers for a discovered topology (which may have gaps: nodes 0 and 2), the
+/// declared `node_ids` (default 0..<nodeCount) for a declared one. Numbers
+/// ascend with indices.
 public struct Topology: Sendable, Equatable, CustomStringConvertible {
     public struct Node: Sendable, Equatable {
         public let id: NodeID
@@ -51,14 +63,32 @@ public struct Topology: Sendable, Equatable, CustomStringConvertible {
     public let canBindMemory: Bool
     /// For each logical CPU, the real CPU a worker on it is pinned to.
     public let realCPU: [Int]
-    /// For each node, the machine's node number behind it (libnuma's, which
-    /// a discovered topology may skip: nodes without CPUs are left out and the
-    /// rest renumbered densely). A declared topology's nodes are their own numbers.
+    /// For each node index, its number: the machine's node number behind it
+    /// (libnuma's, which may have gaps where the machine has no node), or the
+    /// declared number (`node_ids`; default the index). Ascending.
     public let machineNode: [Int]
     /// Number of CPUs the machine has.
     public let machineCPUs: Int
 
     public var nodeCount: Int { nodes.count }
+    /// The number users see for node index `node` (machineNode).
+    @inlinable public func number(of node: Int) -> Int { machineNode[node] }
+    /// The index of the node numbered `number`, or nil when there is none.
+    public func index(ofNumber number: Int) -> Int? { machineNode.firstIndex(of: number) }
+    /// Whether node index `node` has CPUs (false: a memory-only node).
+    public func hasCPUs(_ node: Int) -> Bool { !nodes[node].cpus.isEmpty }
+    /// Indices of the nodes with CPUs, ascending.
+    public var cpuNodes: [Int] { nodes.indices.filter { hasCPUs($0) } }
+    /// Indices of the memory-only nodes (no CPUs), ascending.
+    public var memoryOnlyNodes: [Int] { nodes.indices.filter { !hasCPUs($0) } }
+    /// A CPU that works on behalf of `node` (its kswapd, a reclaimed page's
+    /// free): its first CPU, or for a memory-only node the first CPU of the
+    /// nearest node with CPUs (the kernel runs a CPU-less node's kswapd on any CPU).
+    public func homeCPU(of node: Int) -> CPUID {
+        if let c = nodes[node].cpus.first { return c }
+        for n in fallbackOrder(from: NodeID(node)) { if let c = nodes[n.rawValue].cpus.first { return c } }
+        return CPUID(0)
+    }
     public var cpuCount: Int { realCPU.count }
     public var allCPUs: [CPUID] { (0..<cpuCount).map(CPUID.init) }
 
@@ -81,8 +111,17 @@ public struct Topology: Sendable, Equatable, CustomStringConvertible {
     init(nodes: [Node], distance: [[Int]], isDeclared: Bool, canBindMemory: Bool, realCPU: [Int], machineCPUs: Int,
          machineNode: [Int]? = nil) throws(TopologyError) {
         guard !nodes.isEmpty else { throw .noNodes }
-        for n in nodes where n.cpus.isEmpty { throw .noCPUs(node: n.id.rawValue) }
+        guard nodes.contains(where: { !$0.cpus.isEmpty }) else { throw .noCPUsAnywhere }
         let k = nodes.count
+        let numbers = machineNode ?? Array(0..<k)
+        guard numbers.count == k else { throw .badNodeIDs(ids: numbers, reason: "\(numbers.count) id(s) for \(k) node(s)") }
+        for i in numbers.indices.dropFirst() where numbers[i] <= numbers[i - 1] {
+            throw .badNodeIDs(ids: numbers, reason: "must ascend, each once (\(numbers[i]) after \(numbers[i - 1]))")
+        }
+        // Declared numbers must fit a node mask (0...63); the default 0..<k is left to the allocator's own limit.
+        if let bad = numbers.first(where: { $0 < 0 || (isDeclared && machineNode != nil && $0 > 63) }) {
+            throw .badNodeIDs(ids: numbers, reason: "\(bad) is outside 0...63 (node masks hold 64 nodes)")
+        }
         guard distance.count == k, distance.allSatisfy({ $0.count == k }) else {
             throw .distanceMatrixShape(expected: k, rows: distance.map(\.count))
         }
@@ -107,13 +146,15 @@ public struct Topology: Sendable, Equatable, CustomStringConvertible {
         self.canBindMemory = canBindMemory
         self.realCPU = realCPU
         self.machineCPUs = machineCPUs
-        self.machineNode = machineNode ?? Array(0..<k)
+        self.machineNode = numbers
         self.cpuNode = owner.map { max($0, 0) }
     }
 
     public var description: String {
         var s = "\(nodeCount) node(s), \(cpuCount) CPU(s)\(isDeclared ? " (declared)" : "")"
-        for n in nodes { s += "; node\(n.id.rawValue): cpus \(n.cpus.map { String($0.rawValue) }.joined(separator: ","))" }
+        for n in nodes {
+            s += "; node\(machineNode[n.id.rawValue]): " + (n.cpus.isEmpty ? "memory only" : "cpus \(n.cpus.map { String($0.rawValue) }.joined(separator: ","))")
+        }
         return s
     }
 }

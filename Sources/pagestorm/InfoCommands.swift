@@ -28,7 +28,7 @@ struct ZoneInfo: ParsableCommand {
         guard extras else { return }
         print("# \(a.topology); min_free_kbytes \(a.minFreeKbytes); page metadata \(a.metadataBytesPerPage) bytes/page")
         print("# distances: \(a.topology.distance.map { $0.map(String.init).joined(separator: ",") }.joined(separator: ";"))\(a.topology.isDeclared ? "" : "; machine nodes " + a.topology.machineNode.map(String.init).joined(separator: ","))")
-        for n in 0..<a.nodeCount { print("# zonelist of node\(n): \(a.zonelistDescription(node: n))") }
+        for n in 0..<a.nodeCount { print("# zonelist of node\(a.topology.number(of: n)): \(a.zonelistDescription(node: n))") }
         for p in a.checkPlacement() { print("# placement: \(p.line)") }
     }
 }

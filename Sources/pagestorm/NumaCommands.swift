@@ -18,8 +18,10 @@ struct NumastatLayout: ParsableArguments {
 
     func print(_ s: NumaStat) throws {
         if let n = sysfs {
-            guard n >= 0, n < s.nodes.count else { throw failBadInput("--sysfs \(n): no such node (nodes 0...\(s.nodes.count - 1))") }
-            Swift.print(s.sysfs(node: n), terminator: "")
+            // N is the node's number (numastat's column name), which may skip numbers.
+            let names = s.nodes.indices.map { s.name($0) }
+            guard let i = names.firstIndex(of: n) else { throw failBadInput("--sysfs \(n): no such node (nodes \(NodeList.format(names)))") }
+            Swift.print(s.sysfs(node: i), terminator: "")
             return
         }
         Swift.print(s.table(), terminator: "")
@@ -59,8 +61,9 @@ struct NumastatCommand: ParsableCommand {
             var s: NumaStat
             if window || r.numastat == nil {
                 guard let byNode = r.counters.numaByNode else { throw failBadInput("numastat: \(path) has no per-node NUMA counters") }
+                let names = r.numastat?.nodeNames ?? r.workload.topology.numbers
                 s = NumaStat(pageSize: r.workload.memory.pageSize, nodes: byNode.enumerated().map { n, d in
-                    NodeNumaStat(node: n, numaHit: d["numa_hit"] ?? 0, numaMiss: d["numa_miss"] ?? 0, numaForeign: d["numa_foreign"] ?? 0,
+                    NodeNumaStat(node: n < names.count ? names[n] : n, numaHit: d["numa_hit"] ?? 0, numaMiss: d["numa_miss"] ?? 0, numaForeign: d["numa_foreign"] ?? 0,
                                  interleaveHit: d["numa_interleave"] ?? 0, localNode: d["numa_local"] ?? 0, otherNode: d["numa_other"] ?? 0)
                 })
                 if let end = r.numastat { for i in s.nodes.indices where i < end.nodes.count {
@@ -114,6 +117,8 @@ struct FaultPagesCommand: ParsableCommand {
     var tolerance: Double = 0.05
     @Flag(help: "Only the model (no kernel calls): for machines without NUMA, with --nodes.")
     var modelOnly = false
+    @Flag(help: "Start the model with the kernel's headroom: each model node is first filled until it has no more free pages above LOW than the machine's node has now (/proc/zoneinfo), so a node that runs short in the kernel runs short in the model too (numa_miss, numa_foreign).")
+    var headroom = false
     @OptionGroup var topology: TopologyOptions
 
     func run() throws {
@@ -121,12 +126,12 @@ struct FaultPagesCommand: ParsableCommand {
         guard tolerance >= 0, tolerance < 1 else { throw failBadInput("--tolerance must be 0...1, got \(tolerance)") }
         let machine = Topology.discover()
         let topo: Topology
-        if topology.nodes != nil || topology.cpusPerNode != nil { topo = try topology.topology() } else { topo = machine }
-        let names = topo.isDeclared ? Array(0..<topo.nodeCount) : topo.machineNode
+        if topology.nodes != nil || topology.cpusPerNode != nil || topology.nodeIDs != nil { topo = try topology.topology() } else { topo = machine }
+        let names = topo.machineNode
         let p: MemPolicy
         do { p = try MemPolicy.parse(policy, nodes: names) } catch { throw failBadInput("--policy: \(error)") }
-        // The model's node numbers are dense: map the machine's.
-        let modelPolicy = MemPolicy(mode: p.mode, nodes: p.nodes.map { names.firstIndex(of: $0)! }, weights: p.weights)
+        // The model's nodes are indices: map the numbers (the machine's, or the declared node ids).
+        let modelPolicy = p.indexed(in: topo)
         let logical: Int
         if topo.isDeclared {
             guard cpu >= 0, cpu < topo.cpuCount else { throw failBadInput("--cpu \(cpu): the declared topology has CPUs 0...\(topo.cpuCount - 1)") }
@@ -135,10 +140,21 @@ struct FaultPagesCommand: ParsableCommand {
             guard let l = topo.realCPU.firstIndex(of: cpu) else { throw failBadInput("--cpu \(cpu) does not exist (CPUs: \(NodeList.format(topo.realCPU)))") }
             logical = l
         }
-        let declared = try Topology.declared(cpusPerNode: topo.nodes.map(\.cpus.count), distance: topo.distance)
-        let model = try PolicyFidelity.runModel(topology: declared, policy: modelPolicy, pages: pages, cpu: logical)
+        let declared = try Topology.declared(cpusPerNode: topo.nodes.map(\.cpus.count), distance: topo.distance, nodeIDs: topo.machineNode)
+        var start: [Int: Int] = [:]
+        if headroom {
+            if modelOnly || topo.isDeclared { throw failBadInput("--headroom reads the real kernel's /proc/zoneinfo: not with --model-only or a declared topology") }
+            let k = PolicyFidelity.kernelHeadroom()
+            guard !k.isEmpty else { throw failBadInput("--headroom: cannot read the pages free and low watermarks of /proc/zoneinfo") }
+            for (n, h) in k { if let i = topo.index(ofNumber: n) { start[i] = h } }
+        }
+        let model = try PolicyFidelity.runModel(topology: declared, policy: modelPolicy, pages: pages, cpu: logical, headroom: start)
         let cpuNode = topo.node(of: CPUID(logical)).rawValue
         print("policy \(p), \(pages) pages faulted from cpu\(cpu) (node\(names[cpuNode]))\(mbind ? " with mbind" : " with set_mempolicy")")
+        if headroom {
+            print("headroom at the start (free pages above LOW, the kernel's; the model filled down to it): " +
+                  start.sorted { $0.key < $1.key }.map { "node\(names[$0.key]) \($0.value)" }.joined(separator: ", "))
+        }
         if modelOnly || topo.isDeclared {
             print(PolicyFidelity.table(nodes: names, kernel: [], model: model), terminator: "")
             return
@@ -192,7 +208,7 @@ struct NumaCommand: ParsableCommand {
         guard (1...600_000).contains(durationMs) else { throw failBadInput("--duration-ms must be 1...600000, got \(durationMs)") }
         guard (1...262_144).contains(touchPages) else { throw failBadInput("--touch-pages must be 1...262144, got \(touchPages)") }
         if let o = output, FileManager.default.fileExists(atPath: o) { throw failBadInput("--output \(o): the file exists (never replaced)") }
-        let declared = topology.nodes != nil || topology.cpusPerNode != nil
+        let declared = topology.nodes != nil || topology.cpusPerNode != nil || topology.nodeIDs != nil
         var w: Workload
         do {
             if let f = workload {
@@ -218,7 +234,7 @@ struct NumaCommand: ParsableCommand {
             FileHandle.standardError.write(Data("pagestorm: \(error)\n".utf8))
             throw ExitCode((error as? RunFailure)?.status.rawValue ?? ExitStatus.toolFailed.rawValue)
         }
-        print(NodeMatrix.format(cells, nodes: topo.nodeCount))
+        print(NodeMatrix.format(cells))
         if let path = output {
             let doc = NumaMatrixResult(workload: w.name, startedAt: startedAt, machine: MachineInfo.current(topology: topo), topology: "\(topo)",
                                        nodes: topo.nodeCount, modelOnly: onOneNode, durationMs: durationMs, touchPages: touchPages, cells: cells)
@@ -231,24 +247,27 @@ struct NumaCommand: ParsableCommand {
             }
         }
 
+        // The experiments below run from the first node with CPUs (node numbers as printed may skip).
+        let home = topo.cpuNodes[0]
+        let homeName = "node\(topo.number(of: home))"
         if !noFallback && topo.nodeCount > 1 {
             var cfg = AllocatorConfig(topology: topo, pagesPerNode: max(1024, w.memory.pagesPerNode))
             cfg.bindMemory = false
-            let f = try NodeMatrix.fallback(config: cfg, node: 0, pages: cfg.zones.reduce(0) { $0 + $1.pages } * topo.nodeCount / 2)
-            print("fallback order under pressure: node0 filled below LOW, then order-0 allocations from cpu of node0 (local policy)")
-            print("  zonelist of node0 (distance order): " + f.zonelist.map { "node\($0) (\(topo.distance[0][$0]))" }.joined(separator: ", "))
-            print("  where the allocations went, in order: " + f.used.map { "node\($0.node) x\($0.pages)" }.joined(separator: ", "))
+            let f = try NodeMatrix.fallback(config: cfg, node: home, pages: cfg.zones.reduce(0) { $0 + $1.pages } * topo.nodeCount / 2)
+            print("fallback order under pressure: \(homeName) filled below LOW, then order-0 allocations from cpu of \(homeName) (local policy)")
+            print("  zonelist of \(homeName) (distance order): " + f.zonelist.map { "node\(topo.number(of: $0)) (\(topo.distance[home][$0]))" }.joined(separator: ", "))
+            print("  where the allocations went, in order: " + f.used.map { "node\(topo.number(of: $0.node)) x\($0.pages)" }.joined(separator: ", "))
             print("")
         }
 
-        let last = topo.nodeCount - 1
+        let last = topo.number(of: topo.nodeCount - 1)
         let list = (policies ?? "local;bind=\(last);interleave=all;preferred=\(last)").split(separator: ";").map(String.init)
         for p in list {
-            do { _ = try MemPolicy.parse(p, nodes: Array(0..<topo.nodeCount)) } catch { throw failBadInput("--policies '\(p)': \(error)") }
+            do { _ = try MemPolicy.parse(p, nodes: topo.machineNode) } catch { throw failBadInput("--policies '\(p)': \(error)") }
         }
-        let rows = try NodeMatrix.comparePolicies(w, topology: topo, cpuNode: 0, policies: list)
-        print("policy comparison (workers on node0)")
-        print("policy                   allocs/s   p50 ns   p99 ns  " + (0..<topo.nodeCount).map { "on node\($0)".padding(toLength: 11, withPad: " ", startingAt: 0) }.joined() + "interleave_hit  other_node  placement")
+        let rows = try NodeMatrix.comparePolicies(w, topology: topo, cpuNode: home, policies: list)
+        print("policy comparison (workers on \(homeName))")
+        print("policy                   allocs/s   p50 ns   p99 ns  " + topo.machineNode.map { "on node\($0)".padding(toLength: 11, withPad: " ", startingAt: 0) }.joined() + "interleave_hit  other_node  placement")
         for r in rows {
             var line = r.policy.padding(toLength: 22, withPad: " ", startingAt: 0)
             line += String(repeating: " ", count: max(0, 11 - NodeMatrix.rate(r.allocsPerSecond).count)) + NodeMatrix.rate(r.allocsPerSecond)

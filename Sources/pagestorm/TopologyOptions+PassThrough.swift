@@ -3,7 +3,8 @@ extension TopologyOptions {
     var passThroughArguments: [String] {
         var a: [String] = []
         if let nodes { a += ["--nodes", String(nodes)] }
-        if let cpusPerNode { a += ["--cpus-per-node", String(cpusPerNode)] }
+        if let cpusPerNode { a += ["--cpus-per-node", cpusPerNode] }
+        if let nodeIDs { a += ["--node-ids", nodeIDs] }
         if let distances { a += ["--distances", distances] }
         if let zones { a += ["--zones", zones] }
         if let arenaMiB { a += ["--arena-mib", String(arenaMiB)] }

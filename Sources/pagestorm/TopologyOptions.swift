@@ -7,8 +7,11 @@ struct TopologyOptions: ParsableArguments {
     @Option(help: "Declare this many NUMA nodes (default: the machine's).")
     var nodes: Int?
 
-    @Option(name: .customLong("cpus-per-node"), help: "Declare this many CPUs per node (default: the machine's CPUs spread over the nodes).")
-    var cpusPerNode: Int?
+    @Option(name: .customLong("cpus-per-node"), help: "Declare this many CPUs per node, or one count per node ('1,0': node 1 memory-only; default: the machine's CPUs spread over the nodes).")
+    var cpusPerNode: String?
+
+    @Option(name: .customLong("node-ids"), help: "Number the declared nodes, ascending, e.g. '0,2' (no node 1). Default 0,1,...")
+    var nodeIDs: String?
 
     @Option(help: "Node distance matrix for a declared topology: rows separated by ';', e.g. '10,21;21,10'.")
     var distances: String?
@@ -33,10 +36,47 @@ struct TopologyOptions: ParsableArguments {
 
     func validate() throws {
         if let n = nodes, n < 1 || n > 64 { throw ValidationError("--nodes must be 1...64, got \(n)") }
-        if let c = cpusPerNode, c < 1 || c > 1024 { throw ValidationError("--cpus-per-node must be 1...1024, got \(c)") }
+        _ = try cpuCounts()
+        _ = try declaredIDs()
+        if (nodeIDs != nil || cpusPerNode?.contains(",") == true) && nodes == nil {
+            throw ValidationError("--node-ids and a --cpus-per-node list need --nodes (they describe a declared topology)")
+        }
         if let a = arenaMiB, a < 1 || a > 1 << 22 { throw ValidationError("--arena-mib must be 1...4194304, got \(a)") }
         if zones != nil && arenaMiB != nil { throw ValidationError("--zones and --arena-mib contradict each other: give one") }
         if distances != nil && nodes == nil { throw ValidationError("--distances needs --nodes (it describes a declared topology)") }
+    }
+
+    /// --cpus-per-node as one count per node (nil: not given). A single number
+    /// is every node's (1...1024); a list gives each node's (0...1024; 0: memory-only).
+    func cpuCounts() throws -> [Int]? {
+        guard let text = cpusPerNode else { return nil }
+        let items = text.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+        let counts = try items.map { item -> Int in
+            guard let v = Int(item) else { throw ValidationError("--cpus-per-node '\(text)': '\(item)' is not a CPU count") }
+            return v
+        }
+        if counts.count == 1 {
+            guard (1...1024).contains(counts[0]) else { throw ValidationError("--cpus-per-node must be 1...1024, got \(counts[0])") }
+            return Array(repeating: counts[0], count: nodes ?? 1)
+        }
+        if let bad = counts.first(where: { !(0...1024).contains($0) }) {
+            throw ValidationError("--cpus-per-node '\(text)': \(bad) is outside 0...1024 (0: a memory-only node)")
+        }
+        if let n = nodes, n != counts.count { throw ValidationError("--cpus-per-node '\(text)' lists \(counts.count) node(s) but --nodes is \(n)") }
+        return counts
+    }
+
+    /// --node-ids as integers (nil: not given).
+    func declaredIDs() throws -> [Int]? {
+        guard let text = nodeIDs else { return nil }
+        let ids = try text.split(separator: ",", omittingEmptySubsequences: false).map { item -> Int in
+            guard let v = Int(item.trimmingCharacters(in: .whitespaces)), (0...63).contains(v) else {
+                throw ValidationError("--node-ids '\(text)': '\(item)' is not a node number 0...63")
+            }
+            return v
+        }
+        if let n = nodes, n != ids.count { throw ValidationError("--node-ids '\(text)' lists \(ids.count) node(s) but --nodes is \(n)") }
+        return ids
     }
 
     /// The topology: declared when --nodes or --cpus-per-node is given, else discovered.
@@ -44,7 +84,7 @@ struct TopologyOptions: ParsableArguments {
         guard nodes != nil || cpusPerNode != nil else { return Topology.discover() }
         let real = Topology.discover()
         let n = nodes ?? 1
-        let c = cpusPerNode ?? max(1, real.machineCPUs / n)
+        let counts = try cpuCounts() ?? Array(repeating: max(1, real.machineCPUs / n), count: n)
         var matrix: [[Int]]? = nil
         if let d = distances {
             matrix = try d.split(separator: ";").map { row in
@@ -56,7 +96,8 @@ struct TopologyOptions: ParsableArguments {
                 }
             }
         }
-        do { return try Topology.declared(nodes: n, cpusPerNode: c, distance: matrix) } catch { throw ValidationError("\(error)") }
+        let ids = try declaredIDs()
+        do { return try Topology.declared(cpusPerNode: counts, distance: matrix, nodeIDs: ids) } catch { throw ValidationError("\(error)") }
     }
 
     /// The allocator configuration. `defaultPagesPerNode` sizes the arena when

@@ -66,12 +66,12 @@ import Testing
         #expect(try a.validate().allocated == 0)
     }
 
-    /// A discovered topology whose machine node 0 has no CPUs: the arena of
-    /// the topology's node 0 is bound to machine node 1, not to node 0.
+    /// A discovered topology whose machine has no node 0 (a gap: no CPUs, no
+    /// memory): the arena of the topology's node 0 is bound to machine node 1.
     @Test func bindingUsesTheMachineNodeNumber() throws {
         let d = [[10, 21, 21], [21, 10, 21], [21, 21, 10]]
         let t = Topology.fromMachine(cpus: 2, nodeCount: 3, numa: true, nodeOfCPU: { $0 + 1 },
-                                     nodeBytes: { _ in 1 << 30 }, distance: { d[$0][$1] })
+                                     nodeBytes: { $0 == 0 ? -1 : 1 << 30 }, distance: { d[$0][$1] })
         let page = UnsafeMutableRawPointer.allocate(byteCount: 4096, alignment: 4096)
         defer { page.deallocate() }
         var asked: [Int] = []

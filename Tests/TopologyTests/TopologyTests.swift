@@ -34,7 +34,7 @@ import Testing
         #expect(throws: TopologyError.self) { try Topology.declared(nodes: 2, cpusPerNode: 1, distance: [[10, 5], [5, 10]]) }
         #expect(throws: TopologyError.self) { try Topology.declared(nodes: 2, cpusPerNode: 1, distance: [[11, 20], [20, 10]]) }
         #expect(throws: TopologyError.self) { try Topology.declared(nodes: 0, cpusPerNode: 1) }
-        #expect(throws: TopologyError.self) { try Topology.declared(cpusPerNode: [1, 0]) }
+        #expect(throws: TopologyError.noCPUsAnywhere) { try Topology.declared(cpusPerNode: [0, 0]) }
     }
 
     /// Pins a thread of its own: the test's thread belongs to Swift
@@ -57,12 +57,12 @@ import Testing
 
 /// discover()'s construction from the machine's facts, on made-up machines.
 @Suite struct DiscoveredTopologyTests {
-    /// Machine nodes 0 (memory only), 1 and 2 (one CPU each): nodes 1 and 2
-    /// become the topology's nodes 0 and 1, and remember their machine numbers.
-    @Test func nodesWithoutCPUsAreLeftOutAndMachineNumbersKept() {
+    /// Machine nodes 0 (a gap: no CPUs, no memory), 1 and 2 (one CPU each):
+    /// nodes 1 and 2 become the topology's indices 0 and 1 and keep their numbers.
+    @Test func nodeNumbersWithoutCPUsOrMemoryAreLeftOutAndMachineNumbersKept() {
         let d = [[10, 21, 31], [21, 10, 17], [31, 17, 10]]
         let t = Topology.fromMachine(cpus: 2, nodeCount: 3, numa: true, nodeOfCPU: { $0 + 1 },
-                                     nodeBytes: { 1 << (20 + $0) }, distance: { d[$0][$1] })
+                                     nodeBytes: { $0 == 0 ? -1 : 1 << (20 + $0) }, distance: { d[$0][$1] })
         #expect(t.nodeCount == 2)
         #expect(t.machineNode == [1, 2])
         #expect(t.distance == [[10, 17], [17, 10]])
@@ -70,6 +70,42 @@ import Testing
         #expect(t.realCPU == [0, 1])
         #expect(t.canBindMemory)
         #expect(!t.isDeclared)
+    }
+
+    /// Machine nodes 0 (cpu 0), 1 (a gap), 2 (memory only) and 3 (cpu 1), as
+    /// QEMU's `-numa node,nodeid=2,memdev=m` without cpus= makes: the memory-only
+    /// node is kept (index 1, number 2) with no CPUs; its arena can be bound.
+    @Test func memoryOnlyNodesAreKeptAndGapsSkipped() {
+        let d = [[10, 0, 21, 31], [0, 0, 0, 0], [21, 0, 10, 31], [31, 0, 31, 10]]
+        let t = Topology.fromMachine(cpus: 2, nodeCount: 4, numa: true, nodeOfCPU: { $0 == 0 ? 0 : 3 },
+                                     nodeBytes: { $0 == 1 ? -1 : 1 << 28 }, distance: { d[$0][$1] })
+        #expect(t.machineNode == [0, 2, 3])
+        #expect(t.cpuNodes == [0, 2] && t.memoryOnlyNodes == [1])
+        #expect(t.nodes[1].cpus.isEmpty && t.nodes[1].memoryBytes == 1 << 28)
+        #expect(t.distance == [[10, 21, 31], [21, 10, 31], [31, 31, 10]])
+        #expect(t.number(of: 1) == 2 && t.index(ofNumber: 3) == 2 && t.index(ofNumber: 1) == nil)
+        #expect(t.node(of: CPUID(1)) == NodeID(2))
+        #expect(t.homeCPU(of: 1) == CPUID(0), "a memory-only node's work runs on the nearest node with CPUs")
+        #expect(t.canBindMemory)
+        #expect(t.description == "3 node(s), 2 CPU(s); node0: cpus 0; node2: memory only; node3: cpus 1")
+    }
+
+    /// Declared: counts of 0 are memory-only nodes, node_ids number the nodes.
+    @Test func declaredMemoryOnlyNodesAndNodeIDs() throws {
+        let t = try Topology.declared(cpusPerNode: [1, 0, 2], distance: [[10, 15, 21], [15, 10, 21], [21, 21, 10]], nodeIDs: [0, 2, 5])
+        #expect(t.nodeCount == 3 && t.cpuCount == 3 && t.machineNode == [0, 2, 5])
+        #expect(t.cpuNodes == [0, 2] && t.memoryOnlyNodes == [1])
+        #expect(t.node(of: CPUID(2)) == NodeID(2))
+        #expect(t.fallbackOrder(from: NodeID(0)) == [NodeID(0), NodeID(1), NodeID(2)])
+        #expect(t.homeCPU(of: 1) == CPUID(0))
+        #expect(t.description.contains("node2: memory only; node5: cpus 1,2"))
+        #expect(throws: TopologyError.badNodeIDs(ids: [0, 2, 1], reason: "must ascend, each once (1 after 2)")) {
+            try Topology.declared(cpusPerNode: [1, 1, 1], nodeIDs: [0, 2, 1])
+        }
+        #expect(throws: TopologyError.self) { try Topology.declared(cpusPerNode: [1, 1], nodeIDs: [0, 0]) }
+        #expect(throws: TopologyError.self) { try Topology.declared(cpusPerNode: [1, 1], nodeIDs: [0]) }
+        #expect(throws: TopologyError.self) { try Topology.declared(cpusPerNode: [1, 1], nodeIDs: [0, 64]) }
+        #expect(throws: TopologyError.noCPUsAnywhere) { try Topology.declared(cpusPerNode: [0], nodeIDs: [3]) }
     }
 
     @Test func oneNodeMachineCannotBind() {

@@ -7,7 +7,9 @@ import Topology
 /// `pagestorm numa`: the CPU-node x memory-node matrix, the fallback order
 /// under pressure, and a policy comparison.
 public enum NodeMatrix {
-    /// One cell: workers on `cpuNode`'s CPUs, memory bound to `memNode`.
+    /// One cell: workers on `cpuNode`'s CPUs, memory bound to `memNode`. Both
+    /// are node numbers (the topology's, which may skip numbers); a memory-only
+    /// node is a memory node of some cells and the CPU node of none.
     public struct Cell: Codable, Sendable, Equatable {
         public var cpuNode: Int
         public var memNode: Int
@@ -26,6 +28,7 @@ public enum NodeMatrix {
     public static func builtinWorkload(topology t: TopologySpec, durationMs: Int, arenaMiB: Int) throws(WorkloadError) -> Workload {
         let topo = t.kind == "machine" ? "kind = \"machine\"" :
             "kind = \"declared\"\nnodes = \(t.nodes)\ncpus_per_node = [\(t.cpusPerNode.map(String.init).joined(separator: ", "))]\n" +
+            (t.nodeIDs.map { "node_ids = [\($0.map(String.init).joined(separator: ", "))]\n" } ?? "") +
             "distances = [\(t.distances.map { "[" + $0.map(String.init).joined(separator: ", ") + "]" }.joined(separator: ", "))]"
         let text = """
         name = "numa-matrix"
@@ -50,8 +53,9 @@ public enum NodeMatrix {
         return try Workload.parse(text, file: "numa-matrix (built-in)", defaultName: "numa-matrix")
     }
 
-    /// The workload with every group's workers on `cpuNode` (one per CPU of
-    /// it) under `policy` (nil: the group's own).
+    /// The workload with every group's workers on `cpuNode` (a node index with
+    /// CPUs; one worker per CPU of it) under `policy` (nil: the group's own;
+    /// node numbers, as users write them).
     public static func placed(_ w: Workload, topology: Topology, cpuNode: Int, policy: String?) -> Workload {
         var v = w
         for g in v.groups.indices {
@@ -112,35 +116,38 @@ public enum NodeMatrix {
         r.latency.filter { $0.opClass.call == .alloc }.max { $0.calls < $1.calls }
     }
 
-    /// The matrix: every CPU node x memory node, memory bound with `bind`.
+    /// The matrix: every node with CPUs x every node (memory-only ones
+    /// included), memory bound with `bind`.
     public static func matrix(_ w: Workload, topology: Topology, touchPages: Int, log: ((String) -> Void)? = nil) throws -> [Cell] {
         var cells: [Cell] = []
-        for c in 0..<topology.nodeCount {
+        for c in topology.cpuNodes {
             for m in 0..<topology.nodeCount {
-                let (r, gbps) = try measure(placed(w, topology: topology, cpuNode: c, policy: "bind=\(m)"), topology: topology,
+                let (r, gbps) = try measure(placed(w, topology: topology, cpuNode: c, policy: "bind=\(topology.number(of: m))"), topology: topology,
                                             cpuNode: c, memNode: m, touchPages: touchPages)
                 let secs = Double(max(r.timing.measuredNs, 1)) / 1e9
                 let row = allocRow(r)
                 let byNode = r.counters.numaByNode ?? []
                 let all = byNode.reduce(0) { $0 + ($1["numa_hit"] ?? 0) + ($1["numa_miss"] ?? 0) }
                 let here = m < byNode.count ? (byNode[m]["numa_hit"] ?? 0) + (byNode[m]["numa_miss"] ?? 0) : 0
-                cells.append(Cell(cpuNode: c, memNode: m, allocsPerSecond: Double(r.throughput.allocs) / secs,
+                cells.append(Cell(cpuNode: topology.number(of: c), memNode: topology.number(of: m), allocsPerSecond: Double(r.throughput.allocs) / secs,
                                   allocP50Ns: row?.summary.p50 ?? 0, allocP99Ns: row?.summary.p99 ?? 0, touchGBps: gbps,
                                   onMemNode: all > 0 ? Double(here) / Double(all) : 0, verdict: r.status.verdict))
-                log?("cpu node \(c), memory node \(m): \(r.status.verdict)")
+                log?("cpu node \(topology.number(of: c)), memory node \(topology.number(of: m)): \(r.status.verdict)")
             }
         }
         return cells
     }
 
-    /// The matrix as text: one block per measure, rows CPU nodes, columns memory nodes, then remote/local per row.
-    public static func format(_ cells: [Cell], nodes: Int) -> String {
+    /// The matrix as text: one block per measure, rows CPU nodes, columns
+    /// memory nodes (by number), then remote/local per row.
+    public static func format(_ cells: [Cell]) -> String {
         func cell(_ c: Int, _ m: Int) -> Cell? { cells.first { $0.cpuNode == c && $0.memNode == m } }
         func col(_ s: String) -> String { String(repeating: " ", count: max(0, 12 - s.count)) + s }
+        let rows = Array(Set(cells.map(\.cpuNode))).sorted(), cols = Array(Set(cells.map(\.memNode))).sorted()
         var out = ""
         func block(_ title: String, _ f: (Cell) -> String) {
-            out += title + "\n" + "cpu\\mem    " + (0..<nodes).map { col("node\($0)") }.joined() + "\n"
-            for c in 0..<nodes { out += "node\(c)".padding(toLength: 11, withPad: " ", startingAt: 0) + (0..<nodes).map { m in col(cell(c, m).map(f) ?? "-") }.joined() + "\n" }
+            out += title + "\n" + "cpu\\mem    " + cols.map { col("node\($0)") }.joined() + "\n"
+            for c in rows { out += "node\(c)".padding(toLength: 11, withPad: " ", startingAt: 0) + cols.map { m in col(cell(c, m).map(f) ?? "-") }.joined() + "\n" }
         }
         block("allocations/s") { rate($0.allocsPerSecond) }
         block("alloc p50 (ns)") { String($0.allocP50Ns) }
@@ -158,7 +165,7 @@ public enum NodeMatrix {
         x >= 1e6 ? String(format: "%.2fM", x / 1e6) : x >= 1e3 ? String(format: "%.1fk", x / 1e3) : String(format: "%.0f", x)
     }
 
-    /// Fallback order under pressure: node `node` filled below its LOW
+    /// Fallback order under pressure: node `node` (an index, with CPUs) filled below its LOW
     /// watermark (with __GFP_THISNODE), then `pages` order-0 allocations from
     /// its first CPU: pages per node, in the order they were first used,
     /// beside the zonelist's distance order.
@@ -205,7 +212,7 @@ public enum NodeMatrix {
             let row = allocRow(r)
             let verified = (r.memoryCheck.placement ?? []).filter(\.verified).count
             let place = (r.memoryCheck.placement ?? []).isEmpty ? "not checked" :
-                verified == topology.nodeCount ? "every arena verified on its node" : "arenas not bound (\((r.memoryCheck.placement ?? []).first?.binding ?? "?"))"
+                verified == topology.nodeCount ? "every arena verified on its node" : "arenas \((r.memoryCheck.placement ?? []).first?.binding ?? "not bound (?)")"
             return PolicyRow(policy: p, allocsPerSecond: Double(r.throughput.allocs) / (Double(max(r.timing.measuredNs, 1)) / 1e9),
                              p50: row?.summary.p50 ?? 0, p99: row?.summary.p99 ?? 0,
                              placedByNode: byNode.map { ($0["numa_hit"] ?? 0) + ($0["numa_miss"] ?? 0) },

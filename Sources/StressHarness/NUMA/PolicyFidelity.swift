@@ -92,13 +92,17 @@ public enum PolicyFidelity {
         return KernelRun(nodes: nodes, delta: delta, placed: placed, setError: nil)
     }
 
-    /// The model: `pages` order-0 allocations under `policy` (dense node
-    /// numbers) from logical CPU `cpu` of an allocator over `topology`;
-    /// returns the numastat deltas per node.
-    public static func runModel(topology: Topology, policy: MemPolicy, pages: Int, cpu: Int) throws -> [NodeNumaStat] {
+    /// The model: `pages` order-0 allocations under `policy` (node indices)
+    /// from logical CPU `cpu` of an allocator over `topology`; returns the
+    /// numastat deltas per node. `headroom` (by node index): first fill those
+    /// nodes until at most that many free pages are above LOW (the kernel's
+    /// headroom, `--headroom`); the fill is not in the deltas.
+    public static func runModel(topology: Topology, policy: MemPolicy, pages: Int, cpu: Int, headroom: [Int: Int] = [:]) throws -> [NodeNumaStat] {
         var c = AllocatorConfig(topology: topology, pagesPerNode: max(4096, pages * 2))
         c.bindMemory = false
         let a = try PageAllocator(c)
+        var filler: [PageBlock] = []
+        for (n, h) in headroom.sorted(by: { $0.key < $1.key }) where n < a.nodeCount { filler += fill(a, node: n, headroom: h) }
         let before = a.numastat()
         var cursor = InterleaveCursor()
         var held: [PageBlock] = []
@@ -106,8 +110,10 @@ public enum PolicyFidelity {
         for _ in 0..<pages { held.append(try a.allocate(order: Order(unchecked: 0), policy: policy, cursor: &cursor, cpu: CPUID(cpu))) }
         let after = a.numastat()
         for b in held { try a.free(b, cpu: CPUID(cpu)) }
+        for b in filler { try a.free(b, cpu: a.topology.homeCPU(of: b.node.rawValue)) }
         a.drainAllCPUs()
-        _ = try a.validate()
+        let left = try a.validate().allocated
+        guard left == 0 else { throw RunFailure(message: "fault-pages: the model kept \(left) pages after freeing all", status: .toolFailed) }
         return after.minus(before).nodes
     }
 

@@ -422,10 +422,13 @@ public struct HTMLReport {
     /// A heat map of the matrix: rows CPU nodes, columns memory nodes, the
     /// value written in each cell, and a colour scale from min to max.
     public static func heatMap(id: String, title: String, unit: String, _ m: NumaMatrixResult, _ value: (NodeMatrix.Cell) -> Double) -> String {
-        let n = max(m.nodes, (m.cells.map { max($0.cpuNode, $0.memNode) }.max() ?? 0) + 1)
+        // Rows: the CPU nodes measured; columns: the memory nodes (node numbers may skip, and a
+        // memory-only node is a column but never a row).
+        let rowsN = Array(Set(m.cells.map(\.cpuNode))).sorted(), colsN = Array(Set(m.cells.map(\.memNode))).sorted()
+        let n = max(rowsN.count, colsN.count, 1)
         let cell = n <= 4 ? 90.0 : max(28, 360 / Double(n))
         let left = 110.0, top = 56.0
-        let w = left + cell * Double(n) + 220, h = max(top + cell * Double(n) + 60, 220)
+        let w = left + cell * Double(colsN.count) + 220, h = max(top + cell * Double(rowsN.count) + 60, 220)
         let vals = m.cells.map(value)
         let lo = vals.min() ?? 0, hi = vals.max() ?? 1
         func colour(_ v: Double) -> String {
@@ -439,23 +442,25 @@ public struct HTMLReport {
         var s = "<figure id=\"\(e(id))\">\n<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"chart heatmap\" data-chart=\"\(e(id))\" width=\"\(nn(w))\" height=\"\(nn(h))\" viewBox=\"0 0 \(nn(w)) \(nn(h))\" role=\"img\" aria-label=\"\(e(title))\">\n"
         s += "<title>\(e(title))</title><rect x=\"0\" y=\"0\" width=\"\(nn(w))\" height=\"\(nn(h))\" fill=\"#ffffff\"/>\n"
         s += "<text x=\"10\" y=\"22\" font-size=\"15\" font-weight=\"bold\">\(e(title))</text>\n"
-        s += "<text x=\"\(nn(left + cell * Double(n) / 2))\" y=\"\(nn(top - 8))\" font-size=\"12\" text-anchor=\"middle\">memory node (pages bound there)</text>\n"
-        s += "<text transform=\"translate(16,\(nn(top + cell * Double(n) / 2))) rotate(-90)\" font-size=\"12\" text-anchor=\"middle\">CPU node (workers pinned)</text>\n"
+        s += "<text x=\"\(nn(left + cell * Double(colsN.count) / 2))\" y=\"\(nn(top - 8))\" font-size=\"12\" text-anchor=\"middle\">memory node (pages bound there)</text>\n"
+        s += "<text transform=\"translate(16,\(nn(top + cell * Double(rowsN.count) / 2))) rotate(-90)\" font-size=\"12\" text-anchor=\"middle\">CPU node (workers pinned)</text>\n"
         s += "<g class=\"series\" data-series=\"\(e(unit))\" data-points=\"\(m.cells.count)\" font-size=\"12\" text-anchor=\"middle\">\n"
         for c in m.cells {
-            let x = left + Double(c.memNode) * cell, y = top + Double(c.cpuNode) * cell, v = value(c)
+            let x = left + Double(colsN.firstIndex(of: c.memNode) ?? 0) * cell, y = top + Double(rowsN.firstIndex(of: c.cpuNode) ?? 0) * cell, v = value(c)
             let f = hi > lo ? (v - lo) / (hi - lo) : 0.5
             s += "<rect class=\"cell\" data-cpu=\"\(c.cpuNode)\" data-mem=\"\(c.memNode)\" x=\"\(nn(x))\" y=\"\(nn(y))\" width=\"\(nn(cell - 2))\" height=\"\(nn(cell - 2))\" fill=\"\(colour(v))\"/>"
             s += "<text x=\"\(nn(x + cell / 2 - 1))\" y=\"\(nn(y + cell / 2 + 4))\" fill=\"\(f > 0.55 ? "#ffffff" : "#000000")\">\(e(fmt(v)))</text>\n"
         }
         s += "</g>\n<g font-size=\"11\" text-anchor=\"end\">"
-        for k in 0..<n {
-            s += "<text x=\"\(nn(left - 6))\" y=\"\(nn(top + Double(k) * cell + cell / 2 + 4))\">cpu node \(k)</text>"
-            s += "<text x=\"\(nn(left + Double(k) * cell + cell / 2))\" y=\"\(nn(top + cell * Double(n) + 16))\" text-anchor=\"middle\">mem node \(k)</text>"
+        for (k, node) in rowsN.enumerated() {
+            s += "<text x=\"\(nn(left - 6))\" y=\"\(nn(top + Double(k) * cell + cell / 2 + 4))\">cpu node \(node)</text>"
+        }
+        for (k, node) in colsN.enumerated() {
+            s += "<text x=\"\(nn(left + Double(k) * cell + cell / 2))\" y=\"\(nn(top + cell * Double(rowsN.count) + 16))\" text-anchor=\"middle\">mem node \(node)</text>"
         }
         s += "</g>\n"
         // The colour scale (the legend).
-        let lx = left + cell * Double(n) + 40
+        let lx = left + cell * Double(colsN.count) + 40
         s += "<g class=\"legend\" font-size=\"11\"><text x=\"\(nn(lx))\" y=\"\(nn(top - 8))\">\(e(unit))</text>"
         for k in 0..<10 {
             let v = lo + (hi - lo) * Double(9 - k) / 9

@@ -68,8 +68,9 @@ extension RunResult {
         line("  vmstat over the window: " + (shown.isEmpty ? "all zero" : shown.joined(separator: ", ")))
         if let byNode = c.numaByNode, byNode.count > 1 {
             let keys = ["numa_hit", "numa_miss", "numa_foreign", "numa_interleave", "numa_local", "numa_other"]
+            let names = workload.topology.numbers
             for (n, d) in byNode.enumerated() {
-                line("  node\(n): " + keys.map { "\($0) \(d[$0] ?? 0)" }.joined(separator: ", "))
+                line("  node\(n < names.count ? names[n] : n): " + keys.map { "\($0) \(d[$0] ?? 0)" }.joined(separator: ", "))
             }
         }
         }

@@ -87,6 +87,8 @@ struct WorkerPlan {
     var memoryGroup: Int = 0
     /// The group's memory policy (nil: local).
     var policy: MemPolicy? = nil
+    /// How the pin reads in results: "node2" with the node's number (nil: `pin.description`).
+    var pinLabel: String? = nil
 }
 
 /// The compiled run: classes, workers and hand-off rings.
@@ -201,7 +203,8 @@ struct RunPlan {
                                           inbound: [], producers: [], consumeOnly: g.ops.allSatisfy { $0.kind == .consume },
                                           intervalNs: interval, taskName: "\(g.name).\(k)", oomScoreAdj: g.oomScoreAdj, restart: g.restart, restartDelayMs: g.restartDelayMs,
                                           memoryGroup: g.memoryGroup.flatMap { m in w.memoryGroups.firstIndex { $0.name == m }.map { $0 + 1 } } ?? 0))
-                workers[workers.count - 1].policy = g.memPolicy(nodes: topology.nodeCount)
+                workers[workers.count - 1].policy = g.memPolicy(topology: topology)
+                if case .node(let n) = pin { workers[workers.count - 1].pinLabel = "node\(topology.number(of: n))" }
                 workers[workers.count - 1].classOps = localOps
             }
         }

@@ -46,7 +46,7 @@ extension Worker {
     /// loop (clean-up may add corruptions and free errors after it).
     func output(plan: WorkerPlan, pinError: String?, measured: WorkerCounters, freedAtCleanup: Int) -> WorkerOutput {
         WorkerOutput(
-            index: index, group: plan.group, pinnedTo: plan.pin.description, pinError: pinError, allocatorCPU: plan.allocatorCPU,
+            index: index, group: plan.group, pinnedTo: plan.pinLabel ?? plan.pin.description, pinError: pinError, allocatorCPU: plan.allocatorCPU,
             counters: measured, classes: plan.classes,
             histograms: (0..<classCount).map { hist[$0].histogram() },
             classCalls: (0..<classCount).map { classCalls[$0] },

@@ -4,7 +4,7 @@ import Topology
 extension TopologySpec {
     /// The topology this spec describes (the machine's, or declared).
     public func build() throws(TopologyError) -> Topology {
-        kind == "machine" ? Topology.discover() : try Topology.declared(cpusPerNode: cpusPerNode, distance: distances)
+        kind == "machine" ? Topology.discover() : try Topology.declared(cpusPerNode: cpusPerNode, distance: distances, nodeIDs: nodeIDs)
     }
 }
 
@@ -56,8 +56,7 @@ extension Workload {
     public func describing(config: AllocatorConfig) -> Workload {
         var w = self
         let t = config.topology
-        w.topology = TopologySpec(kind: t.isDeclared ? "declared" : "machine", nodes: t.nodeCount,
-                                  cpusPerNode: t.nodes.map(\.cpus.count), distances: t.distance)
+        w.topology = TopologySpec.describing(t)
         let perNode = config.zones.reduce(0) { $0 + $1.pages }
         w.memory = MemorySpec(
             pageSize: config.pageSize, zones: config.zones.map { ZoneRecord(type: $0.type.name, pages: $0.pages) },

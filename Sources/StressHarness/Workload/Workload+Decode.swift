@@ -54,7 +54,7 @@ struct WorkloadDecoder {
 
     static let rootKeys = ["name", "kind", "description", "source", "topology", "memory", "run", "policy", "harness", "reclaim",
                            "fail_page_alloc", "memory_group", "lock", "group"]
-    static let topologyKeys = ["kind", "nodes", "cpus_per_node", "distances"]
+    static let topologyKeys = ["kind", "nodes", "cpus_per_node", "distances", "node_ids"]
     static let memoryKeys = ["arena_mib", "zones", "page_size", "min_free_kbytes", "watermark_scale_factor",
                              "lowmem_reserve_ratio", "pcp_max_order", "percpu_pagelist_high_fraction", "bind_memory",
                              "swap_pages", "swap_mib", "warn_ratelimit_ms", "pressure"]

@@ -19,7 +19,7 @@ extension WorkloadDecoder {
     /// (numactl's spellings, see MemPolicy). Lists take numactl's forms.
     func decodeGroupNUMA(_ r: TableReader, name: String, topology: Topology) throws(WorkloadError) -> GroupNUMAKeys {
         var out = GroupNUMAKeys()
-        let nodeIDs = Array(0..<topology.nodeCount), cpuIDs = Array(0..<topology.cpuCount)
+        let nodeIDs = topology.machineNode, cpuIDs = Array(0..<topology.cpuCount)
         if r.has("cpunodebind") && r.has("physcpubind") {
             throw r.fail("physcpubind", "group '\(name)': give cpunodebind or physcpubind, not both")
         }
@@ -29,9 +29,16 @@ extension WorkloadDecoder {
             }
         }
         if let text = try r.string("cpunodebind") {
-            do { out.nodes = try NodeList.parse(text, valid: nodeIDs) } catch {
+            let numbers: [Int]
+            do { numbers = try NodeList.parse(text, valid: nodeIDs) } catch {
                 throw r.fail("cpunodebind", "group '\(name)': cpunodebind \"\(text)\": \(error)")
             }
+            let indices = numbers.map { topology.index(ofNumber: $0)! }
+            if let m = indices.first(where: { !topology.hasCPUs($0) }) {
+                // numactl refuses the same (--cpunodebind to a CPU-less node: "no CPUs").
+                throw r.fail("cpunodebind", "group '\(name)': cpunodebind \"\(text)\": node \(topology.number(of: m)) is memory-only (no CPUs to run workers on); nodes with CPUs: \(NodeList.format(topology.cpuNodes.map(topology.number(of:)))). Put its memory to use with mempolicy = \"bind=\(topology.number(of: m))\"")
+            }
+            out.nodes = indices
             out.pin = "node"
         }
         if let text = try r.string("physcpubind") {
@@ -50,10 +57,19 @@ extension WorkloadDecoder {
 }
 
 extension GroupSpec {
-    /// The group's memory policy, parsed (nil when local/default).
-    func memPolicy(nodes: Int) -> MemPolicy? {
-        guard let m = mempolicy, let p = try? MemPolicy.parse(m, nodes: Array(0..<nodes)), p.mode != .local else { return nil }
-        return p
+    /// The group's memory policy for the allocator (nil when local/default):
+    /// parsed with the topology's node numbers, its nodes turned into indices.
+    func memPolicy(topology: Topology) -> MemPolicy? {
+        guard let m = mempolicy, let p = try? MemPolicy.parse(m, nodes: topology.machineNode), p.mode != .local else { return nil }
+        return p.indexed(in: topology)
+    }
+}
+
+extension Topology {
+    /// "nodes 0,2 (node 2 memory-only)": the node numbers, for errors.
+    var nodeNumbersText: String {
+        let mo = memoryOnlyNodes.map { number(of: $0) }
+        return "nodes \(NodeList.format(machineNode))" + (mo.isEmpty ? "" : " (memory-only: \(NodeList.format(mo)))")
     }
 }
 
@@ -71,7 +87,7 @@ extension Workload {
                 throw OverrideError(message: "--mempolicy '\(s)': no group is named '\(name)' (groups: \(groups.map(\.name).joined(separator: ", ")); or all)")
             }
             let p: MemPolicy
-            do { p = try MemPolicy.parse(text, nodes: Array(0..<w.topology.nodes)) } catch {
+            do { p = try MemPolicy.parse(text, nodes: w.topology.numbers) } catch {
                 throw OverrideError(message: "--mempolicy '\(s)': group '\(name)': \(error)")
             }
             for g in targets { w.groups[g].mempolicy = p.mode == .local ? nil : p.description }
@@ -90,6 +106,7 @@ extension Workload {
 extension TopologySpec {
     /// A topology description (for workloads built in code, e.g. `pagestorm numa`).
     public static func describing(_ t: Topology) -> TopologySpec {
-        TopologySpec(kind: t.isDeclared ? "declared" : "machine", nodes: t.nodeCount, cpusPerNode: t.nodes.map(\.cpus.count), distances: t.distance)
+        TopologySpec(kind: t.isDeclared ? "declared" : "machine", nodes: t.nodeCount, cpusPerNode: t.nodes.map(\.cpus.count), distances: t.distance,
+                     nodeIDs: t.machineNode == Array(0..<t.nodeCount) ? nil : t.machineNode)
     }
 }

@@ -49,6 +49,12 @@ public struct TopologySpec: Codable, Sendable, Equatable {
     public var cpusPerNode: [Int]
     /// numa_distance matrix, 10 on the diagonal.
     public var distances: [[Int]]
+    /// The nodes' numbers when they are not 0..<nodes (`node_ids`, e.g. [0, 2];
+    /// a discovered machine's numbers with gaps). Nil: 0..<nodes.
+    public var nodeIDs: [Int]? = nil
+
+    /// The node numbers users write (ascending): `nodeIDs`, or 0..<nodes.
+    public var numbers: [Int] { nodeIDs ?? Array(0..<nodes) }
 }
 
 public struct ZoneRecord: Codable, Sendable, Equatable {

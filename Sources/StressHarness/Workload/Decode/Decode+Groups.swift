@@ -23,17 +23,24 @@ extension WorkloadDecoder {
             if Set(cpus).count != cpus.count { throw r.fail("cpus", "lists a CPU twice") }
             if pin == "node" { throw r.fail("cpus", "contradicts pin = \"node\" (use nodes = [...])") }
         }
-        var nodes = Array(0..<topology.nodeCount)
-        if let n = numa.nodes { nodes = n } else if let n = try r.intArray("nodes") { nodes = n }
-        if r.has("nodes") {
-            guard !nodes.isEmpty else { throw r.fail("nodes", "lists no node") }
-            for n in nodes where n < 0 || n >= topology.nodeCount {
-                throw r.fail("nodes", "node \(n) does not exist: this topology has \(topology.nodeCount) node(s), 0...\(topology.nodeCount - 1)")
+        // Workers run on nodes with CPUs: by default those; a memory-only node named here is an error.
+        var nodes = topology.cpuNodes
+        if let n = numa.nodes { nodes = n } else if let n = try r.intArray("nodes") {
+            guard !n.isEmpty else { throw r.fail("nodes", "lists no node") }
+            nodes = []
+            for number in n {
+                guard let i = topology.index(ofNumber: number) else {
+                    throw r.fail("nodes", "group '\(name)': node \(number) does not exist: \(topology.nodeNumbersText)")
+                }
+                guard topology.hasCPUs(i) else {
+                    throw r.fail("nodes", "group '\(name)': node \(number) is memory-only (no CPUs to run workers on); nodes with CPUs: \(NodeList.format(topology.cpuNodes.map(topology.number(of:)))). Put its memory to use with mempolicy = \"bind=\(number)\"")
+                }
+                nodes.append(i)
             }
-            if pin != "node" { throw r.fail("nodes", "only applies with pin = \"node\"") }
         }
+        if r.has("nodes") && pin != "node" { throw r.fail("nodes", "only applies with pin = \"node\"") }
         if pin == "none" { cpus = Array(0..<cpuCount) }
-        if pin != "node" { nodes = Array(0..<topology.nodeCount) }
+        if pin != "node" { nodes = topology.cpuNodes }
         let defaultWorkers = pin == "node" ? nodes.reduce(0) { $0 + topology.nodes[$1].cpus.count } : cpus.count
         let workers = try r.int("workers", default: defaultWorkers, range: 1...4096)
         let loop = try r.string("loop", default: "closed", oneOf: ["closed", "open"])
@@ -146,10 +153,11 @@ extension WorkloadDecoder {
             }
             nodeOffset = 1
         } else if let n = try r.int("node") {
-            guard n >= 0 && n < topology.nodeCount else {
-                throw r.fail("node", "node \(n) does not exist: this topology has \(topology.nodeCount) node(s), 0...\(topology.nodeCount - 1)")
+            // A node number (possibly with gaps); kept as the node's index. A memory-only node is a valid preference.
+            guard let i = topology.index(ofNumber: n) else {
+                throw r.fail("node", "node \(n) does not exist: \(topology.nodeNumbersText)")
             }
-            node = n
+            node = i
         }
         // Reclaimable memory: the allocator owns the blocks once they are on its LRU.
         let reclaimable = try r.string("reclaimable", default: "", oneOf: ["clean", "dirty", "anon"])

@@ -6,14 +6,15 @@ import Topology
 extension WorkloadDecoder {
     func decodeTopology(_ r: TableReader) throws(WorkloadError) -> (spec: TopologySpec, reader: TableReader) {
         try r.allowOnly(WorkloadDecoder.topologyKeys)
-        let declaredKeys = ["nodes", "cpus_per_node", "distances"].filter(r.has)
+        let declaredKeys = ["nodes", "cpus_per_node", "distances", "node_ids"].filter(r.has)
         let kind = try r.string("kind", default: declaredKeys.isEmpty ? "machine" : "declared", oneOf: ["machine", "declared"])
         if kind == "machine" {
             if let k = declaredKeys.first {
                 throw r.fail(k, "contradicts kind = \"machine\" (the machine's topology is discovered); use kind = \"declared\" to declare nodes")
             }
-            return (TopologySpec(kind: "machine", nodes: machine.nodeCount, cpusPerNode: machine.nodes.map(\.cpus.count),
-                                 distances: machine.distance), r)
+            var spec = TopologySpec.describing(machine)
+            spec.kind = "machine"
+            return (spec, r)
         }
         let nodes = try r.int("nodes", default: 1, range: 1...64)
         var perNode: [Int]
@@ -22,7 +23,10 @@ extension WorkloadDecoder {
             guard perNode.count == nodes else {
                 throw r.fail("cpus_per_node", "lists \(perNode.count) node(s) but nodes = \(nodes)")
             }
-            for c in perNode { try r.check("cpus_per_node", c, 1...1024) }
+            for c in perNode { try r.check("cpus_per_node", c, 0...1024, what: "0 declares a memory-only node") }
+            guard perNode.contains(where: { $0 > 0 }) else {
+                throw r.fail("cpus_per_node", "no node has a CPU: memory-only nodes (0) need at least one node with CPUs")
+            }
         } else {
             let c = try r.int("cpus_per_node", default: max(1, machine.cpuCount / nodes), range: 1...1024)
             perNode = Array(repeating: c, count: nodes)
@@ -42,12 +46,22 @@ extension WorkloadDecoder {
             }
             distances = m
         }
-        return (TopologySpec(kind: "declared", nodes: nodes, cpusPerNode: perNode, distances: distances), r)
+        var ids: [Int]? = nil
+        if r.has("node_ids") {
+            let v = try r.intArray("node_ids") ?? []
+            guard v.count == nodes else { throw r.fail("node_ids", "lists \(v.count) node(s) but nodes = \(nodes)") }
+            for n in v { try r.check("node_ids", n, 0...63, what: "node masks hold nodes 0...63") }
+            for i in v.indices.dropFirst() where v[i] <= v[i - 1] {
+                throw r.fail("node_ids", "must ascend, each number once (\(v[i]) after \(v[i - 1]))")
+            }
+            if v != Array(0..<nodes) { ids = v }
+        }
+        return (TopologySpec(kind: "declared", nodes: nodes, cpusPerNode: perNode, distances: distances, nodeIDs: ids), r)
     }
 
     func buildTopology(_ spec: TopologySpec, reader r: TableReader) throws(WorkloadError) -> Topology {
         if spec.kind == "machine" { return machine }
-        do { return try Topology.declared(cpusPerNode: spec.cpusPerNode, distance: spec.distances) } catch {
+        do { return try Topology.declared(cpusPerNode: spec.cpusPerNode, distance: spec.distances, nodeIDs: spec.nodeIDs) } catch {
             throw r.fail(r.has("distances") ? "distances" : "nodes", "\(error)")
         }
     }
