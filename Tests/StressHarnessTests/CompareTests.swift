@@ -58,7 +58,7 @@ import Testing
 enum FakeResults {
     static func run(workload: String = "w", callsPerSecond: Double, p99: Double, deterministic: Bool = false, pgfree: Int = 1000,
                     untrustworthy: Bool = false, schema: String = "pagestorm.run/1", machine: String = "host",
-                    workerCPUNs: [Int]? = nil) -> [String: Any] {
+                    workerCPUNs: [Int]? = nil, stealPercent: Double = 0) -> [String: Any] {
         var o: [String: Any] = [
             "schema": schema,
             "workload": ["name": workload, "run": ["mode": deterministic ? "ops" : "duration", "warmupMs": deterministic ? 0 : 100],
@@ -76,7 +76,11 @@ enum FakeResults {
         ]
         if untrustworthy { o["noise"] = ["untrustworthy": true, "reason": "workers got 40% of the wall time"] }
         if let cpu = workerCPUNs {
-            o["noise"] = ["untrustworthy": false, "workers": cpu.enumerated().map { ["index": $0.offset, "cpuNs": $0.element, "wallNs": 100_000_000] }]
+            // Workers that got less CPU than wall time: flagged (as a real run flags itself below 80%).
+            let preempted = cpu.contains { $0 < 80_000_000 } || stealPercent > 10
+            o["noise"] = ["untrustworthy": preempted, "reason": preempted ? "worker 0 got 40% of the wall time on its CPU" : "",
+                          "stealPercent": stealPercent,
+                          "workers": cpu.enumerated().map { ["index": $0.offset, "cpuNs": $0.element, "wallNs": 100_000_000] }]
         }
         return o
     }
@@ -294,8 +298,15 @@ enum FakeResults {
         // 400,000 / 0.08 s = 5M ops per CPU-second.
         #expect(abs(perCPU.base!.min - 400_000 / 0.08016) < 1 && abs(perCPU.base!.max - 5e6) < 1)
         #expect(perCPU.significant && perCPU.direction == "worse" && abs(perCPU.changePercent! + 9.1) < 0.5)
+        #expect(!perCPU.flagged, "preemption does not flag operations per CPU-second")
         let wallMetric = try #require(p.metrics.first { $0.metric.id == "throughput/ops_per_s" })
         #expect(!wallMetric.significant, "the wall-time metric cannot tell the 5% apart from the preemption")
+        #expect(wallMetric.flagged, "preempted runs flag wall-time metrics")
+        // Steal time flags it too: then it does not decide.
+        let stolen = FakeResults.reps(d, "stolen", 5) { FakeResults.run(callsPerSecond: 1e6, p99: 170, workerCPUNs: [44_000_000 - $0 * 40_000, 44_000_000], stealPercent: 20) }
+        let s = Comparer.compare(base: try ResultSet.load(base), new: try ResultSet.load(stolen), baseName: "b", newName: "n")
+        let stolenPerCPU = try #require(s.points[0].metrics.first { $0.metric.id == "throughput/ops_per_cpu_s" })
+        #expect(stolenPerCPU.flagged && !stolenPerCPU.significant)
         // Results without per-worker CPU time have no such metric.
         let old = FakeResults.reps(d, "old", 2) { _ in FakeResults.run(callsPerSecond: 1e6, p99: 170) }
         #expect(try ResultSet.load(old)[0].reps[0].values["throughput/ops_per_cpu_s"] == nil)

@@ -92,6 +92,8 @@ public struct CompareOptions: Sendable {
 }
 
 public enum Comparer {
+    /// The timing metric that preemption does not move (only partial runs and steal time flag it).
+    public static let perCPUMetric = "throughput/ops_per_cpu_s"
     /// Pairs the points of the two sides by id (a single point pairs with a single point whatever their ids).
     public static func compare(base: [PointSet], new: [PointSet], baseName: String, newName: String, options: CompareOptions = CompareOptions()) -> Comparison {
         var pairs: [(PointSet, PointSet)] = []
@@ -124,6 +126,8 @@ public enum Comparer {
         }
         let flaggedReps = (b.reps + n.reps).filter(\.untrustworthy).map { "\($0.path): \($0.noiseReason ?? "flagged")" }
         let baseFlagged = b.reps.contains(where: \.untrustworthy), newFlagged = n.reps.contains(where: \.untrustworthy)
+        // Operations per CPU-second leave preemption out, so only partial runs and steal time flag them.
+        let cpuFlagged = b.reps.contains(where: \.cpuTimeUntrustworthy) || n.reps.contains(where: \.cpuTimeUntrustworthy)
         // Metric order: first seen, base first.
         var ids: [String] = []
         var seen = Set<String>()
@@ -144,7 +148,7 @@ public enum Comparer {
             if info.kind == .exact && !(b.reps.allSatisfy(\.deterministic) && n.reps.allSatisfy(\.deterministic)) { continue }
             var m = MetricComparison(metric: info, base: bv.isEmpty ? nil : SideStats(bv, kind: info.kind), new: nv.isEmpty ? nil : SideStats(nv, kind: info.kind),
                                      changePercent: nil, delta: nil, uTest: nil, ratioCI: nil, significant: false, direction: "same",
-                                     flagged: info.timing && (baseFlagged || newFlagged), note: nil)
+                                     flagged: info.timing && (id == Self.perCPUMetric ? cpuFlagged : (baseFlagged || newFlagged)), note: nil)
             guard let sb = m.base, let sn = m.new else {
                 m.note = sb(m.base) ? "absent from the new results" : "absent from the baseline"
                 m.direction = "missing"

@@ -106,12 +106,15 @@ public struct GateEval {
         }
         let flagged = Self.isFlagged(r)
         let cpuNs = r.noise?.workers.reduce(0) { $0 + $1.cpuNs } ?? 0
+        // As compare does: operations per CPU-second are flagged only by a partial run or steal time.
+        let cpuFlagged = r.status.partial || (r.noise?.stealPercent ?? 0) > NoiseReport.maxStealPercent
         return Sample(opsPerSecond: r.throughput.operationsPerSecond,
                       opsPerCPUSecond: cpuNs > 0 ? Double(r.throughput.operations) / (Double(cpuNs) / 1e9) : r.throughput.operationsPerSecond,
-                      flagged: flagged)
+                      flagged: [flagged, cpuFlagged])
     }
 
-    struct Sample { var opsPerSecond: Double; var opsPerCPUSecond: Double; var flagged: Bool }
+    /// [0] operations/s, [1] operations per CPU-second; `flagged` per metric.
+    struct Sample { var opsPerSecond: Double; var opsPerCPUSecond: Double; var flagged: [Bool] }
 
     /// Hook for noise flags (set when results carry them).
     static func isFlagged(_ r: RunResult) -> Bool { r.status.partial || (r.noise?.untrustworthy ?? false) }
@@ -136,7 +139,8 @@ public struct GateEval {
         // Samples: per comparison, base, A' and each variant; [0] ops/s, [1] ops per CPU-second.
         var base = [[[Double]]](repeating: [[Double]](repeating: [], count: comparisons), count: 2), aa = base
         var vars = [[[[Double]]]](repeating: base, count: slowdowns.count)
-        var flaggedCmp = [[Bool]](repeating: [Bool](repeating: false, count: comparisons), count: slowdowns.count + 1)
+        // Per metric, per kind (A/A, then each slowdown), per comparison: was a run flagged?
+        var flaggedCmp = [[[Bool]]](repeating: [[Bool]](repeating: [Bool](repeating: false, count: comparisons), count: slowdowns.count + 1), count: 2)
         var flaggedRuns = 0
         for c in 0..<comparisons {
             for r in 0..<reps {
@@ -145,7 +149,7 @@ public struct GateEval {
                 if r % 2 == 1 { jobs.reverse() }
                 for (k, w) in jobs {
                     let m = try measure(w)
-                    if m.flagged { flaggedRuns += 1 }
+                    if m.flagged[0] { flaggedRuns += 1 }
                     for (mi, x) in [m.opsPerSecond, m.opsPerCPUSecond].enumerated() {
                         switch k {
                         case -2: base[mi][c].append(x)
@@ -153,10 +157,12 @@ public struct GateEval {
                         default: vars[k][mi][c].append(x)
                         }
                     }
-                    switch k {
-                    case -2: if m.flagged { for i in flaggedCmp.indices { flaggedCmp[i][c] = true } }
-                    case -1: if m.flagged { flaggedCmp[0][c] = true }
-                    default: if m.flagged { flaggedCmp[k + 1][c] = true }
+                    for mi in 0..<2 where m.flagged[mi] {
+                        switch k {
+                        case -2: for i in flaggedCmp[mi].indices { flaggedCmp[mi][i][c] = true }
+                        case -1: flaggedCmp[mi][0][c] = true
+                        default: flaggedCmp[mi][k + 1][c] = true
+                        }
                     }
                 }
             }
@@ -171,14 +177,14 @@ public struct GateEval {
         func measured(_ mi: Int, _ news: [[Double]]) -> Double {
             Stats.median((0..<comparisons).map { (Stats.median(base[mi][$0]) / Stats.median(news[$0]) - 1) * 100 })
         }
-        func kind(_ name: String, _ target: Double, _ extra: Int, _ news: [[[Double]]], worseOnly: Bool, flags: [Bool]) -> Kind {
+        func kind(_ name: String, _ target: Double, _ extra: Int, _ news: [[[Double]]], worseOnly: Bool, _ k: Int) -> Kind {
             Kind(name: name, targetSlowdownPercent: target, extraTouch: extra, measuredSlowdownPercent: measured(0, news[0]),
-                 rules: outcome(0, news[0], worseOnly: worseOnly, flags: flags),
-                 measuredSlowdownPercentPerCPU: measured(1, news[1]), rulesPerCPU: outcome(1, news[1], worseOnly: worseOnly, flags: flags))
+                 rules: outcome(0, news[0], worseOnly: worseOnly, flags: flaggedCmp[0][k]),
+                 measuredSlowdownPercentPerCPU: measured(1, news[1]), rulesPerCPU: outcome(1, news[1], worseOnly: worseOnly, flags: flaggedCmp[1][k]))
         }
-        var kinds = [kind("A/A", 0, 0, aa, worseOnly: false, flags: flaggedCmp[0])]
+        var kinds = [kind("A/A", 0, 0, aa, worseOnly: false, 0)]
         for (i, s) in slowdowns.enumerated() {
-            kinds.append(kind(String(format: "+%.0f%%", s), s, extras[i], vars[i], worseOnly: true, flags: flaggedCmp[i + 1]))
+            kinds.append(kind(String(format: "+%.0f%%", s), s, extras[i], vars[i], worseOnly: true, i + 1))
         }
         return Report(startedAt: ISO8601DateFormatter().string(from: t0), machine: .current(), workload: workload.name,
                       durationMs: workload.run.durationMs ?? 0, reps: reps, comparisons: comparisons,

@@ -44,6 +44,10 @@ public struct Rep: Sendable {
     /// The run flagged itself as untrustworthy for timing (noise.untrustworthy).
     public var untrustworthy: Bool
     public var noiseReason: String?
+    /// Untrustworthy even for `throughput/ops_per_cpu_s`, which leaves preemption
+    /// out: the run was partial, or the machine's steal time was above the limit
+    /// (a vCPU that does not run may still count as the thread's CPU time).
+    public var cpuTimeUntrustworthy = false
     public var values: [String: Double]
     public var info: [String: MetricInfo]
     /// The results file's `startedAt` (ISO 8601), when it has one.
@@ -187,10 +191,12 @@ public enum ResultSet {
         if let noise = o["noise"] as? [String: Any] {
             rep.untrustworthy = (noise["untrustworthy"] as? Bool) ?? false
             rep.noiseReason = noise["reason"] as? String
+            rep.cpuTimeUntrustworthy = (num(noise["stealPercent"]) ?? 0) > NoiseReport.maxStealPercent
         }
         let status = o["status"] as? [String: Any] ?? [:]
         if (status["partial"] as? Bool) == true {
             rep.untrustworthy = true
+            rep.cpuTimeUntrustworthy = true
             rep.noiseReason = (rep.noiseReason.map { $0 + "; " } ?? "") + "partial run (\(status["stopReason"] as? String ?? "?"))"
         }
         let tp = o["throughput"] as? [String: Any] ?? [:]
