@@ -20,7 +20,7 @@ extension PageAllocator {
             let zone = zones[zi], info = zone.info
             let idx = Int(block.pfn32) &- info.pointee.startPFN
             if UInt(bitPattern: c) < UInt(bitPattern: cpuCount), UInt(bitPattern: idx) < UInt(bitPattern: info.pointee.managed) {
-                let slot = PerCPUPages(base: info.pointee.pcpBase + c &* PerCPUPages.stride)
+                let slot = PerCPUPages(slots: info.pointee.pcpBase, cpu: c)
                 if tryTakeSlot(slot, cpu: c) {
                     let m = slot.meta
                     if m[idx].state == .allocated && Int(m[idx].order) == o {

@@ -13,6 +13,8 @@ import Synchronization
 ///      (set once at start): the order-0 fast path reads one line
 /// 128  counters[VMEvent.count] (Int), written only under this slot's lock
 /// ```
+/// The offsets are `PerCPUPages.Field`'s rows (the one table; accessors go
+/// through it, debug builds check indexes and types: RawLayout.swift).
 /// Invariants: `count` is the pages on the four lists; every list member is a
 /// `.pcp` head of that list's order. Slots are 384 bytes apart, so no two
 /// CPUs share a cache line (or an adjacent-line prefetch pair).
@@ -39,21 +41,70 @@ import Synchronization
 @frozen @usableFromInline struct PerCPUPages {
     @usableFromInline let base: UnsafeMutableRawPointer
     @inlinable init(base: UnsafeMutableRawPointer) { self.base = base }
+    /// Slot `cpu` of the zone's slots at `slots` (`stride` bytes apart).
+    @inlinable @inline(__always)
+    init(slots: UnsafeMutableRawPointer, cpu: Int) { base = slots + cpu &* Field.byteSize }
 
-    @inlinable static var stride: Int { 384 }
+    @inlinable static var stride: Int { Field.byteSize }
     @inlinable static var lists: Int { Order.pcpMax + 1 }
 
-    @inlinable var lock: RawSpinLock { RawSpinLock(base.assumingMemoryBound(to: Atomic<Int>.self)) }
+    /// The slot's offset table, one row per field (the map above). Accessors
+    /// go through it; `Field.layoutProblems()` (tested) finds overlaps,
+    /// misalignment and fields past the slot.
+    @usableFromInline enum Field: Int, RawLayout {
+        case owner, freeDelta, count, high, batch, highMin, highMax, heads, aboveLow
+        case zone, meta, memory, blockBits, pageShift, counters
+
+        /// 384: three lines, so no two CPUs share a line or an adjacent-line prefetch pair.
+        @usableFromInline static var byteSize: Int { 384 }
+        @usableFromInline static var baseAlignment: Int { 128 }
+
+        @inlinable var offset: Int {
+            switch self {
+            case .owner: 0
+            case .freeDelta: 8
+            case .count: 16
+            case .high: 24
+            case .batch: 32
+            case .highMin: 40
+            case .highMax: 48
+            case .heads: 56
+            case .aboveLow: 72
+            case .zone: 80
+            case .meta: 88
+            case .memory: 96
+            case .blockBits: 104
+            case .pageShift: 112
+            case .counters: 128
+            }
+        }
+
+        @usableFromInline var row: RawFieldRow {
+            switch self {
+            case .owner, .freeDelta, .aboveLow: RawFieldRow(offset, Atomic<Int>.self)
+            case .count, .high, .batch, .highMin, .highMax, .pageShift: RawFieldRow(offset, Int.self)
+            case .heads: RawFieldRow(offset, UInt32.self, count: PerCPUPages.lists)
+            case .zone, .memory: RawFieldRow(offset, UnsafeMutableRawPointer.self)
+            case .meta: RawFieldRow(offset, UnsafeMutablePointer<PageMeta>.self)
+            case .blockBits: RawFieldRow(offset, UInt64.self)
+            case .counters: RawFieldRow(offset, Int.self, count: VMEvent.count)
+            }
+        }
+    }
+
+    @inlinable var lock: RawSpinLock { RawSpinLock(base.rawField(Field.owner, as: Atomic<Int>.self)) }
     /// The owner word as a plain pointer, for the rseq sequence in the C shim.
-    @inlinable var word: UnsafeMutablePointer<Int> { base.assumingMemoryBound(to: Int.self) }
-    @inlinable var freeDelta: UnsafeMutablePointer<Atomic<Int>> { (base + 8).assumingMemoryBound(to: Atomic<Int>.self) }
-    @inlinable var count: UnsafeMutablePointer<Int> { (base + 16).assumingMemoryBound(to: Int.self) }
-    @inlinable var high: UnsafeMutablePointer<Int> { (base + 24).assumingMemoryBound(to: Int.self) }
-    @inlinable var batch: UnsafeMutablePointer<Int> { (base + 32).assumingMemoryBound(to: Int.self) }
-    @inlinable var highMin: UnsafeMutablePointer<Int> { (base + 40).assumingMemoryBound(to: Int.self) }
-    @inlinable var highMax: UnsafeMutablePointer<Int> { (base + 48).assumingMemoryBound(to: Int.self) }
-    @inlinable var heads: UnsafeMutablePointer<UInt32> { (base + 56).assumingMemoryBound(to: UInt32.self) }
-    @inlinable var counters: UnsafeMutablePointer<Int> { (base + 128).assumingMemoryBound(to: Int.self) }
+    @inlinable var word: UnsafeMutablePointer<Int> { base.rawField(Field.owner, as: Int.self) }
+    @inlinable var freeDelta: UnsafeMutablePointer<Atomic<Int>> { base.rawField(Field.freeDelta, as: Atomic<Int>.self) }
+    @inlinable var count: UnsafeMutablePointer<Int> { base.rawField(Field.count, as: Int.self) }
+    @inlinable var high: UnsafeMutablePointer<Int> { base.rawField(Field.high, as: Int.self) }
+    @inlinable var batch: UnsafeMutablePointer<Int> { base.rawField(Field.batch, as: Int.self) }
+    @inlinable var highMin: UnsafeMutablePointer<Int> { base.rawField(Field.highMin, as: Int.self) }
+    @inlinable var highMax: UnsafeMutablePointer<Int> { base.rawField(Field.highMax, as: Int.self) }
+    /// List heads by order (0...3); debug builds check the order.
+    @inlinable var heads: RawElements<UInt32> { RawElements(base.rawField(Field.heads, as: UInt32.self), count: PerCPUPages.lists) }
+    /// Counters by VMEvent, written only under this slot's lock; debug builds check the index.
+    @inlinable var counters: RawElements<Int> { RawElements(base.rawField(Field.counters, as: Int.self), count: VMEvent.count) }
     /// 1 only while the zone's NR_FREE_PAGES minus its reserved pages is
     /// above `ZoneInfo.fastMark` (LOW + lowmem_reserve + the largest per-CPU
     /// drift): the order-0 fast path then skips the watermark arithmetic.
@@ -62,23 +113,23 @@ import Synchronization
     /// reservation that leaves the zone at or below it. docs/allocator.md,
     /// "The above-LOW flag", argues why it never says yes when the exact
     /// check would say no.
-    @inlinable var aboveLow: UnsafeMutablePointer<Atomic<Int>> { (base + 72).assumingMemoryBound(to: Atomic<Int>.self) }
+    @inlinable var aboveLow: UnsafeMutablePointer<Atomic<Int>> { base.rawField(Field.aboveLow, as: Atomic<Int>.self) }
     /// The zone this slot belongs to (read-only after start).
-    @inlinable var zone: Zone { Zone(base: (base + 80).load(as: UnsafeMutableRawPointer.self)) }
+    @inlinable var zone: Zone { Zone(base: base.loadField(Field.zone, as: UnsafeMutableRawPointer.self)) }
     /// Copies of ZoneInfo.meta, .memory, .blockBits, .pageShift (read-only after start).
-    @inlinable var meta: UnsafeMutablePointer<PageMeta> { (base + 88).load(as: UnsafeMutablePointer<PageMeta>.self) }
-    @inlinable var memory: UnsafeMutableRawPointer { (base + 96).load(as: UnsafeMutableRawPointer.self) }
-    @inlinable var blockBits: UInt64 { (base + 104).load(as: UInt64.self) }
-    @inlinable var pageShift: Int { (base + 112).load(as: Int.self) }
+    @inlinable var meta: UnsafeMutablePointer<PageMeta> { base.loadField(Field.meta, as: UnsafeMutablePointer<PageMeta>.self) }
+    @inlinable var memory: UnsafeMutableRawPointer { base.loadField(Field.memory, as: UnsafeMutableRawPointer.self) }
+    @inlinable var blockBits: UInt64 { base.loadField(Field.blockBits, as: UInt64.self) }
+    @inlinable var pageShift: Int { base.loadField(Field.pageShift, as: Int.self) }
 
     /// Fills the read-only copies of `zone`'s facts.
     func setZone(_ zone: Zone) {
         let i = zone.info.pointee
-        (base + 80).storeBytes(of: zone.base, as: UnsafeMutableRawPointer.self)
-        (base + 88).storeBytes(of: i.meta, as: UnsafeMutablePointer<PageMeta>.self)
-        (base + 96).storeBytes(of: i.memory, as: UnsafeMutableRawPointer.self)
-        (base + 104).storeBytes(of: i.blockBits, as: UInt64.self)
-        (base + 112).storeBytes(of: i.pageShift, as: Int.self)
+        base.storeField(zone.base, Field.zone)
+        base.storeField(i.meta, Field.meta)
+        base.storeField(i.memory, Field.memory)
+        base.storeField(i.blockBits, Field.blockBits)
+        base.storeField(i.pageShift, Field.pageShift)
     }
 
     /// The block of local index `idx`, order `order` (makeBlock from the slot's copies).
@@ -93,17 +144,18 @@ import Synchronization
 
     /// Lays out `cpus` slots for a zone.
     static func makeSlots(cpus: Int, batch: Int, highMin: Int, highMax: Int) -> UnsafeMutableRawPointer {
-        precondition(128 + VMEvent.count * 8 <= stride, "pcp counters outgrew the slot")
-        let raw = UnsafeMutableRawPointer.allocate(byteCount: stride * cpus, alignment: 128)
+        let problems = Field.layoutProblems()
+        precondition(problems.isEmpty, "per-CPU slot layout: \(problems)")
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: stride * cpus, alignment: Field.baseAlignment)
         raw.initializeMemory(as: UInt8.self, repeating: 0, count: stride * cpus)
         for c in 0..<cpus {
-            let s = raw + c * stride
-            s.bindMemory(to: Atomic<Int>.self, capacity: 2).initialize(to: Atomic(0))
-            (s + 8).bindMemory(to: Atomic<Int>.self, capacity: 1).initialize(to: Atomic(0))
-            (s + 16).bindMemory(to: Int.self, capacity: 5).initialize(from: [0, highMin, batch, highMin, highMax], count: 5)
-            (s + 56).bindMemory(to: UInt32.self, capacity: 4).initialize(repeating: PageMeta.none, count: 4)
-            (s + 72).bindMemory(to: Atomic<Int>.self, capacity: 1).initialize(to: Atomic(0))
-            (s + 128).bindMemory(to: Int.self, capacity: VMEvent.count).initialize(repeating: 0, count: VMEvent.count)
+            let s = PerCPUPages(slots: raw, cpu: c).base
+            for f in [Field.owner, .freeDelta, .aboveLow] { (s + f.offset).bindMemory(to: Atomic<Int>.self, capacity: 1).initialize(to: Atomic(0)) }
+            for (f, v) in [(Field.count, 0), (.high, highMin), (.batch, batch), (.highMin, highMin), (.highMax, highMax)] {
+                (s + f.offset).bindMemory(to: Int.self, capacity: 1).initialize(to: v)
+            }
+            (s + Field.heads.offset).bindMemory(to: UInt32.self, capacity: lists).initialize(repeating: PageMeta.none, count: lists)
+            (s + Field.counters.offset).bindMemory(to: Int.self, capacity: VMEvent.count).initialize(repeating: 0, count: VMEvent.count)
         }
         return raw
     }

@@ -50,6 +50,8 @@ import Synchronization
 ///      counters[VMEvent.count] (Int)                  under the zone lock
 /// 896  rare atomics: counters bumped outside any lock, one per VMEvent
 /// ```
+/// The offsets are `Zone.Field`'s rows (the one table; accessors go through
+/// it, debug builds check indexes and types: RawLayout.swift).
 /// Invariants (checked by `PageAllocator.validate()`):
 /// - each free list is a well-formed doubly linked list whose members are
 ///   `.buddy` heads of that order, aligned to their size in pfn space, inside
@@ -76,60 +78,98 @@ import Synchronization
     @usableFromInline let base: UnsafeMutableRawPointer
     @inlinable init(base: UnsafeMutableRawPointer) { self.base = base }
 
-    static let byteSize = 1152
+    static var byteSize: Int { Field.byteSize }
     /// One rare atomic per event: `counters(zone:)` reads them all.
     static let rareCount = VMEvent.count
 
-    @inlinable var lock: RawSpinLock { RawSpinLock(base.assumingMemoryBound(to: Atomic<Int>.self)) }
+    /// The zone block's offset table, one row per field (the map above).
+    /// Accessors below go through it; `Field.layoutProblems()` (tested) finds
+    /// overlaps, misalignment and fields past the block.
+    @usableFromInline enum Field: Int, RawLayout {
+        case lock, freePages, info, reserved, lowmemReserve, freeHead, freeTail, nrFree, lockedCounters, rare
+
+        @usableFromInline static var byteSize: Int { 1152 }
+        @usableFromInline static var baseAlignment: Int { 128 }
+
+        @inlinable var offset: Int {
+            switch self {
+            case .lock: 0
+            case .freePages: 128
+            case .info: 136
+            case .reserved: 440
+            case .lowmemReserve: 448
+            case .freeHead: 512
+            case .freeTail: 560
+            case .nrFree: 608
+            case .lockedCounters: 704
+            case .rare: 896
+            }
+        }
+
+        @usableFromInline var row: RawFieldRow {
+            switch self {
+            case .lock, .freePages, .reserved: RawFieldRow(offset, Atomic<Int>.self)
+            // ZoneInfo may grow up to `reserved`.
+            case .info: RawFieldRow(offset, ZoneInfo.self, space: Field.reserved.offset - offset)
+            case .lowmemReserve: RawFieldRow(offset, Int.self, count: ZoneType.count)
+            case .freeHead, .freeTail: RawFieldRow(offset, UInt32.self, count: Order.count)
+            case .nrFree: RawFieldRow(offset, Atomic<Int>.self, count: Order.count)
+            case .lockedCounters: RawFieldRow(offset, Int.self, count: VMEvent.count)
+            case .rare: RawFieldRow(offset, Atomic<Int>.self, count: Zone.rareCount)
+            }
+        }
+    }
+
+    @inlinable var lock: RawSpinLock { RawSpinLock(base.rawField(Field.lock, as: Atomic<Int>.self)) }
     /// NR_FREE_PAGES without the per-CPU deltas (zone_page_state()).
-    @inlinable var freePages: UnsafeMutablePointer<Atomic<Int>> { (base + 128).assumingMemoryBound(to: Atomic<Int>.self) }
-    @inlinable var info: UnsafeMutablePointer<ZoneInfo> { (base + 136).assumingMemoryBound(to: ZoneInfo.self) }
-    @inlinable var lowmemReserve: UnsafeMutablePointer<Int> { (base + 448).assumingMemoryBound(to: Int.self) }
+    @inlinable var freePages: UnsafeMutablePointer<Atomic<Int>> { base.rawField(Field.freePages, as: Atomic<Int>.self) }
+    @inlinable var info: UnsafeMutablePointer<ZoneInfo> { base.rawField(Field.info, as: ZoneInfo.self) }
+    /// lowmem_reserve[classzone]; debug builds check the index.
+    @inlinable var lowmemReserve: RawElements<Int> { RawElements(base.rawField(Field.lowmemReserve, as: Int.self), count: ZoneType.count) }
     /// Pages held back by reservations (Chinner): everyone else sees this
     /// much less free memory; a transaction may use its own share.
-    @inlinable var reserved: UnsafeMutablePointer<Atomic<Int>> { (base + 440).assumingMemoryBound(to: Atomic<Int>.self) }
-    @inlinable var freeHead: UnsafeMutablePointer<UInt32> { (base + 512).assumingMemoryBound(to: UInt32.self) }
-    @inlinable var freeTail: UnsafeMutablePointer<UInt32> { (base + 560).assumingMemoryBound(to: UInt32.self) }
+    @inlinable var reserved: UnsafeMutablePointer<Atomic<Int>> { base.rawField(Field.reserved, as: Atomic<Int>.self) }
+    @inlinable var freeHead: RawElements<UInt32> { RawElements(base.rawField(Field.freeHead, as: UInt32.self), count: Order.count) }
+    @inlinable var freeTail: RawElements<UInt32> { RawElements(base.rawField(Field.freeTail, as: UInt32.self), count: Order.count) }
     /// Blocks per order. Written under the zone lock; read without it by the
     /// watermark check and shouldReclaimRetry (as the kernel reads nr_free),
     /// so relaxed atomics: plain moves on x86, and no data race.
-    @inlinable var nrFree: UnsafeMutablePointer<Atomic<Int>> { (base + 608).assumingMemoryBound(to: Atomic<Int>.self) }
+    @inlinable var nrFree: RawElements<Atomic<Int>> { RawElements(base.rawField(Field.nrFree, as: Atomic<Int>.self), count: Order.count) }
     /// nr_free[order], relaxed.
     @inlinable @inline(__always) func freeBlocks(_ order: Int) -> Int { nrFree[order].load(ordering: .relaxed) }
-    /// Counters written only under the zone lock.
-    @inlinable var lockedCounters: UnsafeMutablePointer<Int> { (base + 704).assumingMemoryBound(to: Int.self) }
+    /// Counters written only under the zone lock, indexed by VMEvent.
+    @inlinable var lockedCounters: RawElements<Int> { RawElements(base.rawField(Field.lockedCounters, as: Int.self), count: VMEvent.count) }
     /// Counters bumped without a lock (slow path only).
-    @inlinable var rare: UnsafeMutablePointer<Atomic<Int>> { (base + 896).assumingMemoryBound(to: Atomic<Int>.self) }
+    @inlinable var rare: RawElements<Atomic<Int>> { RawElements(base.rawField(Field.rare, as: Atomic<Int>.self), count: VMEvent.count) }
 
     @inlinable var meta: UnsafeMutablePointer<PageMeta> { info.pointee.meta }
 
-    /// The per-CPU slot of `cpu`.
+    /// The per-CPU slot of `cpu`. Debug builds check the CPU.
     @inlinable func pcp(_ cpu: Int) -> PerCPUPages {
-        PerCPUPages(base: info.pointee.pcpBase + cpu &* PerCPUPages.stride)
+        assert(UInt(bitPattern: cpu) < UInt(bitPattern: info.pointee.cpuCount), "zone \(info.pointee.index): cpu \(cpu) of \(info.pointee.cpuCount)")
+        return PerCPUPages(slots: info.pointee.pcpBase, cpu: cpu)
     }
 
     /// Allocates and lays out a zone block. `info` fields are filled by the caller.
     static func make(info: ZoneInfo) -> Zone {
-        precondition(MemoryLayout<ZoneInfo>.size <= 440 - 136, "ZoneInfo outgrew its lines")
-        precondition(704 + VMEvent.count * 8 <= 896, "zone counters outgrew their lines")
-        precondition(896 + rareCount * 8 <= byteSize, "rare counters outgrew the zone block")
-        let raw = UnsafeMutableRawPointer.allocate(byteCount: byteSize, alignment: 128)
+        let problems = Field.layoutProblems()
+        precondition(problems.isEmpty, "zone layout: \(problems)")
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: byteSize, alignment: Field.baseAlignment)
         raw.initializeMemory(as: UInt8.self, repeating: 0, count: byteSize)
-        raw.bindMemory(to: Atomic<Int>.self, capacity: 1).initialize(to: Atomic(0))
+        func atomics(_ f: Field) {
+            let p = (raw + f.offset).bindMemory(to: Atomic<Int>.self, capacity: f.row.count)
+            for i in 0..<f.row.count { (p + i).initialize(to: Atomic(0)) }
+        }
         var info = info
         info.blockBits = PageBlock.bits(pfn: info.startPFN, order: 0, node: info.node, zone: info.index, pageShift: info.pageShift)
-        (raw + 128).bindMemory(to: Atomic<Int>.self, capacity: 1).initialize(to: Atomic(0))
-        (raw + 136).bindMemory(to: ZoneInfo.self, capacity: 1).initialize(to: info)
-        (raw + 440).bindMemory(to: Atomic<Int>.self, capacity: 1).initialize(to: Atomic(0))
-        (raw + 448).bindMemory(to: Int.self, capacity: 4).initialize(repeating: 0, count: 4)
-        // freeHead at 512 and freeTail at 560 are not contiguous (11 x 4 = 44 bytes): empty both.
-        (raw + 512).bindMemory(to: UInt32.self, capacity: Order.count).initialize(repeating: PageMeta.none, count: Order.count)
-        (raw + 560).bindMemory(to: UInt32.self, capacity: Order.count).initialize(repeating: PageMeta.none, count: Order.count)
-        let nr = (raw + 608).bindMemory(to: Atomic<Int>.self, capacity: Order.count)
-        for o in 0..<Order.count { (nr + o).initialize(to: Atomic(0)) }
-        (raw + 704).bindMemory(to: Int.self, capacity: VMEvent.count).initialize(repeating: 0, count: VMEvent.count)
-        let rare = (raw + 896).bindMemory(to: Atomic<Int>.self, capacity: rareCount)
-        for i in 0..<rareCount { (rare + i).initialize(to: Atomic(0)) }
+        for f in [Field.lock, .freePages, .reserved, .nrFree, .rare] { atomics(f) }
+        (raw + Field.info.offset).bindMemory(to: ZoneInfo.self, capacity: 1).initialize(to: info)
+        (raw + Field.lowmemReserve.offset).bindMemory(to: Int.self, capacity: ZoneType.count).initialize(repeating: 0, count: ZoneType.count)
+        // freeHead and freeTail are not contiguous (11 x 4 = 44 bytes each): empty both.
+        for f in [Field.freeHead, .freeTail] {
+            (raw + f.offset).bindMemory(to: UInt32.self, capacity: Order.count).initialize(repeating: PageMeta.none, count: Order.count)
+        }
+        (raw + Field.lockedCounters.offset).bindMemory(to: Int.self, capacity: VMEvent.count).initialize(repeating: 0, count: VMEvent.count)
         return Zone(base: raw)
     }
 
