@@ -316,10 +316,10 @@ import Glibc
         try finish(try start(args, cwd: cwd), timeoutS: timeoutS)
     }
 
-    static func git(_ args: [String]) throws -> String {
+    static func git(_ args: [String], in dir: String = repoRoot.path) throws -> String {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["git", "-C", repoRoot.path] + args
+        p.arguments = ["git", "-C", dir] + args
         let pipe = Pipe()
         p.standardOutput = pipe
         p.standardError = FileHandle.nullDevice
