@@ -25,15 +25,20 @@ extension PageAllocator {
         let o = order.rawValue
         if o <= fastMaxOrder, reserve != .transaction {
             let c = cpu?.rawValue ?? thisCPU()
-            if UInt(bitPattern: c) < UInt(bitPattern: cpuCount), node == nil || node!.rawValue == cpuNode[c] {
+            // thisCPU() is always in range: only a CPU the caller names is checked.
+            if cpu == nil || UInt(bitPattern: c) < UInt(bitPattern: cpuCount), node == nil || node!.rawValue == cpuNode[c] {
                 let t = ZoneType.highestIndex(for: flags)
                 if let sb = cpuFast[c &<< 3 | t &<< 1 | 1] {
                     let slot = PerCPUPages(base: sb)
-                    if o == 0 ? fastLowOK(slot: slot, classzone: t)
-                              : watermarkOK(slot.zone, order: o, mark: slot.zone.info.pointee.wmarkLow, classzone: t, flags: []),
+                    // The above-LOW flag is 0 or 1, so `flag > o` is "order 0 and
+                    // the flag set" in one compare; anything else takes the check
+                    // it took before (fastLowCheck for order 0, watermarkOK above).
+                    if slot.aboveLow.pointee.load(ordering: .relaxed) > o
+                        || (o == 0 ? fastLowCheck(slot: slot, classzone: t)
+                                   : watermarkOK(slot.zone, order: o, mark: slot.zone.info.pointee.wmarkLow, classzone: t, flags: [])),
                        tryTakeSlotFast(slot, cpu: c) {
                         let idx = slot.heads[o]
-                        if idx != PageMeta.none {
+                        if Int32(bitPattern: idx) != Int32(bitPattern: PageMeta.none) {
                             let m = slot.meta
                             slot.heads[o] = m[Int(idx)].next
                             slot.count.pointee &-= 1 &<< o

@@ -14,30 +14,33 @@ extension PageAllocator {
         // zone and pfn that exist, this CPU's slot free, the block's head
         // allocated with this order. Anything else: freeGeneral (same checks,
         // same errors, the buddy when the slot is taken).
+        // The CPU first: under valgrind (and without glibc's rseq area) the
+        // lookup is a call, and nothing decoded from the block is live across it.
+        let c = cpu?.rawValue ?? thisCPU()
         let o = Int(block.order8), zi = block.zoneIndex
-        if o <= freeFastMaxOrder, zi < zoneCount {
-            let c = cpu?.rawValue ?? thisCPU()
-            let zone = zones[zi], info = zone.info
-            let idx = Int(block.pfn32) &- info.pointee.startPFN
-            if UInt(bitPattern: c) < UInt(bitPattern: cpuCount), UInt(bitPattern: idx) < UInt(bitPattern: info.pointee.managed) {
-                let slot = PerCPUPages(slots: info.pointee.pcpBase, cpu: c)
-                if tryTakeSlot(slot, cpu: c) {
-                    let m = slot.meta
-                    if m[idx].state == .allocated && Int(m[idx].order) == o {
-                        m[idx].state = .pcp
-                        m[idx].owner = PageMeta.freedMark
-                        m[idx].next = slot.heads[o]
-                        slot.heads[o] = UInt32(truncatingIfNeeded: idx)
-                        slot.count.pointee &+= 1 &<< o
-                        slot.counters[VMEvent.pgfree.rawValue] &+= 1 &<< o
-                        if slot.count.pointee >= slot.high.pointee {
-                            freePCPBulkLocked(zone, slot: slot, pages: slot.batch.pointee, cpu: c)
-                        }
-                        releaseSlot(slot)
-                        return
+        // freeZones has a row for every zone byte: one that names no zone has
+        // 0 managed pages, so the range check below refuses it.
+        let fz = freeZones
+        let idx = Int(block.pfn32) &- fz[zi]
+        if o <= freeFastMaxOrder, UInt(bitPattern: idx) < UInt(bitPattern: fz[PageAllocator.freeZoneRows &+ zi]),
+           cpu == nil || UInt(bitPattern: c) < UInt(bitPattern: cpuCount) {
+            let slot = PerCPUPages(slots: UnsafeMutableRawPointer(bitPattern: fz[2 &* PageAllocator.freeZoneRows &+ zi]).unsafelyUnwrapped, cpu: c)
+            if tryTakeSlot(slot, cpu: c) {
+                let m = slot.meta
+                if m[idx].state == .allocated && Int(m[idx].order) == o {
+                    m[idx].state = .pcp
+                    m[idx].owner = PageMeta.freedMark
+                    m[idx].next = slot.heads[o]
+                    slot.heads[o] = UInt32(truncatingIfNeeded: idx)
+                    slot.count.pointee &+= 1 &<< o
+                    slot.counters[VMEvent.pgfree.rawValue] &+= 1 &<< o
+                    if slot.count.pointee >= slot.high.pointee {
+                        freePCPBulkLocked(slot.zone, slot: slot, pages: slot.batch.pointee, cpu: c)
                     }
                     releaseSlot(slot)
+                    return
                 }
+                releaseSlot(slot)
             }
         }
         try freeGeneral(block, cpu: cpu)

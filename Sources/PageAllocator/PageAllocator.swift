@@ -29,7 +29,7 @@ import Glibc
 /// - every stored property is a `let` set in `init`, before the allocator
 ///   is shared: read without a lock by any thread afterwards;
 /// - the tables behind `zonelists`, `zonelistLens`, `cpuNode`,
-///   `realToLogical` and `cpuFast` are written only in `init`: read-only after;
+///   `realToLogical`, `cpuFast` and `freeZones` are written only in `init`: read-only after;
 /// - `zones`: each Zone's contract (the zone lock, atomics, set-up-only info),
 ///   and each of its per-CPU slots' (PerCPUPages: the slot's owner);
 /// - `slow` (SlowPathState): atomics, pthread/Synchronization mutexes and the
@@ -85,6 +85,12 @@ public final class PageAllocator: @unchecked Sendable {
     /// cpuFast[cpu * 8 + t * 2] = the first zone of that CPU's node's zonelist
     /// for t, and [+1] = that zone's per-CPU slot of this CPU (nil: no zone).
     @usableFromInline let cpuFast: UnsafeMutablePointer<UnsafeMutableRawPointer?>
+    /// The free fast path's zone table, indexed by a block's zone byte (0...255)
+    /// without a bounds check: three rows of 256 words, `freeZoneRows` apart:
+    /// the zone's first pfn, its managed pages (0 for a zone byte that names
+    /// no zone, so every pfn fails the range check) and its per-CPU slots.
+    @usableFromInline let freeZones: UnsafeMutablePointer<Int>
+    @inlinable static var freeZoneRows: Int { 256 }
     /// pcp_lock as built: rseq ownership of the per-CPU lists, or trylock.
     public let pcpLock: PCPLockMode
     /// Why `pcp_lock = auto` fell back to trylock (nil: it did not).
@@ -243,6 +249,14 @@ public final class PageAllocator: @unchecked Sendable {
                 i.pointee.fastMark = max(i.pointee.fastMark, i.pointee.wmarkLow + zone.lowmemReserve[t] + i.pointee.maxDrift)
             }
         }
+        freeZones = .allocate(capacity: 3 * PageAllocator.freeZoneRows)
+        freeZones.initialize(repeating: 0, count: 3 * PageAllocator.freeZoneRows)
+        for z in 0..<zoneCount {
+            let i = zones[z].info.pointee
+            freeZones[z] = i.startPFN
+            freeZones[PageAllocator.freeZoneRows + z] = i.managed
+            freeZones[2 * PageAllocator.freeZoneRows + z] = Int(bitPattern: i.pcpBase)
+        }
     }
 
     deinit {
@@ -256,13 +270,15 @@ public final class PageAllocator: @unchecked Sendable {
         cpuNode.deallocate()
         realToLogical.deallocate()
         cpuFast.deallocate()
+        freeZones.deallocate()
     }
 
     // MARK: small lookups
 
     /// The logical CPU the calling thread runs on: one load from glibc's
     /// rseq area (sched_getcpu() where glibc registered none, e.g. valgrind)
-    /// when logical CPUs are real CPUs; else currentCPUIndex().
+    /// when logical CPUs are real CPUs; else currentCPUIndex(). Always in
+    /// 0..<cpuCount, so the fast paths check only a CPU the caller names.
     @inlinable @inline(__always)
     func thisCPU() -> Int {
         let r = cpuArea != 0 ? Int(cnuma_rseq_cpu(cpuArea)) : Int(cnuma_sched_getcpu())
@@ -273,12 +289,15 @@ public final class PageAllocator: @unchecked Sendable {
     @usableFromInline @inline(never)
     func currentCPUIndexCold() -> Int { currentCPUIndex() }
 
-    /// The logical CPU the calling thread runs on (sched_getcpu via rseq).
+    /// The logical CPU the calling thread runs on (sched_getcpu via rseq),
+    /// always in 0..<cpuCount (a failed sched_getcpu, -1, maps like any
+    /// other number outside the table).
     @inlinable @inline(__always)
     public func currentCPUIndex() -> Int {
         let r = Int(cnuma_current_cpu())
-        if identityCPUMap && r < cpuCount { return r }
-        return realToLogical[r < realCPUCount ? r : r % realCPUCount]
+        let u = UInt(bitPattern: r)
+        if identityCPUMap && u < UInt(bitPattern: cpuCount) { return r }
+        return realToLogical[u < UInt(bitPattern: realCPUCount) ? r : Int(u % UInt(bitPattern: realCPUCount))]
     }
 
     @inlinable @inline(__always)

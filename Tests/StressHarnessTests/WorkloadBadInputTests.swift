@@ -50,6 +50,7 @@ import Testing
         Case(what: "hand-off to a group that never frees", text: op + "free_on = \"group0\"\n", line: 3, field: "group[0].op[0].free_on", fragment: "no consume operation"),
         Case(what: "a consumer nobody feeds", text: op + "[[group.op]]\nkind = \"consume\"\n", line: 4, field: "group[0].op[1].kind", fragment: "no operation hands it blocks"),
         Case(what: "unknown GFP flag", text: op + "flags = \"GFP_KERNAL\"\n", line: 3, field: "group[0].op[0].flags", fragment: "unknown GFP flag 'GFP_KERNAL'"),
+        Case(what: "pcp_lock = rseq on a declared topology", text: "[topology]\nnodes = 1\n[policy]\npcp_lock = \"rseq\"\n" + op, line: 4, field: "policy.pcp_lock", fragment: "declares its topology ([topology] at line 1)"),
         Case(what: "unknown policy", text: "[policy]\nretyr = \"kernel\"\n" + op, line: 2, field: "policy.retyr", fragment: "unknown key"),
         Case(what: "bad policy value", text: "[policy]\noom = \"eager\"\n" + op, line: 2, field: "policy.oom", fragment: "not accepted"),
         Case(what: "need level above 3", text: op + "need = 4\n", line: 3, field: "group[0].op[0].need", fragment: "at most 3"),

@@ -82,6 +82,12 @@ struct WorkloadDecoder {
         let memory = try decodeMemory(r.subtable("memory") ?? TableReader(file: file, path: "memory", table: TOMLTable(line: 1)), nodes: topo.spec.nodes)
         let run = try decodeRun(r.subtable("run") ?? TableReader(file: file, path: "run", table: TOMLTable(line: 1)))
         let policy = try decodePolicy(r.subtable("policy"))
+        // rseq owns a per-CPU list by the real CPU a thread runs on; a declared
+        // CPU is not one real CPU, so the allocator would refuse it. Say so here,
+        // at the key, rather than when the allocator is built.
+        if topo.spec.kind == "declared", policy["pcp_lock"] == "rseq", let pr = try r.subtable("policy") {
+            throw pr.fail("pcp_lock", "\"rseq\" needs the machine's own CPUs, but this workload declares its topology ([topology] at line \(topo.reader.table.line)): a declared CPU is not one real CPU, so a restartable sequence cannot own its per-CPU list; use pcp_lock = \"auto\" (falls back to trylock) or \"trylock\"")
+        }
         let harness = try decodeHarness(r.subtable("harness"))
         let reclaim = try decodeReclaim(r.subtable("reclaim"))
         let faults = try decodeFailPageAlloc(r.subtable("fail_page_alloc"))
