@@ -14,6 +14,9 @@ public struct OOMEvent: Sendable, Equatable, Codable {
     public var order: Int
     public var flags: String
     public var kind: String // "kill", "reap", "victim-timeout"
+    /// oom_kill.c's constraint when not CONSTRAINT_NONE: "CONSTRAINT_MEMORY_POLICY nodemask=1"
+    /// (a bind policy's OOM; only tasks that may free memory on those nodes are eligible).
+    public var constraint: String? = nil
 }
 
 /// oom_lock: a pthread mutex the allocator trylocks (or waits for, bounded).
@@ -39,15 +42,30 @@ extension PageAllocator {
     /// select_bad_process() + oom_kill_process(), oom_lock held. A live
     /// victim not yet skipped blocks new selections (the killer waits for it)
     /// unless victim_timeout_ms has passed, which skips it.
-    func selectAndKill(triggeredBy task: UInt16, order: Int, gfp: GFP, group: Int = 0) -> OOMSelection {
+    ///
+    /// constrained_alloc(): an allocation whose `nodemask` leaves out a node
+    /// (a bind policy) is CONSTRAINT_MEMORY_POLICY: totalpages (for
+    /// oom_score_adj) is the pages of the mask's nodes, and a task is eligible
+    /// only when killing it can free memory there (oom_cpuset_eligible ->
+    /// mempolicy_in_oom_domain): a task without a bind policy is, a task bound
+    /// to nodes that do not intersect the mask is not.
+    func selectAndKill(triggeredBy task: UInt16, order: Int, gfp: GFP, group: Int = 0, nodemask: NodeMask = .all) -> OOMSelection {
         let t = slow.tasks
         let now = Int(cnuma_monotonic_ns())
         var chosen: UInt16 = 0
         var best = Int.min
+        let constrained = group == 0 && (0..<nodeCount).contains { !nodemask.contains($0) }
+        let total = constrained ? (0..<zoneCount).filter { nodemask.contains(zones[$0].info.pointee.node) }
+            .reduce(0) { $0 + zones[$1].info.pointee.managed } : totalPages
+        let constraint = constrained ? "CONSTRAINT_MEMORY_POLICY nodemask=\(NodeList.format((0..<nodeCount).filter { nodemask.contains($0) }.map { topology.number(of: $0) }))" : nil
         for i in 1..<t.count {
             let id = UInt16(i)
             guard t.get(id, .state) == 1 else { continue }
             if group != 0 && t.get(id, .group) != group { continue } // a group OOM stays inside the group
+            if constrained {
+                let bound = UInt64(bitPattern: Int64(t.get(id, .bindMask)))
+                if bound != 0 && bound & nodemask.bits == 0 { continue } // cannot free memory on the policy's nodes
+            }
             if t.get(id, .victim) != 0 {
                 if t.get(id, .skip) != 0 { continue }
                 let timeout = slow.policy.victimTimeoutMs
@@ -59,7 +77,7 @@ extension PageAllocator {
                 }
                 return .victimPending(id)
             }
-            guard let b = badness(id) else { continue }
+            guard let b = badness(id, totalPages: total) else { continue }
             if b > best { best = b; chosen = id }
         }
         guard chosen != 0 else {
@@ -69,16 +87,16 @@ extension PageAllocator {
         t.set(chosen, .killedAt, now)
         t.field(chosen, .victim).pointee.store(1, ordering: .releasing) // pairs with taskShouldDie's acquire
         slow.counters.bump(.oomKill)
-        logOOM(kind: "kill", victim: chosen, badness: best, by: task, order: order, gfp: gfp)
+        logOOM(kind: "kill", victim: chosen, badness: best, by: task, order: order, gfp: gfp, constraint: constraint)
         if slow.policy.reaper { slow.queueReap(chosen, atNs: UInt64(now) + UInt64(slow.policy.reaperDelayMs) * 1_000_000) }
         slow.oomWait.wakeAll() // a victim asleep on the queue must notice
         return .killed(chosen)
     }
 
-    func logOOM(kind: String, victim: UInt16, badness: Int, by: UInt16, order: Int, gfp: GFP) {
+    func logOOM(kind: String, victim: UInt16, badness: Int, by: UInt16, order: Int, gfp: GFP, constraint: String? = nil) {
         let name = slow.tasks.names.withLock { $0[victim] } ?? "task\(victim)"
         let e = OOMEvent(atNs: cnuma_monotonic_ns(), victim: Int(victim), victimName: name, badness: badness,
-                         triggeredBy: Int(by), order: order, flags: gfp.description, kind: kind)
+                         triggeredBy: Int(by), order: order, flags: gfp.description, kind: kind, constraint: constraint)
         slow.oomEvents.withLock { if $0.count < 1000 { $0.append(e) } }
     }
 

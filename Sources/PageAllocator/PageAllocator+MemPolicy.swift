@@ -24,6 +24,8 @@ extension PageAllocator {
         let t = policy.target(cpuNode: cpuNode[c], cursor: &cursor)
         guard t.node < nodeCount else { throw .noSuchNode(t.node, nodeCount: nodeCount) }
         let cpuID = CPUID(c)
+        // task->mempolicy for the OOM killer: a bind policy's nodes (mempolicy_in_oom_domain).
+        if policy.mode == .bind && owner != 0 { noteBindPolicy(owner: owner, mask: t.mask) }
         if t.mask.isAll {
             let b = try allocate(order: order, flags: flags, node: NodeID(t.node), cpu: cpuID, owner: owner, reserve: reserve)
             if t.interleave && b.node.rawValue == t.node { zones[b.zoneIndex].bumpRare(.numaInterleave) }
@@ -39,6 +41,13 @@ extension PageAllocator {
         }
         return try allocateGeneral(order: order, flags: flags, node: NodeID(t.node), cpu: cpuID, owner: owner,
                                    reserve: reserve, nodemask: t.mask)
+    }
+
+    /// Records a task's bind policy (its node mask) for the OOM killer's
+    /// CONSTRAINT_MEMORY_POLICY eligibility: the kernel reads task->mempolicy.
+    @usableFromInline
+    func noteBindPolicy(owner: UInt16, mask: NodeMask) {
+        slow.tasks.set(owner, .bindMask, Int(Int64(bitPattern: mask.bits)))
     }
 
     /// The first zone of a zonelist whose node is in `mask` (first_zones_zonelist); the list's first when none is.

@@ -127,7 +127,7 @@ extension PageAllocator {
             if retryReclaim { slow.counters.bump(.reclaimRetries); continue }
 
             // Step 7: the OOM killer.
-            let oom = mayOOM(order: o, flags: flags, type: type, get: get, owner: owner)
+            let oom = mayOOM(order: o, flags: flags, type: type, get: get, owner: owner, nodemask: nodemask)
             if let b = oom.block { return b }
             if oom.progress {
                 oomRetries += 1
@@ -173,7 +173,8 @@ extension PageAllocator {
     /// __alloc_pages_may_oom() and out_of_memory(), with the policy's
     /// oom_lock, sync waiting, Weiner's killer reserve and NOFAIL's emergency
     /// reserve. Returns a block or whether to count it as progress.
-    func mayOOM(order: Int, flags: GFP, type: ZoneType, get: (WatermarkLevel, AllocFlags) -> PageBlock?, owner: UInt16) -> (block: PageBlock?, progress: Bool) {
+    func mayOOM(order: Int, flags: GFP, type: ZoneType, get: (WatermarkLevel, AllocFlags) -> PageBlock?, owner: UInt16,
+                nodemask: NodeMask = .all) -> (block: PageBlock?, progress: Bool) {
         let policy = slow.policy
         let locked = policy.oomLockTrylock ? slow.oomLock.tryLock() : slow.oomLock.lock(timeoutNs: 1_000_000_000)
         guard locked else {
@@ -198,7 +199,7 @@ extension PageAllocator {
                 slow.counters.bump(.nofsNoKill)
                 progress = true
             } else {
-                switch selectAndKill(triggeredBy: owner, order: order, gfp: flags) {
+                switch selectAndKill(triggeredBy: owner, order: order, gfp: flags, nodemask: nodemask) {
                 case .killed(let v): progress = true; killed = true; waitFor = v
                 case .victimPending(let v): progress = true; waitFor = v
                 case .noVictim: progress = false

@@ -58,6 +58,8 @@ final class TaskTable: @unchecked Sendable {
         case state = 0 // 0 unused, 1 alive, 2 exited
         case victim, skip, rss, anon, cache, swap, adj, group, killedAt, activity, since, order, flags, target
         case resvLeft, resvZone
+        /// The node mask (bits) of the task's bind policy, 0 for none (task->mempolicy, MPOL_BIND).
+        case bindMask
     }
     /// Chunk pointers; chunk i is written before `limit` covers it.
     let chunks: UnsafeMutablePointer<UnsafeMutablePointer<Atomic<Int>>?>
@@ -186,13 +188,15 @@ extension PageAllocator {
     }
 
     /// oom_badness(): rss + swap + anon + page cache charged, plus
-    /// adj * totalpages / 1000; nil for exempt (-1000) or dead tasks.
-    func badness(_ id: UInt16) -> Int? {
+    /// adj * totalpages / 1000 (`total`: every zone's pages, or those of the
+    /// policy's nodes under CONSTRAINT_MEMORY_POLICY); nil for exempt (-1000)
+    /// or dead tasks.
+    func badness(_ id: UInt16, totalPages total: Int? = nil) -> Int? {
         let t = slow.tasks
         guard t.get(id, .state) == 1 else { return nil }
         let adj = t.get(id, .adj)
         guard adj != -1000 else { return nil }
         let points = t.get(id, .rss) + t.get(id, .swap) + t.get(id, .anon) + t.get(id, .cache)
-        return points + adj * (totalPages / 1000)
+        return points + adj * ((total ?? totalPages) / 1000)
     }
 }
