@@ -68,9 +68,12 @@ clean:
 # (scripts/numa-lab.sh, which installs QEMU and downloads a Debian kernel
 # as root) runs scripts/numa-lab-checks.sh with the release binary of
 # `make build` (no second build). .ci/run calls it (about 2.5 min on a fresh
-# 2-core machine, the install included; docs/numa-lab.md).
+# 2-core machine, the install included; docs/numa-lab.md). A second guest
+# with a memory-only node (--nodes memonly) runs scripts/numa-lab-checks-memonly.sh
+# (about 40 s more with the release binary).
 test-numa-lab: build
 	scripts/numa-lab.sh --bin .build/release/pagestorm --timeout 240 --sh-file scripts/numa-lab-checks.sh
+	scripts/numa-lab.sh --nodes memonly --bin .build/release/pagestorm --timeout 300 --sh-file scripts/numa-lab-checks-memonly.sh
 
 # ThreadSanitizer over the allocator's test suites (all but RseqTests: TSan
 # cannot see restartable sequences), in a package of their own generated in

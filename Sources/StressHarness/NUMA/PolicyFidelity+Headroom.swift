@@ -9,7 +9,7 @@ extension PolicyFidelity {
     /// Free pages above the LOW watermark per machine node, summed over the
     /// node's zones, from /proc/zoneinfo ("Node N, zone X" blocks, their
     /// `pages free` and `low`). Empty when the file cannot be read.
-    public static func kernelHeadroom(zoneinfo text: String? = try? String(contentsOfFile: "/proc/zoneinfo", encoding: .utf8)) -> [Int: Int] {
+    public static func kernelHeadroom(zoneinfo text: String? = readProcFile("/proc/zoneinfo")) -> [Int: Int] {
         guard let text else { return [:] }
         var out: [Int: Int] = [:]
         var node: Int? = nil
@@ -32,6 +32,24 @@ extension PolicyFidelity {
             }
         }
         return out
+    }
+
+    /// The whole of a /proc file, read() until end of file: procfs files say
+    /// they are 0 bytes long, and String(contentsOfFile:) returned only the
+    /// first part of /proc/zoneinfo (node 0's zones) in the guest.
+    public static func readProcFile(_ path: String) -> String? {
+        let fd = open(path, O_RDONLY)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var data = [UInt8]()
+        var buf = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { break }
+            data.append(contentsOf: buf[0..<n])
+        }
+        return String(decoding: data, as: UTF8.self)
     }
 
     /// Fills node index `node` of `a` with order-0 __GFP_THISNODE allocations
