@@ -66,7 +66,7 @@ import Testing
         #expect(c.faultInjection.minOrder == 0 && !c.faultInjection.ignoreGfpWait && c.faultInjection.enabled)
         #expect(c.memoryGroups == [MemoryGroupSpec(name: "small", limitPages: 300)])
         let plan = RunPlan(w, topology: testMachine)
-        #expect(plan.workers.allSatisfy { $0.memoryGroup == 1 && $0.oomScoreAdj == 500 && $0.restart })
+        #expect(plan.workers.allSatisfy { $0.task.memoryGroup == 1 && $0.task.oomScoreAdj == 500 && $0.task.restart })
     }
 
     struct Bad: CustomTestStringConvertible, Sendable {

@@ -21,13 +21,13 @@ import PageAllocator
         var worker = Worker<NullBackend>(plan: plan.workers[0], backend: NullBackend(scratch: memory), control: RunControl(workers: 1),
                                          timing: timing(), rings: rings, locks: locks, lockCount: 0, seed: 1)
         worker.prefill()
-        #expect(worker.pools[0].count == 1)
+        #expect(worker.mem.pools[0].count == 1)
         let words = memory.assumingMemoryBound(to: UInt64.self)
         #expect(words[0] != 0 && words[7] != 0, "the pattern was written")
         words[5] ^= 1 // one flipped bit in a touched word
         #expect(worker.freeEverything() == 1)
         #expect(worker.c.corruptions == 1)
-        #expect(worker.firstProblem?.contains("page 0, word 5") == true)
+        #expect(worker.record.firstProblem?.contains("page 0, word 5") == true)
     }
 
     @Test func poolsReleaseInTheirOrder() {

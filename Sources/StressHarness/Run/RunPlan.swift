@@ -78,17 +78,23 @@ struct WorkerPlan {
     var consumeOnly: Bool
     /// Open loop: ns between intended starts.
     var intervalNs: Double?
-    /// The task's name ("<group>.<k>"), its oom_score_adj, whether it
-    /// restarts after an OOM kill, and its memory group id (0: none).
-    var taskName: String = ""
-    var oomScoreAdj: Int = 0
-    var restart: Bool = false
-    var restartDelayMs: Int = 0
-    var memoryGroup: Int = 0
+    /// The allocator task the worker registers as (the worker holds it as it is).
+    var task = TaskSpec()
     /// The group's memory policy (nil: local).
     var policy: MemPolicy? = nil
     /// How the pin reads in results: "node2" with the node's number (nil: `pin.description`).
     var pinLabel: String? = nil
+}
+
+/// The allocator task a worker registers as: its name ("<group>.<k>"), its
+/// oom_score_adj, whether it restarts after an OOM kill (after a delay), and
+/// its memory group id (0: none). Planned once, held by the worker as it is.
+struct TaskSpec {
+    var name: String = ""
+    var oomScoreAdj: Int = 0
+    var restart: Bool = false
+    var restartDelayMs: Int = 0
+    var memoryGroup: Int = 0
 }
 
 /// The compiled run: classes, workers and hand-off rings.
@@ -201,8 +207,9 @@ struct RunPlan {
                                           classes: local, freeClassByOrder: free,
                                           remoteFreeClassByOrder: [Int](repeating: -1, count: Order.count),
                                           inbound: [], producers: [], consumeOnly: g.ops.allSatisfy { $0.kind == .consume },
-                                          intervalNs: interval, taskName: "\(g.name).\(k)", oomScoreAdj: g.oomScoreAdj, restart: g.restart, restartDelayMs: g.restartDelayMs,
-                                          memoryGroup: g.memoryGroup.flatMap { m in w.memoryGroups.firstIndex { $0.name == m }.map { $0 + 1 } } ?? 0))
+                                          intervalNs: interval,
+                                          task: TaskSpec(name: "\(g.name).\(k)", oomScoreAdj: g.oomScoreAdj, restart: g.restart, restartDelayMs: g.restartDelayMs,
+                                                         memoryGroup: g.memoryGroup.flatMap { m in w.memoryGroups.firstIndex { $0.name == m }.map { $0 + 1 } } ?? 0)))
                 workers[workers.count - 1].policy = g.memPolicy(topology: topology)
                 if case .node(let n) = pin { workers[workers.count - 1].pinLabel = "node\(topology.number(of: n))" }
                 workers[workers.count - 1].classOps = localOps

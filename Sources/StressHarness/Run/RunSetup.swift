@@ -141,7 +141,7 @@ struct RunSetup {
                     let seen = control.callSeenAt(w).pointee.load(ordering: .relaxed)
                     let phase = WorkerPhase(rawValue: control.phase(w).pointee.load(ordering: .relaxed))?.text ?? "?"
                     let call = inCall ? "inside an allocation call" + (seen > 0 && now > UInt64(seen) ? " for \((now - UInt64(seen)) / 1_000_000) ms" : "") : phase
-                    return "worker \(w) (\(plans[w].taskName)): task \(task == 0 ? "none" : String(task)), \(call)"
+                    return "worker \(w) (\(plans[w].task.name)): task \(task == 0 ? "none" : String(task)), \(call)"
                 }
                 firedWorkers.lines.withLock { $0 = lines }
                 // End the run: every wait in the harness checks `stop`, every

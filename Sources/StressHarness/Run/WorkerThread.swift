@@ -65,7 +65,7 @@ func workerThread<B: AllocatorBackend>(_ i: Int, _ a: WorkerThreadArgs<B>) {
         spins += 1
         if spins & 63 == 0 { sched_yield() } else { cnuma_cpu_relax() }
     }
-    if go != 0 { w.run(go: go) } else { w.stopReason = .stopped }
+    if go != 0 { w.run(go: go) } else { w.record.stopReason = .stopped }
     control.stopped.wrappingAdd(1, ordering: .releasing)
     // Clean-up waits for the main thread's counter snapshot (bounded),
     // answering a late OOM kill meanwhile.

@@ -20,6 +20,6 @@ extension Worker {
         let t1 = now()
         let ns = t1 > t0 ? nanoseconds(t1 &- t0) : 0
         c.timedCalls &+= 1
-        if !hist[cls].record(ns) { c.latencyOverflows &+= 1 }
+        if !mem.hist[cls].record(ns) { c.latencyOverflows &+= 1 }
     }
 }

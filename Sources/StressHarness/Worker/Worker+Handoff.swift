@@ -11,17 +11,17 @@ extension Worker {
     /// is timed from `intended` in open loop.
     @inline(__always)
     mutating func consume(max: Int, timed: Bool, intended: UInt64) -> Int {
-        guard inboundCount > 0 else { return 0 }
+        guard mem.inboundCount > 0 else { return 0 }
         var freed = 0
         var misses = 0
-        while freed < max && misses < inboundCount {
-            if let h = rings[inbound[nextInbound]].tryPop() {
+        while freed < max && misses < mem.inboundCount {
+            if let h = rings[mem.inbound[nextInbound]].tryPop() {
                 freeRemote(h, timed: timed, from: freed == 0 ? intended : 0)
                 freed &+= 1
             } else {
                 misses &+= 1
                 nextInbound &+= 1
-                if nextInbound == inboundCount { nextInbound = 0 }
+                if nextInbound == mem.inboundCount { nextInbound = 0 }
             }
         }
         return freed
@@ -48,7 +48,7 @@ extension Worker {
         c.handoffWaits &+= 1
         var spins = 0
         heldPages &-= 1 &<< backend.order(of: h.block)
-        let consumer = ring < ringCount ? ringConsumer[ring] : -1
+        let consumer = ring < mem.ringCount ? mem.ringConsumer[ring] : -1
         while true {
             if consumer >= 0 && control.gone(consumer).pointee.load(ordering: .relaxed) != 0 {
                 // The consumer was killed for good: nobody will free this block but us.
@@ -57,7 +57,7 @@ extension Worker {
                 do { try backend.free(h.block, cpu: cpu) } catch { freeFailed(error) }
                 return
             }
-            if inboundCount > 0 { _ = consume(max: 16, timed: false, intended: 0) }
+            if mem.inboundCount > 0 { _ = consume(max: 16, timed: false, intended: 0) }
             spins &+= 1
             if spins & 7 == 0 { sched_yield() } else { cnuma_cpu_relax() }
             if rings[ring].tryPush(h) {

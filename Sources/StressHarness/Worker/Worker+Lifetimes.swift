@@ -11,7 +11,7 @@ extension Worker {
     /// Applies the operation's lifetime to a block just allocated.
     @inline(__always)
     mutating func dispose(_ op: UnsafeMutablePointer<HotOp>, _ h: H, timed: Bool) {
-        let pool = pools + op.pointee.pool
+        let pool = mem.pools + op.pointee.pool
         switch op.pointee.lifetime {
         case .immediate:
             release(op, h, timed: timed)
@@ -69,12 +69,12 @@ extension Worker {
     mutating func freeLocal(_ h: H, timed: Bool) {
         if h.words > 0 { verify(h) }
         heldPages &-= 1 &<< backend.order(of: h.block)
-        let cls = Int(freeClass[backend.order(of: h.block)])
+        let cls = Int(mem.freeClass[backend.order(of: h.block)])
         let t0: UInt64 = timed ? now() : 0
         do { try backend.free(h.block, cpu: cpu) } catch { freeFailed(error) }
         if cls >= 0 {
             if timed { record(cls, from: t0) }
-            classCalls[cls] &+= 1
+            mem.classCalls[cls] &+= 1
         }
         c.frees &+= 1
     }
@@ -82,12 +82,12 @@ extension Worker {
     @inline(__always)
     mutating func freeRemote(_ h: H, timed: Bool, from start: UInt64) {
         if h.words > 0 { verify(h) }
-        let cls = Int(remoteFreeClass[backend.order(of: h.block)])
+        let cls = Int(mem.remoteFreeClass[backend.order(of: h.block)])
         let t0: UInt64 = timed ? (start != 0 ? start : now()) : 0
         do { try backend.free(h.block, cpu: cpu) } catch { freeFailed(error) }
         if cls >= 0 {
             if timed { record(cls, from: t0) }
-            classCalls[cls] &+= 1
+            mem.classCalls[cls] &+= 1
         }
         c.remoteFrees &+= 1
     }
@@ -95,7 +95,7 @@ extension Worker {
     @inline(never)
     mutating func freeFailed(_ e: AllocError) {
         c.freeErrors += 1
-        if firstProblem == nil { firstProblem = "worker \(index): free failed: \(e)" }
+        if record.firstProblem == nil { record.firstProblem = "worker \(index): free failed: \(e)" }
     }
 
 
@@ -105,16 +105,16 @@ extension Worker {
     /// patterns. Not measured. Returns the blocks freed.
     mutating func freeEverything() -> Int {
         var n = 0
-        for i in 0..<poolCount {
-            while pools[i].count > 0 {
-                let h = pools[i].popBack()
+        for i in 0..<mem.poolCount {
+            while mem.pools[i].count > 0 {
+                let h = mem.pools[i].popBack()
                 if h.words > 0 { verify(h) }
                 do { try backend.free(h.block, cpu: cpu) } catch { freeFailed(error) }
                 n += 1
             }
         }
-        for i in 0..<inboundCount {
-            while let h = rings[inbound[i]].tryPop() {
+        for i in 0..<mem.inboundCount {
+            while let h = rings[mem.inbound[i]].tryPop() {
                 if h.words > 0 { verify(h) }
                 do { try backend.free(h.block, cpu: cpu) } catch { freeFailed(error) }
                 n += 1

@@ -12,7 +12,7 @@ extension Worker {
     @inline(__always)
     mutating func acquire(_ li: Int) -> Bool {
         if locks.tryAcquire(li, worker: Int(owner)) {
-            lockStats[li].acquisitions &+= 1
+            mem.lockStats[li].acquisitions &+= 1
             return true
         }
         return acquireSlow(li)
@@ -34,7 +34,7 @@ extension Worker {
                 if spins & 63 == 0 {
                     sched_yield()
                     if spins & 1023 == 0 && waitMustEnd() {
-                        lockStats[li].abandoned &+= 1
+                        mem.lockStats[li].abandoned &+= 1
                         c.lockAbandoned &+= 1
                         return false
                     }
@@ -45,10 +45,10 @@ extension Worker {
             if locks.tryAcquire(li, worker: Int(owner)) { break }
         }
         let w = now() &- t0
-        lockStats[li].acquisitions &+= 1
-        lockStats[li].contended &+= 1
-        lockStats[li].waitTicks &+= w
-        if w > lockStats[li].maxWaitTicks { lockStats[li].maxWaitTicks = w }
+        mem.lockStats[li].acquisitions &+= 1
+        mem.lockStats[li].contended &+= 1
+        mem.lockStats[li].waitTicks &+= w
+        if w > mem.lockStats[li].maxWaitTicks { mem.lockStats[li].maxWaitTicks = w }
         return true
     }
 }

@@ -12,7 +12,7 @@ extension Worker {
     @inline(never)
     mutating func run(go: UInt64) {
         setPhase(.running)
-        defer { setPhase(dead ? .gone : .finished) }
+        defer { setPhase(record.dead ? .gone : .finished) }
         runStart = go
         warmupEnd = go &+ timing.warmupTicks
         if timing.warmupTicks == 0 { startMeasuring(go) }
@@ -24,19 +24,19 @@ extension Worker {
             // Safe point: between operations.
             if pendingDeath || backend.taskShouldDie(owner) {
                 die()
-                if dead { stopReason = .killed; break }
+                if record.dead { record.stopReason = .killed; break }
             }
-            if aborted { stopReason = .aborted; break }
+            if aborted { record.stopReason = .aborted; break }
             if groupStopped { stopGroupWorker(); break }
-            if loopAbandoned { stopReason = control.stop.load(ordering: .relaxed) ? .stopped : .duration; break }
+            if loopAbandoned { record.stopReason = control.stop.load(ordering: .relaxed) ? .stopped : .duration; break }
             n &+= 1
             var intended: UInt64 = 0
             if open {
                 intended = pace()
                 if stallPending { injectStall(intended) }
             }
-            let opi = opTable.n == 1 ? opTable.single : opTable.draw(rng.next())
-            let op = ops + opi
+            let opi = mem.opTable.n == 1 ? mem.opTable.single : mem.opTable.draw(rng.next())
+            let op = mem.ops + opi
             var timed = open || timing.sampleMask == 0
             if !timed {
                 if sampleCountdown == 0 {
@@ -49,12 +49,12 @@ extension Worker {
             if op.pointee.kind == .alloc {
                 allocOp(op, timed: timed, intended: intended)
                 c.draws &+= 1
-                opDraws[opi] &+= 1
+                mem.opDraws[opi] &+= 1
             } else {
                 let freed = consume(max: op.pointee.limit, timed: timed, intended: intended)
                 if freed > 0 {
                     c.draws &+= 1
-                    opDraws[opi] &+= 1
+                    mem.opDraws[opi] &+= 1
                     emptyStreak = 0
                 } else {
                     c.consumeEmpty &+= 1
@@ -63,27 +63,27 @@ extension Worker {
                 }
             }
         }
-        if stopReason == .ops { drainUntilProducersDone() }
+        if record.stopReason == .ops { drainUntilProducersDone() }
         publishRSS()
-        loopEnd = now()
-        usageEnd = ThreadUsage.now()
-        creditBuckets(loopEnd)
+        record.loopEnd = now()
+        record.usageEnd = ThreadUsage.now()
+        creditBuckets(record.loopEnd)
         control.progress(index).pointee.store(c.calls, ordering: .relaxed)
     }
 
     mutating func startMeasuring(_ t: UInt64) {
-        measuring = true
-        measureStart = t
-        usageStart = ThreadUsage.now()
+        record.measuring = true
+        record.measureStart = t
+        record.usageStart = ThreadUsage.now()
         // Forget the warm-up, except what went wrong in it.
         let corruptions = c.corruptions, freeErrors = c.freeErrors
         c = WorkerCounters()
         c.corruptions = corruptions
         c.freeErrors = freeErrors
-        for i in 0..<classCount { hist[i].reset(); classCalls[i] = 0 }
-        classFailures.update(repeating: 0, count: max(classCount, 1) * ClassFailureIndex.levels)
-        opDraws.update(repeating: 0, count: opCount)
-        for l in 0..<max(locksCount, 1) { lockStats[l] = LockCounters() }
+        for i in 0..<mem.classCount { mem.hist[i].reset(); mem.classCalls[i] = 0 }
+        mem.classFailures.update(repeating: 0, count: max(mem.classCount, 1) * ClassFailureIndex.levels)
+        mem.opDraws.update(repeating: 0, count: mem.opCount)
+        for l in 0..<max(locksCount, 1) { mem.lockStats[l] = LockCounters() }
         creditedCalls = 0
         creditedFailures = 0
         creditedAllocs = 0
@@ -98,71 +98,71 @@ extension Worker {
     @inline(never)
     mutating func housekeeping() -> Bool {
         let t = now()
-        if control.stop.load(ordering: .relaxed) { stopReason = .stopped; return true }
+        if control.stop.load(ordering: .relaxed) { record.stopReason = .stopped; return true }
         // A timed run measures every worker over the same window, from the
         // end of the warm-up, even one that was off the CPU when it ended (a
         // few calls of its own after warmupEnd count as warm-up). An op-count
         // run measures each worker's own operations from when it starts them.
-        if !measuring && t >= warmupEnd { startMeasuring(timing.opsMode ? t : warmupEnd) }
+        if !record.measuring && t >= warmupEnd { startMeasuring(timing.opsMode ? t : warmupEnd) }
         control.progress(index).pointee.store(c.calls, ordering: .relaxed)
         publishRSS()
         if control.groupStopped(group) { groupStopped = true }
-        guard measuring else { return false }
+        guard record.measuring else { return false }
         creditBuckets(t)
         if !timing.opsMode {
-            if t >= deadline { stopReason = .duration; return true }
+            if t >= deadline { record.stopReason = .duration; return true }
             return false
         }
         if !producingDone && c.draws >= timing.opsTarget {
             producingDone = true
             control.producingDone(index).pointee.store(1, ordering: .releasing)
-            stopReason = .ops
+            record.stopReason = .ops
             return true
         }
         if consumeOnly && allProducersDone() && inboxEmpty() {
             producingDone = true
             control.producingDone(index).pointee.store(1, ordering: .releasing)
-            stopReason = .ops
+            record.stopReason = .ops
             return true
         }
         return false
     }
 
     mutating func creditBuckets(_ t: UInt64) {
-        guard measuring, t >= measureStart else { return }
-        var i = Int((t &- measureStart) / max(timing.bucketTicks, 1))
+        guard record.measuring, t >= record.measureStart else { return }
+        var i = Int((t &- record.measureStart) / max(timing.bucketTicks, 1))
         if i >= timing.maxBuckets { i = timing.maxBuckets - 1 }
-        if i >= buckets.count {
-            buckets.append(contentsOf: repeatElement(0, count: i + 1 - buckets.count))
-            failureBuckets.append(contentsOf: repeatElement(0, count: i + 1 - failureBuckets.count))
-            allocBuckets.append(contentsOf: repeatElement(0, count: i + 1 - allocBuckets.count))
+        if i >= record.buckets.count {
+            record.buckets.append(contentsOf: repeatElement(0, count: i + 1 - record.buckets.count))
+            record.failureBuckets.append(contentsOf: repeatElement(0, count: i + 1 - record.failureBuckets.count))
+            record.allocBuckets.append(contentsOf: repeatElement(0, count: i + 1 - record.allocBuckets.count))
         }
-        buckets[i] &+= UInt64(c.calls &- creditedCalls)
-        failureBuckets[i] &+= UInt64(c.failures &- creditedFailures)
-        allocBuckets[i] &+= UInt64(c.allocs &- creditedAllocs)
+        record.buckets[i] &+= UInt64(c.calls &- creditedCalls)
+        record.failureBuckets[i] &+= UInt64(c.failures &- creditedFailures)
+        record.allocBuckets[i] &+= UInt64(c.allocs &- creditedAllocs)
         creditedCalls = c.calls
         creditedFailures = c.failures
         creditedAllocs = c.allocs
     }
 
     func allProducersDone() -> Bool {
-        for i in 0..<producerCount where control.producingDone(producers[i]).pointee.load(ordering: .acquiring) == 0 { return false }
+        for i in 0..<mem.producerCount where control.producingDone(mem.producers[i]).pointee.load(ordering: .acquiring) == 0 { return false }
         return true
     }
 
     func inboxEmpty() -> Bool {
-        for i in 0..<inboundCount where rings[inbound[i]].count > 0 { return false }
+        for i in 0..<mem.inboundCount where rings[mem.inbound[i]].count > 0 { return false }
         return true
     }
 
     /// Op-count runs: after its own operations, a worker that receives blocks
     /// keeps freeing them until every producer is done and its rings are empty.
     mutating func drainUntilProducersDone() {
-        guard inboundCount > 0 else { return }
+        guard mem.inboundCount > 0 else { return }
         var idle = 0
         while true {
             if allProducersDone() && inboxEmpty() { return }
-            if control.stop.load(ordering: .relaxed) { stopReason = .stopped; return }
+            if control.stop.load(ordering: .relaxed) { record.stopReason = .stopped; return }
             let timed = timing.sampleMask == 0 || rng.next() & timing.sampleMask == 0
             if consume(max: 64, timed: timed, intended: 0) == 0 {
                 idle &+= 1
@@ -174,6 +174,6 @@ extension Worker {
 
     /// Should a wait (full ring, busy lock) give up? When the run is over.
     func waitMustEnd() -> Bool {
-        control.stop.load(ordering: .relaxed) || (measuring && !timing.opsMode && now() >= deadline)
+        control.stop.load(ordering: .relaxed) || (record.measuring && !timing.opsMode && now() >= deadline)
     }
 }

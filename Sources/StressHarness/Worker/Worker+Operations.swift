@@ -41,7 +41,7 @@ extension Worker {
                     c.failReservation &+= 1
                     c.safeErrors &+= 1
                     let cls = Int(op.pointee.allocClass[op.pointee.orders.draw(rng.next())])
-                    classFailures[ClassFailureIndex.of(cls, need: 1)] &+= 1
+                    mem.classFailures[ClassFailureIndex.of(cls, need: 1)] &+= 1
                 }
                 return
             }
@@ -54,14 +54,14 @@ extension Worker {
         var got = 0
         for j in 0..<op.pointee.count {
             if let h = allocOne(op, timed: timed, start: j == 0 ? intended : 0) {
-                scratch[got] = h
+                mem.scratch[got] = h
                 got &+= 1
             }
             if pendingDeath || aborted || groupStopped || loopAbandoned { break } // the transaction is abandoned
         }
         if li >= 0 { locks.release(li) }
         if let r = reservation { backend.commit(r) }
-        for j in 0..<got { dispose(op, scratch[j], timed: timed) }
+        for j in 0..<got { dispose(op, mem.scratch[j], timed: timed) }
     }
 
     /// One allocation of the operation's flags at a drawn order. `start`
@@ -73,7 +73,7 @@ extension Worker {
         let cls = Int(op.pointee.allocClass[order])
         if op.pointee.callerLoop { return allocLooping(op, order: order, cls: cls, timed: timed, start: start) }
         let t0: UInt64 = timed ? (start != 0 ? start : now()) : 0
-        classCalls[cls] &+= 1
+        mem.classCalls[cls] &+= 1
         beginCall()
         do {
             let b = op.pointee.reserve > 0
@@ -130,7 +130,7 @@ extension Worker {
     @inline(never)
     mutating func allocLooping(_ op: UnsafeMutablePointer<HotOp>, order: Int, cls: Int, timed: Bool, start: UInt64) -> H? {
         let t0: UInt64 = timed ? (start != 0 ? start : now()) : 0
-        classCalls[cls] &+= 1
+        mem.classCalls[cls] &+= 1
         var tries = 0
         while true {
             beginCall()
@@ -161,7 +161,7 @@ extension Worker {
                 c.callerRetries &+= 1
                 if tries % harness.callerLoopWarnEvery == 0 {
                     c.callerWarnings &+= 1
-                    control.message("\(taskName)(\(owner)): possible memory allocation deadlock size \(timing.pageSize << order) in \(opName(op)) (mode:\(op.pointee.flags.hex)) after \(tries) tries")
+                    control.message("\(task.name)(\(owner)): possible memory allocation deadlock size \(timing.pageSize << order) in \(opName(op)) (mode:\(op.pointee.flags.hex)) after \(tries) tries")
                 }
                 if waitMustEnd() {
                     loopAbandoned = true
@@ -180,7 +180,7 @@ extension Worker {
         }
     }
 
-    func opName(_ op: UnsafeMutablePointer<HotOp>) -> String { opNames.count > op - ops ? opNames[op - ops] : "op" }
+    func opName(_ op: UnsafeMutablePointer<HotOp>) -> String { opNames.count > op - mem.ops ? opNames[op - mem.ops] : "op" }
 
     /// A failed allocation call: a kill, the allocator's shutdown, or a
     /// failure charged as damage at the operation's level of need.
@@ -202,7 +202,7 @@ extension Worker {
         default: c.failOOM &+= 1
         }
         c.failures &+= 1
-        classFailures[ClassFailureIndex.of(cls, need: need)] &+= 1
+        mem.classFailures[ClassFailureIndex.of(cls, need: need)] &+= 1
         switch need {
         case 0: c.skipped &+= 1
         case 1: c.safeErrors &+= 1

@@ -2,6 +2,9 @@ import Histogram
 
 import Topology
 /// What a worker leaves behind for the main thread (copied out of raw memory).
+/// Its own record (measuring window, time series, stop reason, task fate) is
+/// the worker's `WorkerRecord`, held whole; `o.measuring` etc. read through it.
+@dynamicMemberLookup
 struct WorkerOutput: @unchecked Sendable {
     var index: Int
     var group: Int
@@ -9,36 +12,21 @@ struct WorkerOutput: @unchecked Sendable {
     var pinError: String?
     var allocatorCPU: Int?
     var counters: WorkerCounters
-    /// Global class id of each local histogram.
-    var classes: [Int]
-    var histograms: [Histogram<UInt64>]
-    var classCalls: [Int]
-    /// classes.count x 4 levels.
-    var classFailures: [Int]
+    /// Per local class: its global class id, histogram, calls and (x 4 levels) failures.
+    var classes: [Int], histograms: [Histogram<UInt64>], classCalls: [Int], classFailures: [Int]
     var opDraws: [Int]
     var locks: [LockCounters]
-    var buckets: [UInt64]
-    var failureBuckets: [UInt64]
-    var allocBuckets: [UInt64]
-    var measuring: Bool
-    var measureStart: UInt64
-    var loopEnd: UInt64
-    var stopReason: StopReason
-    var firstProblem: String?
+    var record: WorkerRecord
     var freedAtCleanup: Int
     /// Including what clean-up found.
     var totalCorruptions: Int
     var totalFreeErrors: Int
-    /// Tasks this worker has been (1 + restarts over the whole run).
-    var generation: Int
-    /// Killed for good (not restarted) or stopped with its group.
-    var dead: Bool
     /// Open loop: how late the worker was when its loop ended, past the
     /// intended start of the operation it would have started next (0: on
     /// or ahead of schedule, or a closed loop).
     var endLagTicks: UInt64 = 0
-    var usageStart = ThreadUsage()
-    var usageEnd = ThreadUsage()
+
+    subscript<T>(dynamicMember field: KeyPath<WorkerRecord, T>) -> T { record[keyPath: field] }
 }
 
 extension Worker {
@@ -48,21 +36,19 @@ extension Worker {
         WorkerOutput(
             index: index, group: plan.group, pinnedTo: plan.pinLabel ?? plan.pin.description, pinError: pinError, allocatorCPU: plan.allocatorCPU,
             counters: measured, classes: plan.classes,
-            histograms: (0..<classCount).map { hist[$0].histogram() },
-            classCalls: (0..<classCount).map { classCalls[$0] },
-            classFailures: (0..<(classCount * ClassFailureIndex.levels)).map { classFailures[$0] },
-            opDraws: (0..<opCount).map { opDraws[$0] },
-            locks: (0..<locks.count).map { lockStats[$0] },
-            buckets: buckets, failureBuckets: failureBuckets, allocBuckets: allocBuckets, measuring: measuring,
-            measureStart: measureStart, loopEnd: loopEnd, stopReason: stopReason, firstProblem: firstProblem,
-            freedAtCleanup: freedAtCleanup, totalCorruptions: c.corruptions, totalFreeErrors: c.freeErrors,
-            generation: generation, dead: dead, endLagTicks: endLagTicks, usageStart: usageStart, usageEnd: usageEnd)
+            histograms: (0..<mem.classCount).map { mem.hist[$0].histogram() },
+            classCalls: (0..<mem.classCount).map { mem.classCalls[$0] },
+            classFailures: (0..<(mem.classCount * ClassFailureIndex.levels)).map { mem.classFailures[$0] },
+            opDraws: (0..<mem.opCount).map { mem.opDraws[$0] },
+            locks: (0..<locks.count).map { mem.lockStats[$0] },
+            record: record, freedAtCleanup: freedAtCleanup, totalCorruptions: c.corruptions, totalFreeErrors: c.freeErrors,
+            endLagTicks: endLagTicks)
     }
 
     /// Open loop: loopEnd past the next intended start.
     var endLagTicks: UInt64 {
-        guard timing.intervalTicks > 0, loopEnd > runStart else { return 0 }
+        guard timing.intervalTicks > 0, record.loopEnd > runStart else { return 0 }
         let next = runStart &+ UInt64(paceK * timing.intervalTicks)
-        return loopEnd > next ? loopEnd - next : 0
+        return record.loopEnd > next ? record.loopEnd - next : 0
     }
 }

@@ -16,7 +16,7 @@ extension Worker {
         var t = now()
         if t >= intended {
             let lag = t &- intended
-            if measuring && lag > c.maxLagTicks { c.maxLagTicks = lag }
+            if record.measuring && lag > c.maxLagTicks { c.maxLagTicks = lag }
             return intended
         }
         while t < intended {
@@ -40,8 +40,8 @@ extension Worker {
     /// early when the run is told to stop.
     @inline(never)
     mutating func injectStall(_ intended: UInt64) {
-        let at = measureStart &+ UInt64(Double(harness.stallOnceAtMs ?? 0) * 1e6 / timing.nsPerTick)
-        guard measuring, intended >= at else { return }
+        let at = record.measureStart &+ UInt64(Double(harness.stallOnceAtMs ?? 0) * 1e6 / timing.nsPerTick)
+        guard record.measuring, intended >= at else { return }
         stallPending = false
         let end = now() &+ UInt64(Double(harness.stallOnceMs ?? 0) * 1e6 / timing.nsPerTick)
         while true {

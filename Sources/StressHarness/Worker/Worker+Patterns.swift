@@ -45,8 +45,8 @@ extension Worker {
     @inline(never)
     mutating func corrupted(_ h: H, page: Int, word: Int, found: UInt64, expected: UInt64) {
         c.corruptions += 1
-        if firstProblem == nil {
-            firstProblem = "worker \(index): pattern corrupted in a block of order \(backend.order(of: h.block)) at \(backend.address(of: h.block)), page \(page), word \(word): found 0x\(String(found, radix: 16)), expected 0x\(String(expected, radix: 16))"
+        if record.firstProblem == nil {
+            record.firstProblem = "worker \(index): pattern corrupted in a block of order \(backend.order(of: h.block)) at \(backend.address(of: h.block)), page \(page), word \(word): found 0x\(String(found, radix: 16)), expected 0x\(String(expected, radix: 16))"
         }
     }
 }

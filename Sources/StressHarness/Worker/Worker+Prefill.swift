@@ -13,22 +13,22 @@ extension Worker {
     /// after as many failures as its size, and at once when the task is
     /// killed, the allocator shuts down or the run is told to stop.
     mutating func prefill() {
-        for i in 0..<opCount where ops[i].prefill && ops[i].pool >= 0 {
-            let op = ops[i]
+        for i in 0..<mem.opCount where mem.ops[i].prefill && mem.ops[i].pool >= 0 {
+            let op = mem.ops[i]
             var failures = 0
-            while pools[op.pool].count < op.limit && failures < op.limit {
+            while mem.pools[op.pool].count < op.limit && failures < op.limit {
                 guard let b = prefillOne(op) else {
                     if pendingDeath || aborted || control.stop.load(ordering: .relaxed) { publishRSS(); return }
                     failures += 1
                     continue
                 }
                 let tag = touch(b, words: op.touchWords)
-                pools[op.pool].pushBack(H(block: b, tag: tag, words: op.touchWords))
+                mem.pools[op.pool].pushBack(H(block: b, tag: tag, words: op.touchWords))
                 heldPages &+= 1 &<< backend.order(of: b)
             }
         }
-        for i in 0..<opCount where ops[i].reclaimKind != nil && ops[i].initial > 0 {
-            let op = ops[i]
+        for i in 0..<mem.opCount where mem.ops[i].reclaimKind != nil && mem.ops[i].initial > 0 {
+            let op = mem.ops[i]
             var made = 0, failures = 0
             while made < op.initial && failures < op.initial {
                 guard let b = prefillOne(op) else {

@@ -10,12 +10,12 @@ extension Worker {
 
     /// Registers the worker's task (on its own thread, before the prefill).
     mutating func startTask() {
-        let name = generation == 1 ? taskName : "\(taskName)#\(generation)"
-        if let id = backend.registerTask(name: name, oomScoreAdj: oomScoreAdj, memoryGroup: memoryGroup) {
+        let name = record.generation == 1 ? task.name : "\(task.name)#\(record.generation)"
+        if let id = backend.registerTask(name: name, oomScoreAdj: task.oomScoreAdj, memoryGroup: task.memoryGroup) {
             owner = id
         } else {
             owner = 0
-            if firstProblem == nil { firstProblem = "worker \(index): the allocator's task table is full; it runs without a task (no OOM kills, no memory group)" }
+            if record.firstProblem == nil { record.firstProblem = "worker \(index): the allocator's task table is full; it runs without a task (no OOM kills, no memory group)" }
         }
         control.task(index).pointee.store(Int(owner), ordering: .relaxed)
         publishedRSS = -1
@@ -39,17 +39,17 @@ extension Worker {
     @inline(never)
     mutating func die() {
         setPhase(.dying)
-        defer { setPhase(dead ? .gone : .running) }
+        defer { setPhase(record.dead ? .gone : .running) }
         pendingDeath = false
         exitTask(reason: .killed)
-        if restartAfterKill && restartDelayNs > 0 {
+        if task.restart && task.restartDelayMs > 0 {
             // The service manager's restart delay, bounded by the end of the run.
             setPhase(.restartDelay)
-            let until = cnuma_monotonic_ns() &+ restartDelayNs
+            let until = cnuma_monotonic_ns() &+ UInt64(task.restartDelayMs) * 1_000_000
             while cnuma_monotonic_ns() < until && !waitMustEnd() { usleep(1000) }
         }
-        if restartAfterKill && !waitMustEnd() && !aborted && !control.groupStopped(group) {
-            generation &+= 1
+        if task.restart && !waitMustEnd() && !aborted && !control.groupStopped(group) {
+            record.generation &+= 1
             startTask()
             if owner != 0 {
                 c.restarts &+= 1
@@ -68,7 +68,7 @@ extension Worker {
     /// level-3 failure stopped its group): consumers stop waiting for it and
     /// producers stop handing it blocks.
     mutating func goneForGood() {
-        dead = true
+        record.dead = true
         control.gone(index).pointee.store(1, ordering: .relaxed)
         control.producingDone(index).pointee.store(1, ordering: .releasing)
     }
@@ -77,7 +77,7 @@ extension Worker {
     /// read-only): the worker frees what it holds, its task exits, and it
     /// runs no more operations.
     mutating func stopGroupWorker() {
-        stopReason = .groupStopped
+        record.stopReason = .groupStopped
         exitTask(reason: .groupStopped)
         goneForGood()
     }
@@ -87,7 +87,7 @@ extension Worker {
     /// moments of the run is answered (it frees everything and exits; no restart).
     mutating func waitForCleanup(deadlineNs: UInt64) {
         while !control.cleanupGo.load(ordering: .acquiring) && cnuma_monotonic_ns() < deadlineNs {
-            if !dead && backend.taskShouldDie(owner) {
+            if !record.dead && backend.taskShouldDie(owner) {
                 exitTask(reason: .killed)
                 goneForGood()
             }
@@ -105,7 +105,7 @@ extension Worker {
         if reason == .killed { c.kills &+= 1 }
         let n = freeEverything()
         heldPages = 0
-        if !(reason == .runEnded && dead) && owner != 0 {
+        if !(reason == .runEnded && record.dead) && owner != 0 {
             backend.setTaskRSS(owner, pages: 0)
             backend.setTaskActivity(owner, .running, target: 0)
             backend.taskExited(owner)

@@ -12,7 +12,8 @@ import Topology
 /// loop, housekeeping, time series), +Pacing (open loop), +Operations
 /// (allocations, transactions, the caller loop, damage), +Lifetimes (pools
 /// and frees), +Handoff (rings), +Locks, +Patterns (touch and verify),
-/// +Clock, +Output; WorkerMemory (the raw memory), HotOp, WorkerCounters, WorkerTiming.
+/// +Clock, +Output; WorkerMemory (the raw memory, read as `mem.ops` etc.),
+/// WorkerRecord (what the output hands over), HotOp, WorkerCounters, WorkerTiming.
 struct Worker<B: AllocatorBackend>: ~Copyable {
     typealias H = Held<B.Block>
 
@@ -22,11 +23,8 @@ struct Worker<B: AllocatorBackend>: ~Copyable {
     /// The worker's task id (the allocator's `owner`); a new one after a restart.
     var owner: UInt16
     let group: Int
-    let taskName: String
-    let oomScoreAdj: Int
-    let restartAfterKill: Bool
-    let restartDelayNs: UInt64
-    let memoryGroup: Int
+    /// The allocator task it registers as (its name never empty: "worker<i>" by default).
+    let task: TaskSpec
     let cpu: CPUID?
     /// The group's memory policy (nil: local) and this task's interleave position.
     let policy: MemPolicy?
@@ -37,15 +35,13 @@ struct Worker<B: AllocatorBackend>: ~Copyable {
     /// Pages the worker holds (pools, a transaction in progress): its RSS for the OOM killer.
     var heldPages = 0
     var publishedRSS = -1
-    /// Tasks this worker has been (1 + restarts over the whole run).
-    var generation = 1
     /// The last allocation call returned .killed: die at the next safe point.
     var pendingDeath = false
     /// The allocator was shut down: stop.
     var aborted = false
-    /// Killed and not restarted, or its group stopped: no more operations.
-    var dead = false
     var groupStopped = false
+    /// The measuring window, time series, stop reason and the task's fate: handed whole to `WorkerOutput`.
+    var record = WorkerRecord()
     /// Allocation calls started and ended (odd while inside one) and successes, published for the stall tracker and the watchdog.
     var callSeq = 0
     var successes = 0
@@ -70,28 +66,18 @@ struct Worker<B: AllocatorBackend>: ~Copyable {
     var sampleCountdown = 0
     var tagSeq: UInt64 = 0
     var c = WorkerCounters()
-    var firstProblem: String? = nil
 
     // Time.
     var runStart: UInt64 = 0
     var warmupEnd: UInt64 = 0
     var deadline: UInt64 = .max
-    var measuring = false
-    var measureStart: UInt64 = 0
-    var loopEnd: UInt64 = 0
-    /// getrusage(RUSAGE_THREAD) at the start of measuring and at the end of the loop (noise).
-    var usageStart = ThreadUsage(), usageEnd = ThreadUsage()
     var paceK: Double = 0
     var producingDone = false
     /// Ops mode, once measuring: the op count (checked every operation, so it is exact).
     var opsLimit = Int.max
-    var buckets: [UInt64] = []
-    var failureBuckets: [UInt64] = []
-    var allocBuckets: [UInt64] = []
     var creditedCalls = 0
     var creditedFailures = 0
     var creditedAllocs = 0
-    var stopReason = StopReason.duration
     /// `[harness] stall_once_ms`: worker 0 has not stalled yet.
     var stallPending = false
 
@@ -104,11 +90,9 @@ struct Worker<B: AllocatorBackend>: ~Copyable {
         index = plan.index
         stallPending = (harness.stallOnceMs ?? 0) > 0 && plan.index == 0 && timing.intervalTicks > 0
         group = plan.group
-        taskName = plan.taskName.isEmpty ? "worker\(plan.index)" : plan.taskName
-        oomScoreAdj = plan.oomScoreAdj
-        restartAfterKill = plan.restart
-        restartDelayNs = UInt64(plan.restartDelayMs) * 1_000_000
-        memoryGroup = plan.memoryGroup
+        var task = plan.task
+        if task.name.isEmpty { task.name = "worker\(plan.index)" }
+        self.task = task
         owner = UInt16(truncatingIfNeeded: plan.index)
         cpu = plan.allocatorCPU.map(CPUID.init)
         policy = plan.policy
@@ -119,27 +103,4 @@ struct Worker<B: AllocatorBackend>: ~Copyable {
         opNames = plan.ops.map(\.spec.name)
         mem = WorkerMemory(plan: plan, lockCount: lockCount, ringConsumers: ringConsumers)
     }
-
-    // The raw memory, by the names the loop uses.
-    var opCount: Int { @inline(__always) get { mem.opCount } }
-    var ops: UnsafeMutablePointer<HotOp> { @inline(__always) get { mem.ops } }
-    var opTable: AliasTable { @inline(__always) get { mem.opTable } }
-    var opDraws: UnsafeMutablePointer<Int> { @inline(__always) get { mem.opDraws } }
-    var classCount: Int { @inline(__always) get { mem.classCount } }
-    var hist: UnsafeMutablePointer<LatencyCounts> { @inline(__always) get { mem.hist } }
-    var classCalls: UnsafeMutablePointer<Int> { @inline(__always) get { mem.classCalls } }
-    var classFailures: UnsafeMutablePointer<Int> { @inline(__always) get { mem.classFailures } }
-    var freeClass: UnsafeMutablePointer<Int32> { @inline(__always) get { mem.freeClass } }
-    var remoteFreeClass: UnsafeMutablePointer<Int32> { @inline(__always) get { mem.remoteFreeClass } }
-    var poolCount: Int { @inline(__always) get { mem.poolCount } }
-    var pools: UnsafeMutablePointer<Pool<H>> { @inline(__always) get { mem.pools } }
-    var scratch: UnsafeMutablePointer<H> { @inline(__always) get { mem.scratch } }
-    var inboundCount: Int { @inline(__always) get { mem.inboundCount } }
-    var inbound: UnsafeMutablePointer<Int> { @inline(__always) get { mem.inbound } }
-    var producerCount: Int { @inline(__always) get { mem.producerCount } }
-    var producers: UnsafeMutablePointer<Int> { @inline(__always) get { mem.producers } }
-    /// The consumer worker of each global ring (a gone consumer's blocks are freed by the producer).
-    var ringCount: Int { @inline(__always) get { mem.ringCount } }
-    var ringConsumer: UnsafeMutablePointer<Int> { @inline(__always) get { mem.ringConsumer } }
-    var lockStats: UnsafeMutablePointer<LockCounters> { @inline(__always) get { mem.lockStats } }
 }
