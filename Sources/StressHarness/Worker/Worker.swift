@@ -40,8 +40,6 @@ struct Worker<B: AllocatorBackend>: ~Copyable {
     /// The allocator was shut down: stop.
     var aborted = false
     var groupStopped = false
-    /// The measuring window, time series, stop reason and the task's fate: handed whole to `WorkerOutput`.
-    var record = WorkerRecord()
     /// Allocation calls started and ended (odd while inside one) and successes, published for the stall tracker and the watchdog.
     var callSeq = 0
     var successes = 0
@@ -80,6 +78,8 @@ struct Worker<B: AllocatorBackend>: ~Copyable {
     var creditedAllocs = 0
     /// `[harness] stall_once_ms`: worker 0 has not stalled yet.
     var stallPending = false
+    /// The measuring window, time series, stop reason and the task's fate: handed whole to `WorkerOutput`.
+    var record = WorkerRecord()
 
     init(plan: WorkerPlan, backend: B, control: RunControl, timing: WorkerTiming, rings: UnsafeMutablePointer<HandoffRing<H>>,
          locks: NamedLocks, lockCount: Int, seed: UInt64, harness: HarnessSpec = HarnessSpec(), ringConsumers: [Int] = []) {
