@@ -43,7 +43,9 @@ extension PageAllocator {
                 releaseSlot(slot)
             }
         }
-        try freeGeneral(block, cpu: cpu)
+        // The CPU looked up above goes along (no second lookup for the orders
+        // and cases the inline path does not take).
+        try freeGeneral(block, cpu: cpu ?? CPUID(c))
     }
 
     /// free() for everything the inline fast path does not take: checks the
