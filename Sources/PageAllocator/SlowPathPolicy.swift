@@ -96,7 +96,7 @@ public struct SlowPathPolicy: Sendable, Equatable, Codable, KnobTable {
         .bool("nofail_emergency_reserve", \.nofailEmergencyReserve, default: true, "`__GFP_NOFAIL` gets ALLOC_NO_WATERMARKS after an OOM attempt"),
         .ms("max_stall_ms", \.maxStallMs, default: 0, "give up one allocation after this long in the slow path (a failure, cause `timedOut`); 0 = unbounded"),
         .ms("reservation_wait_ms", \.reservationWaitMs, default: 1000, "how long a reservation (`reserve = N` on an operation) that does not fit waits for reclaim before it is refused; 0 = refuse at once"),
-        .choice("pcp_lock", \.pcpLock, default: .auto, "auto: rseq where available, else trylock, and says why; rseq: restartable sequences, no atomic read-modify-write on the per-CPU fast path (refused where unavailable); trylock: the kernel's compare-and-swap trylock"),
+        .choice("pcp_lock", \.pcpLock, default: .auto, "auto: rseq where available, else trylock, and says why; rseq: restartable sequences, no atomic read-modify-write on the per-CPU fast path (refused where unavailable; with a declared `[topology]` the file is refused at this key, file:line, exit 2); trylock: the kernel's compare-and-swap trylock"),
     ]
 
     /// A setting that does not parse (`set` comes from KnobTable): "policy KEY = VALUE: expected ...".
