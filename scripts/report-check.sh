@@ -4,8 +4,8 @@
 # 1. Installs Debian's chromium if it is missing (as root, apt-get update first).
 # 2. Makes real inputs with the release binary (.build/release/pagestorm, from
 #    `make build`; never builds): a small sweep (Workloads/sweeps/ci-small.toml,
-#    8 runs) merged, a single run of scenario 1 (it stalls and OOM-kills), a short
-#    load curve, the NUMA matrix of a declared 2-node topology, and a one-scenario
+#    8 runs) merged, a single run of scenario 1 (it stalls and OOM-kills), a run
+#    of two worker groups (latency by group and label), a short load curve, the NUMA matrix of a declared 2-node topology, and a one-scenario
 #    debate at a small scale.
 # 3. `pagestorm report` of all of them -> .ci-artifacts/report/report.html.
 # 4. Headless Chromium: --dump-dom (the page as the browser built it) and a PNG
@@ -52,6 +52,8 @@ expect_rc "0" sweep -- "$BIN" sweep Workloads/sweeps/ci-small.toml --results-dir
 expect_rc "0" merge -- "$BIN" merge "$OUT/sweeps/ci-small"
 # Scenario 1 deadlocks (exit 5) after a stall and OOM kills: a run with events to draw.
 expect_rc "0 1 4 5" run -- "$BIN" run Workloads/scenario1-oom-victim-lock.toml --duration-ms 600 --no-overhead --output "$OUT/run.json"
+# Two groups, local and remote, and a label: latency keyed by group and label.
+expect_rc "0" keyed -- "$BIN" run Workloads/numa-local-remote.toml --duration-ms 150 --warmup-ms 20 --no-overhead --output "$OUT/keyed.json"
 expect_rc "0" loadcurve -- "$BIN" loadcurve Workloads/open-loop-latency.toml --rates 2k,20k,200k --p99-bound 100us --duration-ms 150 --warmup-ms 20 --quiet --output "$OUT/loadcurve.json"
 expect_rc "0" numa -- "$BIN" numa --nodes 2 --cpus-per-node 1 --duration-ms 40 --touch-pages 64 --no-fallback --policies local --output "$OUT/numa.json"
 expect_rc "0" debate -- "$BIN" debate --only scenario1-oom-victim-lock --scale 0.1 --seeds 1 --output-dir "$OUT/debate" --quiet
@@ -59,7 +61,7 @@ DEBATE="$(ls "$OUT"/debate/*.json 2>/dev/null | head -1)"
 [ -n "$DEBATE" ] || fail "the debate wrote no JSON file"
 
 # 3. The report.
-expect_rc "0" report -- "$BIN" report "$OUT/sweeps/ci-small" "$OUT/run.json" "$OUT/loadcurve.json" "$OUT/numa.json" ${DEBATE:+"$DEBATE"} --output "$OUT/report.html"
+expect_rc "0" report -- "$BIN" report "$OUT/sweeps/ci-small" "$OUT/run.json" "$OUT/keyed.json" "$OUT/loadcurve.json" "$OUT/numa.json" ${DEBATE:+"$DEBATE"} --output "$OUT/report.html"
 [ -s "$OUT/report.html" ] || { fail "no report.html"; echo "report-check: $fails check(s) failed" >&2; exit 1; }
 grep -qiE "<script|https?://[a-z]" <(grep -v 'xmlns="http://www.w3.org/2000/svg"' "$OUT/report.html") && fail "report.html has a script or a network address"
 # Bad input: one error, exit 2, nothing written.
@@ -99,12 +101,14 @@ need_series() { # name: present with data-points > 0
 }
 for s in "oom=async" "oom=sync" "workers=1,oom=async" "workers=2,oom=sync" \
          "allocations" "calls" "free pages" "min watermark" "low watermark" "high watermark" "OOM kill" \
-         "alloc o0 GFP_KERNEL" "p50" "p99" "p99.9" "achieved" "allocations/s" "ns" "GB/s"; do
+         "alloc o0 GFP_KERNEL" "p50" "p99" "p99.9" "achieved" "allocations/s" "ns" "GB/s" "local" "remote" "big"; do
     need_series "$s"
 done
 # Scenario 1's stuck allocation is a stall on a quiet machine; under heavy load the watchdog may end the run
 # first (ReportTests checks the stall times exactly): the series must be there, possibly empty.
 grep -qE 'data-series="stall \(start, length\)" data-points="[0-9]+"' "$OUT/dom.html" || fail "the stalls series is missing"
+grep -q '<h3 data-keyed="group">Latency by worker group</h3>' "$OUT/dom.html" || fail "no latency-by-group table in the browser's DOM"
+grep -q '<h3 data-keyed="label">Latency by op label</h3>' "$OUT/dom.html" || fail "no latency-by-label table in the browser's DOM"
 grep -q 'class="band"' "$OUT/dom.html" || fail "no min-max band in the sweep's chart"
 grep -q '<polyline points="[0-9]' "$OUT/dom.html" || fail "no line drawn"
 grep -qE 'class="[^"]*v-(ok|deadlock|livelock|failures)' "$OUT/dom.html" || fail "the debate table has no verdict colours"

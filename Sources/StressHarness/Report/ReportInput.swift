@@ -8,12 +8,23 @@ public struct ReportError: Error, CustomStringConvertible {
     public var description: String { "\(path): \(message)" }
 }
 
+/// A sweep point's keyed latency rows, repetitions pooled (SweepMerge.poolKeyed), with their merged histograms.
+public struct KeyedPools {
+    public var byGroup: [(row: PooledKeyedLatency, histogram: EncodedHistogram)] = []
+    public var byLabel: [(row: PooledKeyedLatency, histogram: EncodedHistogram)] = []
+    public init(byGroup: [(row: PooledKeyedLatency, histogram: EncodedHistogram)] = [], byLabel: [(row: PooledKeyedLatency, histogram: EncodedHistogram)] = []) {
+        self.byGroup = byGroup
+        self.byLabel = byLabel
+    }
+}
+
 /// One thing the report draws, read from a file or a sweep folder.
 public enum ReportInput {
     case run(path: String, RunResult)
     /// A sweep: its summary, and per point and latency class the repetitions'
-    /// histograms merged (empty when only summary.json was given).
-    case sweep(path: String, SweepSummary, pooled: [String: [String: EncodedHistogram]], note: String?)
+    /// histograms merged (empty when only summary.json was given); `keyed`:
+    /// per point, the keyed rows (by worker group, by op label) pooled the same way.
+    case sweep(path: String, SweepSummary, pooled: [String: [String: EncodedHistogram]], note: String?, keyed: [String: KeyedPools] = [:])
     case debate(path: String, DebateReport)
     case loadCurve(path: String, LoadCurveResult)
     case numa(path: String, NumaMatrixResult)
@@ -73,7 +84,8 @@ public enum ReportInput {
         var results: [String: RunResult] = [:]
         var failed = Set<String>()
         var pooled: [String: [String: EncodedHistogram]] = [:]
-        for run in m.runs {
+        var keyedRuns: [String: (group: [[KeyedLatency]], label: [[KeyedLatency]])] = [:]
+        for run in m.runs.sorted(by: { ($0.point, $0.rep) < ($1.point, $1.rep) }) {
             let p = SweepFolder.path(dir, run)
             guard FileManager.default.fileExists(atPath: p) else {
                 if FileManager.default.fileExists(atPath: SweepFolder.failedPath(dir, run)) { failed.insert(run.id) }
@@ -87,6 +99,8 @@ public enum ReportInput {
                 throw ReportError(p, "belongs to sweep '\(r.shard.sweep!)', not '\(m.name)'")
             }
             results[run.id] = r
+            if let g = r.latencyByGroup { keyedRuns[run.point, default: ([], [])].group.append(g) }
+            if let l = r.latencyByLabel { keyedRuns[run.point, default: ([], [])].label.append(l) }
             for c in r.latency {
                 if let have = pooled[run.point]?[c.name] {
                     if let merged = try? have.merged(with: c.histogram) { pooled[run.point]![c.name] = merged }
@@ -98,7 +112,8 @@ public enum ReportInput {
         let summary = SweepMerge.summarize(m, results: results, failedIDs: failed)
         let missing = m.runs.count - results.count
         let note = missing == 0 ? nil : "\(missing) of \(m.runs.count) runs have no results in this folder (\(failed.count) failed); the charts show the rest"
-        return .sweep(path: dir, summary, pooled: pooled, note: note)
+        let keyed = keyedRuns.mapValues { KeyedPools(byGroup: SweepMerge.poolKeyed($0.group).rows, byLabel: SweepMerge.poolKeyed($0.label).rows) }
+        return .sweep(path: dir, summary, pooled: pooled, note: note, keyed: keyed)
     }
 
     static func describe(_ error: Error) -> String {

@@ -30,8 +30,25 @@ public struct RepStats: Codable, Sendable, Equatable {
     }
 }
 
+/// One keyed latency row (a worker group's or an op label's class) of a
+/// point, its repetitions pooled: calls and failures summed, histograms merged
+/// losslessly, the percentiles read from the merged histogram (never averaged).
+public struct PooledKeyedLatency: Codable, Sendable, Equatable {
+    /// The group's name or the label.
+    public var key: String
+    /// The operation class's name.
+    public var name: String
+    /// Repetitions that had the row.
+    public var runs: Int
+    public var calls: Int
+    public var failures: Int
+    /// Timed calls in the merged histogram.
+    public var timed: UInt64
+    public var summary: LatencySummary
+}
+
 /// One point of `summary.json` (schema `pagestorm.sweep-summary/1`, docs/sweeps.md).
-public struct PointSummary: Codable, Sendable {
+public struct PointSummary: Codable, Sendable, Equatable {
     public var id: String
     /// axis name -> value label.
     public var values: [String: String]
@@ -50,9 +67,14 @@ public struct PointSummary: Codable, Sendable {
     public var pooledLatency: [String: LatencySummary]
     /// The seeds of the complete runs, by repetition.
     public var seeds: [String: UInt64]
+    /// Per worker group and class (runs' `latencyByGroup`): the repetitions
+    /// pooled, groups in workload order; nil when no run has the rows (one group).
+    public var pooledLatencyByGroup: [PooledKeyedLatency]? = nil
+    /// Per op label and class (runs' `latencyByLabel`), pooled the same way; nil when no op has a label.
+    public var pooledLatencyByLabel: [PooledKeyedLatency]? = nil
 }
 
-public struct SweepSummary: Codable, Sendable {
+public struct SweepSummary: Codable, Sendable, Equatable {
     public static let schemaName = "pagestorm.sweep-summary/1"
     public var schema = SweepSummary.schemaName
     public var sweep: String
@@ -203,7 +225,62 @@ public enum SweepMerge {
             out.append(("\(k).p99.99_ns", Double(c.summary.p9999)))
             out.append(("\(k).max_ns", Double(c.summary.max)))
         }
+        // Keyed by worker group and by op label: lat.group.<group>.<class>.*, lat.label.<label>.<class>.*.
+        for (kind, rows) in [("group", r.latencyByGroup ?? []), ("label", r.latencyByLabel ?? [])] {
+            for c in rows {
+                let k = keyedColumn(kind, c.key, c.name)
+                out.append(("\(k).calls", Double(c.calls)))
+                out.append(("\(k).failures", Double(c.failures)))
+                out.append(("\(k).p50_ns", Double(c.summary.p50)))
+                out.append(("\(k).p99_ns", Double(c.summary.p99)))
+                out.append(("\(k).p99.9_ns", Double(c.summary.p999)))
+            }
+        }
         return out
+    }
+
+    /// A keyed row's column prefix: group `remote`, class `alloc o0 GFP_KERNEL` -> `lat.group.remote.alloc_o0_GFP_KERNEL`.
+    public static func keyedColumn(_ kind: String, _ key: String, _ name: String) -> String {
+        let safe = { (t: String) in String(t.map { $0.isLetter || $0.isNumber || $0 == "_" || $0 == "-" ? $0 : "_" }) }
+        return "lat.\(kind).\(safe(key)).\(safe(name))"
+    }
+
+    /// Keyed latency rows of several runs (one list per run, in repetition
+    /// order) pooled per (key, class): calls and failures summed, histograms
+    /// merged losslessly, summaries read from the merged histogram. Rows in
+    /// first-seen order. A histogram that cannot be merged (another layout)
+    /// leaves its row out of the pool and is named in the second value.
+    public static func poolKeyed(_ runs: [[KeyedLatency]]) -> (rows: [(row: PooledKeyedLatency, histogram: EncodedHistogram)], problems: [String]) {
+        var order: [String] = []
+        var acc: [String: (row: PooledKeyedLatency, hist: EncodedHistogram)] = [:]
+        var problems: [String] = []
+        for rows in runs {
+            for c in rows {
+                let id = c.key + "\u{0}" + c.name
+                if var have = acc[id] {
+                    do { have.hist = try have.hist.merged(with: c.histogram) } catch {
+                        problems.append("\(c.key) \(c.name): \(error)")
+                        continue
+                    }
+                    have.row.runs += 1
+                    have.row.calls += c.calls
+                    have.row.failures += c.failures
+                    acc[id] = have
+                } else {
+                    order.append(id)
+                    acc[id] = (PooledKeyedLatency(key: c.key, name: c.name, runs: 1, calls: c.calls, failures: c.failures,
+                                                  timed: 0, summary: LatencySummary()), c.histogram)
+                }
+            }
+        }
+        var out: [(row: PooledKeyedLatency, histogram: EncodedHistogram)] = []
+        for id in order {
+            var (row, hist) = acc[id]!
+            row.timed = hist.totalCount
+            if hist.totalCount > 0, let h = try? hist.histogram() { row.summary = h.summary() }
+            out.append((row, hist))
+        }
+        return (out, problems)
     }
 
     /// An operation class name as a column prefix: `alloc o0 GFP_KERNEL` -> `lat.alloc_o0_GFP_KERNEL`.
@@ -222,6 +299,7 @@ public enum SweepMerge {
             var verdicts: [String: Int] = ["ok": 0, "failures": 0, "livelock": 0, "deadlock": 0, "overloaded": 0, "error": 0]
             var hist: [String: [EncodedHistogram]] = [:]
             var seeds: [String: UInt64] = [:]
+            var byGroup: [[KeyedLatency]] = [], byLabel: [[KeyedLatency]] = []
             var complete = 0, failed = 0
             for run in runs {
                 guard let r = results[run.id] else {
@@ -236,6 +314,8 @@ public enum SweepMerge {
                     values[k, default: []].append(v)
                 }
                 for c in r.latency { hist[c.name, default: []].append(c.histogram) }
+                if let g = r.latencyByGroup { byGroup.append(g) }
+                if let l = r.latencyByLabel { byLabel.append(l) }
             }
             var pooled: [String: LatencySummary] = [:]
             for (k, list) in hist {
@@ -243,7 +323,9 @@ public enum SweepMerge {
             }
             points.append(PointSummary(id: p.id, values: p.values, runs: runs.count, complete: complete, failed: failed,
                                        missing: runs.count - complete, verdicts: verdicts,
-                                       metrics: values.compactMapValues { RepStats($0) }, pooledLatency: pooled, seeds: seeds))
+                                       metrics: values.compactMapValues { RepStats($0) }, pooledLatency: pooled, seeds: seeds,
+                                       pooledLatencyByGroup: byGroup.isEmpty ? nil : poolKeyed(byGroup).rows.map(\.row),
+                                       pooledLatencyByLabel: byLabel.isEmpty ? nil : poolKeyed(byLabel).rows.map(\.row)))
         }
         return SweepSummary(sweep: m.name, fingerprint: m.fingerprint, revision: m.revision, axes: m.axes, metrics: order, points: points)
     }
