@@ -28,7 +28,7 @@ extension PageAllocator {
             // thisCPU() is always in range: only a CPU the caller names is checked.
             if cpu == nil || UInt(bitPattern: c) < UInt(bitPattern: cpuCount), node == nil || node!.rawValue == cpuNode[c] {
                 let t = ZoneType.highestIndex(for: flags)
-                if let sb = cpuFast[c &<< 3 | t &<< 1 | 1] {
+                if let sb = cpuFast[c &<< 2 | t] {
                     let slot = PerCPUPages(base: sb)
                     // The above-LOW flag is 0 or 1, so `flag > o` is "order 0 and
                     // the flag set" in one compare; anything else takes the check
@@ -38,10 +38,13 @@ extension PageAllocator {
                                    : watermarkOK(slot.zone, order: o, mark: slot.zone.info.pointee.wmarkLow, classzone: t, flags: [])),
                        tryTakeSlotFast(slot, cpu: c) {
                         let idx = slot.heads[o]
-                        if Int32(bitPattern: idx) != Int32(bitPattern: PageMeta.none) {
+                        // A zone has at most 2^30 pages (maxPagesPerNode), so
+                        // a list member's index is >= 0 as Int32 and only
+                        // PageMeta.none (0xffffffff) is negative: a sign test.
+                        if Int32(bitPattern: idx) >= 0 {
                             let m = slot.meta
                             slot.heads[o] = m[Int(idx)].next
-                            slot.count.pointee &-= 1 &<< o
+                            slot.count.pointee &-= Int(slot.pagesOf[o])
                             m[Int(idx)].state = .allocated
                             m[Int(idx)].owner = owner
                             slot.counters[VMEvent.fastAlloc.rawValue &+ o] &+= 1

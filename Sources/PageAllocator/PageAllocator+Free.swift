@@ -22,36 +22,42 @@ extension PageAllocator {
         // 0 managed pages, so the range check below refuses it.
         let fz = freeZones
         let idx = Int(block.pfn32) &- fz[zi]
-        if o <= freeFastMaxOrder, UInt(bitPattern: idx) < UInt(bitPattern: fz[PageAllocator.freeZoneRows &+ zi]),
+        if UInt(bitPattern: idx) < UInt(bitPattern: fz[PageAllocator.freeZoneRows &+ zi]),
            cpu == nil || UInt(bitPattern: c) < UInt(bitPattern: cpuCount) {
             let slot = PerCPUPages(slots: UnsafeMutableRawPointer(bitPattern: fz[2 &* PageAllocator.freeZoneRows &+ zi]).unsafelyUnwrapped, cpu: c)
-            if tryTakeSlot(slot, cpu: c) {
-                let m = slot.meta
-                if m[idx].state == .allocated && Int(m[idx].order) == o {
-                    m[idx].state = .pcp
-                    m[idx].owner = PageMeta.freedMark
-                    m[idx].next = slot.heads[o]
-                    slot.heads[o] = UInt32(truncatingIfNeeded: idx)
-                    slot.count.pointee &+= 1 &<< o
-                    slot.counters[VMEvent.pgfree.rawValue] &+= 1 &<< o
-                    if slot.count.pointee >= slot.high.pointee {
-                        freePCPBulkLocked(slot.zone, slot: slot, pages: slot.batch.pointee, cpu: c)
-                    }
-                    releaseSlot(slot)
-                    return
+            let m = slot.meta
+            // The head's state and order bytes against the order's expected
+            // pair (allocated, order); orders above freeFastMaxOrder expect a
+            // pair no head holds, so one compare is the order limit and the
+            // misuse check. The head belongs to the caller until this free
+            // hands it over, so it is read before the slot is taken.
+            if PageMeta.stateAndOrder(m + idx) == PageAllocator.freeExpect(fz, order: o), tryTakeSlot(slot, cpu: c) {
+                m[idx].state = .pcp
+                m[idx].owner = PageMeta.freedMark
+                m[idx].next = slot.heads[o]
+                slot.heads[o] = UInt32(truncatingIfNeeded: idx)
+                let n = Int(slot.pagesOf[o])
+                slot.count.pointee &+= n
+                slot.counters[VMEvent.pgfree.rawValue] &+= n
+                if slot.count.pointee >= slot.high.pointee {
+                    freePCPBulkLocked(slot.zone, slot: slot, pages: slot.batch.pointee, cpu: c)
                 }
                 releaseSlot(slot)
+                return
             }
         }
         // The CPU looked up above goes along (no second lookup for the orders
         // and cases the inline path does not take).
-        try freeGeneral(block, cpu: cpu ?? CPUID(c))
+        // Only the packed word: the block's address is not needed, so a
+        // caller's copy of it is not kept live across the CPU lookup.
+        try freeGeneral(packed: block.packed, cpu: cpu ?? CPUID(c))
     }
 
     /// free() for everything the inline fast path does not take: checks the
     /// zone, pfn and CPU (throwing what is wrong), then freeBlock.
     @usableFromInline @inline(never)
-    func freeGeneral(_ block: PageBlock, cpu: CPUID?) throws(AllocError) {
+    func freeGeneral(packed: UInt64, cpu: CPUID?) throws(AllocError) {
+        let block = PageBlock(address: UnsafeMutableRawPointer(bitPattern: 1).unsafelyUnwrapped, packed: packed) // decoding only
         let zi = block.zoneIndex
         guard zi < zoneCount else { throw .pfnOutOfRange(pfn: Int(block.pfn32)) }
         let zone = zones[zi]

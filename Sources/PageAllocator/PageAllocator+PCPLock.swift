@@ -50,17 +50,20 @@ extension PageAllocator {
     public static var rseqRestarts: UInt64 { cnuma_rseq_aborts() }
 
     /// The fast path's attempt: one rseq sequence (rseq mode) or one trylock.
+    /// (`rseqOffset`, not the equal `cpuArea` that thisCPU() loaded: reusing
+    /// that keeps it live across sched_getcpu() where that is a call, a spill
+    /// per call, for one L1 load saved in rseq mode.)
     @inlinable @inline(__always)
     func tryTakeSlotFast(_ slot: PerCPUPages, cpu: Int) -> Bool {
         if rseqOn { return cnuma_rseq_take_fast(slot.word, Int32(truncatingIfNeeded: cpu), rseqOffset) }
-        return slot.lock.tryLock()
+        return slot.lock.tryLockBit()
     }
 
     /// Takes `cpu`'s slot for one operation without waiting: false when it
     /// is taken (the caller goes to the buddy, as a failed trylock does).
     @inlinable @inline(__always)
     func tryTakeSlot(_ slot: PerCPUPages, cpu: Int) -> Bool {
-        if !rseqOn { return slot.lock.tryLock() }
+        if !rseqOn { return slot.lock.tryLockBit() }
         if cnuma_rseq_take_fast(slot.word, Int32(truncatingIfNeeded: cpu), rseqOffset) { return true }
         let r = cnuma_rseq_take(slot.word, Int32(truncatingIfNeeded: cpu), rseqOffset)
         if r == 1 { return true }

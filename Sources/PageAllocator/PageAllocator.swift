@@ -82,8 +82,8 @@ public final class PageAllocator: @unchecked Sendable {
     /// Logical CPU i is real CPU i (a discovered topology): skip the table.
     @usableFromInline let identityCPUMap: Bool
     /// The fast path's shortcut, per logical CPU and zone type t:
-    /// cpuFast[cpu * 8 + t * 2] = the first zone of that CPU's node's zonelist
-    /// for t, and [+1] = that zone's per-CPU slot of this CPU (nil: no zone).
+    /// cpuFast[cpu * 4 + t] = the per-CPU slot of this CPU in the first zone
+    /// of that CPU's node's zonelist for t (nil: no zone).
     @usableFromInline let cpuFast: UnsafeMutablePointer<UnsafeMutableRawPointer?>
     /// The free fast path's zone table, indexed by a block's zone byte (0...255)
     /// without a bounds check: three rows of 256 words, `freeZoneRows` apart:
@@ -91,6 +91,16 @@ public final class PageAllocator: @unchecked Sendable {
     /// no zone, so every pfn fails the range check) and its per-CPU slots.
     @usableFromInline let freeZones: UnsafeMutablePointer<Int>
     @inlinable static var freeZoneRows: Int { 256 }
+    /// After the three rows of `freeZones`: 256 UInt16, indexed by a block's
+    /// order byte, the state-and-order pair (PageMeta.stateAndOrder) an
+    /// allocated head of that order holds when the free fast path takes the
+    /// order (0...freeFastMaxOrder), else PageMeta.noHead.
+    @inlinable @inline(__always)
+    static func freeExpect(_ fz: UnsafeMutablePointer<Int>, order: Int) -> UInt16 {
+        UnsafeRawPointer(fz + 3 &* freeZoneRows).load(fromByteOffset: order &* 2, as: UInt16.self)
+    }
+    /// Words of `freeZones`: three rows of 256 and the 512-byte expect table.
+    static var freeZonesWords: Int { 3 * freeZoneRows + freeZoneRows / 4 }
     /// pcp_lock as built: rseq ownership of the per-CPU lists, or trylock.
     public let pcpLock: PCPLockMode
     /// Why `pcp_lock = auto` fell back to trylock (nil: it did not).
@@ -234,23 +244,29 @@ public final class PageAllocator: @unchecked Sendable {
         for c in 0..<cpuCount { cpuNode[c] = topo.node(of: CPUID(c)).rawValue }
         realToLogical = .allocate(capacity: realCPUCount)
         for r in 0..<realCPUCount { realToLogical[r] = topo.realCPU.firstIndex(of: r) ?? (r % cpuCount) }
-        cpuFast = .allocate(capacity: cpuCount * 8)
-        cpuFast.initialize(repeating: nil, count: cpuCount * 8)
+        cpuFast = .allocate(capacity: cpuCount * ZoneType.count)
+        cpuFast.initialize(repeating: nil, count: cpuCount * ZoneType.count)
         for c in 0..<cpuCount {
             for t in 0..<ZoneType.count {
                 let slot = (cpuNode[c] * 2) * ZoneType.count + t
                 guard zonelistLens[slot] > 0 else { continue }
                 let zone = zones[Int(zonelists[slot * stride])]
-                cpuFast[c * 8 + t * 2] = zone.base
-                cpuFast[c * 8 + t * 2 + 1] = zone.pcp(c).base
+                cpuFast[c * ZoneType.count + t] = zone.pcp(c).base
                 // The fast path checks LOW with classzone t in this zone: the flag's level covers every such t.
                 let i = zone.info
                 i.pointee.fastMark = i.pointee.fastMark == .max ? 0 : i.pointee.fastMark
                 i.pointee.fastMark = max(i.pointee.fastMark, i.pointee.wmarkLow + zone.lowmemReserve[t] + i.pointee.maxDrift)
             }
         }
-        freeZones = .allocate(capacity: 3 * PageAllocator.freeZoneRows)
-        freeZones.initialize(repeating: 0, count: 3 * PageAllocator.freeZoneRows)
+        freeZones = .allocate(capacity: PageAllocator.freeZonesWords)
+        freeZones.initialize(repeating: 0, count: PageAllocator.freeZonesWords)
+        precondition(MemoryLayout<PageMeta>.offset(of: \PageMeta.state) == PageMeta.stateOffset
+                     && MemoryLayout<PageMeta>.offset(of: \PageMeta.order) == PageMeta.stateOffset + 1, "PageMeta: state and order are not adjacent at stateOffset")
+        let expect = UnsafeMutableRawPointer(freeZones + 3 * PageAllocator.freeZoneRows)
+        for o in 0..<PageAllocator.freeZoneRows {
+            let v = o <= freeFastMaxOrder ? PageMeta.allocatedHead(order: o) : PageMeta.noHead
+            expect.storeBytes(of: v.littleEndian, toByteOffset: o * 2, as: UInt16.self)
+        }
         for z in 0..<zoneCount {
             let i = zones[z].info.pointee
             freeZones[z] = i.startPFN

@@ -59,6 +59,17 @@
     @usableFromInline var _pad: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0, 0)
 
     @inlinable static var none: UInt32 { .max }
+    /// Byte offset of `state`; `order` is the next byte (checked at start-up).
+    @inlinable static var stateOffset: Int { 8 }
+    /// `state | order << 8`: the two bytes the free fast path checks, in one load.
+    @inlinable @inline(__always)
+    static func stateAndOrder(_ p: UnsafeMutablePointer<PageMeta>) -> UInt16 {
+        UInt16(littleEndian: UnsafeRawPointer(p).load(fromByteOffset: stateOffset, as: UInt16.self))
+    }
+    /// What stateAndOrder reads for an allocated head of `order`.
+    @inlinable static func allocatedHead(order: Int) -> UInt16 { UInt16(PageState.allocated.rawValue) | UInt16(order) << 8 }
+    /// A pair no head holds (state 0xff).
+    @inlinable static var noHead: UInt16 { 0xffff }
     @inlinable static var freedMark: UInt16 { .max }
 }
 

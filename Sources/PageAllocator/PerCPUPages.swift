@@ -6,12 +6,15 @@ import Synchronization
 /// ```
 ///   0  owner word (Atomic<Int>): 0 free; see PageAllocator+PCPLock.swift
 ///   8  vmstat delta of NR_FREE_PAGES (Atomic<Int>), folded past the threshold
-///  16  count, high, batch, high_min, high_max (Int)
-///  56  list heads for orders 0...3 (UInt32, singly linked by PageMeta.next)
-///  72  "free pages clearly above LOW" flag (Atomic<Int>, 0/1), see aboveLow
-///  80  copies of the zone's base, meta, memory, blockBits and pageShift
+///  16  count, high (Int)
+///  32  list heads for orders 0...3 (UInt32, singly linked by PageMeta.next)
+///  48  "free pages clearly above LOW" flag (Atomic<Int>, 0/1), see aboveLow
+///  56  copies of the zone's base, meta, memory and page size, the pages of
+///      each order (UInt8 x 4: 1 << order), the page shift (UInt32) and the
+///      zone's blockBits per order (UInt64 x 4: blockBits | order << 32)
 ///      (set once at start): the order-0 fast path reads one line
 /// 128  counters[VMEvent.count] (Int), written only under this slot's lock
+/// 304  batch, high_min, high_max (Int; set-up only, read on refill and drain)
 /// ```
 /// The offsets are `PerCPUPages.Field`'s rows (the one table; accessors go
 /// through it, debug builds check indexes and types: RawLayout.swift).
@@ -37,7 +40,7 @@ import Synchronization
 /// | `counters` | the slot's owner; the statistics take the slot to read them (exact, no atomics) |
 /// | metadata of pages on the lists (`state`, `order`, `owner`, `next`) | the slot's owner (PageMeta) |
 /// | `aboveLow` | an atomic: set only by the thread on this CPU (then re-checked), cleared by anyone whose fold or reservation leaves the zone at or below its fast mark (sequentially consistent; docs/allocator.md, "The above-LOW flag"); read relaxed by the fast path |
-/// | `zone`, `meta`, `memory`, `blockBits`, `pageShift` | nothing: written once at set-up, before any thread can see the allocator |
+/// | `zone`, `meta`, `memory`, `pageSize`, `pagesOf`, `pageShift`, `orderBits` | nothing: written once at set-up, before any thread can see the allocator |
 @frozen @usableFromInline struct PerCPUPages {
     @usableFromInline let base: UnsafeMutableRawPointer
     @inlinable init(base: UnsafeMutableRawPointer) { self.base = base }
@@ -52,8 +55,9 @@ import Synchronization
     /// go through it; `Field.layoutProblems()` (tested) finds overlaps,
     /// misalignment and fields past the slot.
     @usableFromInline enum Field: Int, RawLayout {
-        case owner, freeDelta, count, high, batch, highMin, highMax, heads, aboveLow
-        case zone, meta, memory, blockBits, pageShift, counters
+        case owner, freeDelta, count, high, heads, aboveLow
+        case zone, meta, memory, pageSize, pagesOf, pageShift, blockBits, counters
+        case batch, highMin, highMax
 
         /// 384: three lines, so no two CPUs share a line or an adjacent-line prefetch pair.
         @usableFromInline static var byteSize: Int { 384 }
@@ -65,28 +69,32 @@ import Synchronization
             case .freeDelta: 8
             case .count: 16
             case .high: 24
-            case .batch: 32
-            case .highMin: 40
-            case .highMax: 48
-            case .heads: 56
-            case .aboveLow: 72
-            case .zone: 80
-            case .meta: 88
-            case .memory: 96
-            case .blockBits: 104
-            case .pageShift: 112
+            case .heads: 32
+            case .aboveLow: 48
+            case .zone: 56
+            case .meta: 64
+            case .memory: 72
+            case .pageSize: 80
+            case .pagesOf: 88
+            case .pageShift: 92
+            case .blockBits: 96
             case .counters: 128
+            case .batch: 304
+            case .highMin: 312
+            case .highMax: 320
             }
         }
 
         @usableFromInline var row: RawFieldRow {
             switch self {
             case .owner, .freeDelta, .aboveLow: RawFieldRow(offset, Atomic<Int>.self)
-            case .count, .high, .batch, .highMin, .highMax, .pageShift: RawFieldRow(offset, Int.self)
+            case .count, .high, .batch, .highMin, .highMax, .pageSize: RawFieldRow(offset, Int.self)
             case .heads: RawFieldRow(offset, UInt32.self, count: PerCPUPages.lists)
             case .zone, .memory: RawFieldRow(offset, UnsafeMutableRawPointer.self)
             case .meta: RawFieldRow(offset, UnsafeMutablePointer<PageMeta>.self)
-            case .blockBits: RawFieldRow(offset, UInt64.self)
+            case .pagesOf: RawFieldRow(offset, UInt8.self, count: PerCPUPages.lists)
+            case .pageShift: RawFieldRow(offset, UInt32.self)
+            case .blockBits: RawFieldRow(offset, UInt64.self, count: PerCPUPages.lists)
             case .counters: RawFieldRow(offset, Int.self, count: VMEvent.count)
             }
         }
@@ -119,8 +127,15 @@ import Synchronization
     /// Copies of ZoneInfo.meta, .memory, .blockBits, .pageShift (read-only after start).
     @inlinable var meta: UnsafeMutablePointer<PageMeta> { base.loadField(Field.meta, as: UnsafeMutablePointer<PageMeta>.self) }
     @inlinable var memory: UnsafeMutableRawPointer { base.loadField(Field.memory, as: UnsafeMutableRawPointer.self) }
-    @inlinable var blockBits: UInt64 { base.loadField(Field.blockBits, as: UInt64.self) }
-    @inlinable var pageShift: Int { base.loadField(Field.pageShift, as: Int.self) }
+    /// The zone's blockBits (order 0).
+    @inlinable var blockBits: UInt64 { orderBits[0] }
+    @inlinable var pageShift: Int { Int(base.loadField(Field.pageShift, as: UInt32.self)) }
+    /// Bytes per page (1 << pageShift): the block's address is one multiply.
+    @inlinable var pageSize: Int { base.loadField(Field.pageSize, as: Int.self) }
+    /// Pages of a block of each order (1 << order): a load, not a variable shift.
+    @inlinable var pagesOf: RawElements<UInt8> { RawElements(base.rawField(Field.pagesOf, as: UInt8.self), count: PerCPUPages.lists) }
+    /// The zone's blockBits with each order in bits 32-39: a block's packed word is one add.
+    @inlinable var orderBits: RawElements<UInt64> { RawElements(base.rawField(Field.blockBits, as: UInt64.self), count: PerCPUPages.lists) }
 
     /// Fills the read-only copies of `zone`'s facts.
     func setZone(_ zone: Zone) {
@@ -128,15 +143,18 @@ import Synchronization
         base.storeField(zone.base, Field.zone)
         base.storeField(i.meta, Field.meta)
         base.storeField(i.memory, Field.memory)
-        base.storeField(i.blockBits, Field.blockBits)
-        base.storeField(i.pageShift, Field.pageShift)
+        base.storeField(1 << i.pageShift, Field.pageSize)
+        base.storeField(UInt32(i.pageShift), Field.pageShift)
+        for o in 0..<PerCPUPages.lists {
+            pagesOf[o] = UInt8(1 << o)
+            orderBits[o] = i.blockBits | UInt64(o) << 32
+        }
     }
 
     /// The block of local index `idx`, order `order` (makeBlock from the slot's copies).
     @inlinable @inline(__always)
     func block(idx: UInt32, order: Int) -> PageBlock {
-        PageBlock(address: memory + (Int(idx) &<< pageShift),
-                  packed: (blockBits &+ UInt64(idx)) | UInt64(truncatingIfNeeded: order) &<< 32)
+        PageBlock(address: memory + Int(idx) &* pageSize, packed: orderBits[order] &+ UInt64(idx))
     }
 
     @inlinable @inline(__always)
@@ -155,6 +173,8 @@ import Synchronization
                 (s + f.offset).bindMemory(to: Int.self, capacity: 1).initialize(to: v)
             }
             (s + Field.heads.offset).bindMemory(to: UInt32.self, capacity: lists).initialize(repeating: PageMeta.none, count: lists)
+            (s + Field.pagesOf.offset).bindMemory(to: UInt8.self, capacity: lists).initialize(repeating: 0, count: lists)
+            (s + Field.blockBits.offset).bindMemory(to: UInt64.self, capacity: lists).initialize(repeating: 0, count: lists)
             (s + Field.counters.offset).bindMemory(to: Int.self, capacity: VMEvent.count).initialize(repeating: 0, count: VMEvent.count)
         }
         return raw

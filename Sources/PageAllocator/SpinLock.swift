@@ -17,6 +17,17 @@ import Synchronization
         word.pointee.compareExchange(expected: 0, desired: 1, successOrdering: .acquiring, failureOrdering: .relaxed).exchanged
     }
 
+    /// One attempt for a word that only ever holds 0 or 1 (a per-CPU slot in
+    /// pcp_lock = trylock mode: its tryLock, lock and unlock store nothing
+    /// else): an atomic or of 1, taken when the old value was 0. x86-64
+    /// compiles it to one `lock bts` and a branch (cmpxchg needs two more
+    /// instructions to set up). Acquiring on success; a failed attempt
+    /// changes nothing (the word was already 1).
+    @inlinable @inline(__always)
+    func tryLockBit() -> Bool {
+        word.pointee.bitwiseOr(1, ordering: .acquiring).oldValue & 1 == 0
+    }
+
     /// Spins (TTAS), yielding the CPU every 64 failed looks. Returns whether
     /// the first attempt failed (contention).
     @inlinable @discardableResult

@@ -103,12 +103,13 @@ void cnuma_rseq_count_abort(void);
 /// aborted the sequence (preemption, migration, a signal). `off` is
 /// cnuma_rseq_area_offset(). The descriptor goes to section __rseq_cs, the
 /// abort handler to __rseq_failure behind the signature 0x53053053.
-/// The same sequence, answering only "taken or not" through the zero flag
-/// (fewer instructions on the fast path; any failure goes the long way).
+/// The same sequence, answering only "taken or not", as an `asm goto`: the
+/// two compares and the abort handler jump straight to the caller's "not
+/// taken" code, and the commit falls through into its "taken" code (no
+/// flag or return value to test after the sequence).
 static inline _Bool cnuma_rseq_take_fast(long *word, int cpu, long off) {
 #if defined(__x86_64__)
-    _Bool ok;
-    __asm__ __volatile__(
+    __asm__ goto(
         ".pushsection __rseq_cs, \"aw\"\n\t"
         ".balign 32\n\t"
         "3:\n\t"
@@ -119,24 +120,23 @@ static inline _Bool cnuma_rseq_take_fast(long *word, int cpu, long off) {
         "movq %%rax, %%fs:8(%[off])\n\t"
         "1:\n\t"
         "cmpl %[cpu], %%fs:4(%[off])\n\t"
-        "jne 5f\n\t"
+        "jne %l[fail]\n\t"
         "cmpq $0, %[w]\n\t"
-        "jne 5f\n\t"
-        "movq $2, %[w]\n\t"                 /* commit; ZF is still 1 from the compare */
+        "jne %l[fail]\n\t"
+        "movq $2, %[w]\n\t"                 /* commit */
         "2:\n\t"
-        "jmp 5f\n\t"
         ".pushsection __rseq_failure, \"ax\"\n\t"
         ".byte 0x0f, 0xb9, 0x3d\n\t"
         ".long 0x53053053\n\t"
         "4:\n\t"
-        "lock incq cnuma_rseq_abort_counter(%%rip)\n\t" /* counts the restart; ZF = 0: not taken */
-        "jmp 5f\n\t"
+        "lock incq cnuma_rseq_abort_counter(%%rip)\n\t" /* counts the restart: not taken */
+        "jmp %l[fail]\n\t"
         ".popsection\n\t"
-        "5:\n\t"
-        : "=@ccz"(ok), [w] "+m"(*word)
-        : [cpu] "r"(cpu), [off] "r"(off)
-        : "rax", "memory");
-    return ok;
+        : : [w] "m"(*word), [cpu] "r"(cpu), [off] "r"(off)
+        : "rax", "memory", "cc" : fail);
+    return 1;
+fail:
+    return 0;
 #else
     (void)word; (void)cpu; (void)off;
     return 0;
