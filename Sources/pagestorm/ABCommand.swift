@@ -106,8 +106,28 @@ struct ABCommand: ParsableCommand {
         if format == .text || format == .markdown {
             print("")
             if let h = report.headline { print(h) }
+            if command[0] == "run" { print(pairedLine(dir: dir, pairs: min(reps["a"]!, reps["b"]!))) }
             print("ab: \(report.verdict.rawValue) (results in \(dir))")
         }
         if report.exitCode != 0 { throw ExitCode(report.exitCode) }
+    }
+
+    /// gate-eval's paired rule on operations/s, round k of A against round k of B (adjacent in time):
+    /// printed for information; the verdict and exit code stay check's.
+    func pairedLine(dir: String, pairs: Int) -> String {
+        guard pairs >= 3 else { return "paired (ops/s, round k of A against round k of B): needs 3 rounds or more, got \(pairs)" }
+        var xs: [[Double]] = [[], []]
+        for (i, side) in ["a", "b"].enumerated() {
+            for k in 1...pairs {
+                guard let r = try? ResultsFile.read(RunResult.self, from: "\(dir)/\(side)/rep-\(k).json") else {
+                    return "paired: \(dir)/\(side)/rep-\(k).json could not be read"
+                }
+                xs[i].append(r.throughput.operationsPerSecond)
+            }
+        }
+        guard let d = GateEval.pairedChange(base: xs[0], new: xs[1]) else { return "paired: no decision (a rate was 0)" }
+        return "paired (ops/s, round k of A against round k of B): median change " + String(format: "%+.1f%%", d.median)
+            + ", \(d.agreeing) of \(pairs) pairs that way: " + (d.alarm ? (d.median < 0 ? "slower" : "faster") + " (beyond 5%, at least \(pairs - 1) pairs agree)" : "no alarm")
+            + " (for information: the verdict is check's)"
     }
 }

@@ -8,8 +8,8 @@ struct GateEvalCommand: ParsableCommand {
         abstract: "Measure the regression gate: A/A false alarms and detection of injected 5/10/25% slowdowns, for pagestorm check's rule, compare.py's and LKP's.",
         discussion: """
         A benchmark, not a test: it runs the workload (default: the built-in default, 200 ms per run) \
-        (2 + slowdowns) x reps x comparisons times, interleaved, after a calibration of how much extra `touch` \
-        costs on this machine. Build in release. Exit codes: 0 done; 2 bad input; 3 a run failed.
+        2 x (1 + slowdowns) x reps x comparisons times, in adjacent pairs (ABBA), after a calibration that measures how much extra `touch` \
+        costs on this machine until each injected slowdown measures close to its target. Build in release. Exit codes: 0 done; 2 bad input; 3 a run failed.
         """)
 
     @Argument(help: "The workload file (default: the built-in default).")
@@ -24,7 +24,7 @@ struct GateEvalCommand: ParsableCommand {
     var warmupMs: Int = 50
     @Option(help: "Injected slowdowns in percent (comma-separated).")
     var slowdowns: String = "5,10,25"
-    @Option(help: "Write the JSON report (pagestorm.gate-eval/1) here.")
+    @Option(help: "Write the JSON report (pagestorm.gate-eval/2, every run included) here.")
     var output: String?
 
     func validate() throws {
@@ -60,22 +60,23 @@ struct GateEvalCommand: ParsableCommand {
             throw ExitCode(ExitStatus.toolFailed.rawValue)
         }
         print("pagestorm gate-eval: \(r.workload), \(r.comparisons) comparisons of \(r.reps) vs \(r.reps) runs of \(r.durationMs) ms per kind; \(r.machine.cpuModel), \(r.machine.cores) cores, rev \(r.machine.gitRevision); \(String(format: "%.0f", r.wallSeconds)) s; \(r.flaggedRuns) run(s) flagged")
-        print(String(format: "calibration: %.4f%% slowdown per extra touch byte", r.calibrationPercentPerByte))
+        print("calibration (extra touch bytes: slowdown measured, ops per CPU-second): " + r.calibration.map { String(format: "+%d B %+.1f%%", $0.extraTouch, $0.measuredSlowdownPercent) }.joined(separator: ", "))
         print("")
         for perCPU in [false, true] {
             print(perCPU ? "deciding on operations per CPU-second of the workers (their own CPU time; preemption by other jobs left out):"
                          : "deciding on operations/s (wall time):")
-            print("| kind | extra touch | measured slowdown | " + GateEval.rules.joined(separator: " | ") + " |")
+            print("| kind | extra touch | slowdown (calibration; these runs) | " + GateEval.rules.joined(separator: " | ") + " |")
             print("| --- | ---: | ---: | " + GateEval.rules.map { _ in "---:" }.joined(separator: " | ") + " |")
             for k in r.kinds {
-                let rules = perCPU ? (k.rulesPerCPU ?? []) : k.rules
-                let slow = perCPU ? (k.measuredSlowdownPercentPerCPU ?? .nan) : k.measuredSlowdownPercent
+                let rules = perCPU ? k.rulesPerCPU : k.rules
+                let slow = perCPU ? k.measuredSlowdownPercentPerCPU : k.measuredSlowdownPercent
+                let cal = k.calibratedSlowdownPercent.map { String(format: "%+.1f%%", $0) } ?? "-"
                 let cells = rules.map { "\($0.alarms)/\($0.comparisons) (\(String(format: "%.0f", $0.rate * 100))%)" }
-                print("| \(k.name) | \(k.extraTouch) B | \(String(format: "%+.1f%%", slow)) | " + cells.joined(separator: " | ") + " |")
+                print("| \(k.name) | \(k.extraTouch) B | \(cal); \(String(format: "%+.1f%%", slow)) | " + cells.joined(separator: " | ") + " |")
             }
             print("")
         }
-        print("A/A: alarms in either direction are false alarms (goal <= 5%); slowdowns: alarms in the slower direction are detections (goal >= 95% at 10%).")
+        print("A/A: alarms in either direction are false alarms (goal <= 5%); slowdowns: alarms in the slower direction are detections (goal >= 95% at 10%). Runs: every kind's pair (original, kind) back to back, ABBA.")
         if let output { try ResultsFile.write(r, to: output); print("wrote \(output)") }
     }
 }

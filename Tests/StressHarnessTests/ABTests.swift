@@ -37,6 +37,8 @@ import Testing
             #expect(FileManager.default.fileExists(atPath: dir + "/ab/" + f), "\(f) missing")
         }
         #expect(out.contains("ab: unchanged"), "\(out)")
+        // The paired rule needs 3 rounds; it says so.
+        #expect(out.contains("paired (ops/s, round k of A against round k of B): needs 3 rounds or more, got 2"), "\(out)")
     }
 
     @Test func aBWhoseOperationsDifferIsABehaviourChangeExit10() throws {

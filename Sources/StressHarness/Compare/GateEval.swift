@@ -2,20 +2,31 @@ import Foundation
 
 /// How good is the gate? (`pagestorm gate-eval`, a benchmark command.)
 ///
-/// Injects slowdowns without touching the allocator: the workload's `touch`
-/// (bytes written and checked per page) grows until an operation costs about
-/// 5%, 10%, 25% more, calibrated on this machine first. Then, for each of
-/// `comparisons` rounds, `reps` runs of the original and `reps` of each
-/// variant, interleaved, plus a second set of the original (A/A); each rule
-/// decides on operations/s of every comparison, and again on operations per
-/// CPU-second of the workers (the same runs). Reported per rule and kind:
-/// how often it raised an alarm (A/A: false alarms; slowdowns: detections).
+/// Injects slowdowns without touching the allocator: every touching alloc
+/// operation's `touch` (bytes written and checked per page) grows by an
+/// amount found on this machine first, by measurement, to cost about 5%, 10%
+/// and 25% more per operation (`calibrate()`: a probe, then interpolation
+/// between measured points and re-measurement until each measured slowdown
+/// is close to its target). Then, for each of `comparisons` rounds, `reps`
+/// repetitions; each repetition runs, for every kind (A/A, then each
+/// slowdown), the original and the kind's workload back to back (ABBA: the
+/// order flips every repetition), so that the two runs of a pair are
+/// adjacent in time. Each rule decides on operations/s of every comparison,
+/// and again on operations per CPU-second of the workers (the same runs).
+/// Reported per rule and kind: how often it raised an alarm (A/A: false
+/// alarms; slowdowns: detections), and the slowdown the runs measured.
 public struct GateEval {
     public var workload: Workload
     public var comparisons = 20
     public var reps = 5
     public var slowdowns: [Double] = [5, 10, 25]
+    /// Interleaved rounds per calibration step.
+    public var calibrationPairs = 7
+    /// Re-measurements of the calibration at most (after the probe).
+    public var calibrationRounds = 4
     public var log: (String) -> Void = { _ in }
+    /// How one run is measured (tests put a model here; nil: a real run).
+    public var measureRun: ((Workload) throws -> Sample)?
 
     public init(workload: Workload) { self.workload = workload }
 
@@ -32,25 +43,36 @@ public struct GateEval {
         public var targetSlowdownPercent: Double
         /// The extra touch bytes that were calibrated to cost that.
         public var extraTouch: Int
+        /// What the calibration's last measurement of that extra gave (nil for A/A).
+        public var calibratedSlowdownPercent: Double?
         /// Median over comparisons of (median base ops/s / median variant ops/s - 1), in percent.
         public var measuredSlowdownPercent: Double
         /// The rules deciding on operations/s (wall time).
         public var rules: [RuleOutcome]
-        /// The same on operations per CPU-second of the workers (absent in reports written before it).
-        public var measuredSlowdownPercentPerCPU: Double? = nil
-        public var rulesPerCPU: [RuleOutcome]? = nil
+        /// The same on operations per CPU-second of the workers.
+        public var measuredSlowdownPercentPerCPU: Double
+        public var rulesPerCPU: [RuleOutcome]
+        /// The runs, [metric][comparison][repetition] ([0] ops/s, [1] ops per CPU-second): the original's, and this kind's (repetition i of the two adjacent in time).
+        public var base: [[[Double]]]
+        public var new: [[[Double]]]
+    }
+
+    /// One calibration measurement: extra touch bytes and the slowdown they cost (ops per CPU-second).
+    public struct CalibrationPoint: Codable, Sendable, Equatable {
+        public var extraTouch: Int
+        public var measuredSlowdownPercent: Double
     }
 
     public struct Report: Codable, Sendable {
-        public var schema = "pagestorm.gate-eval/1"
+        public var schema = "pagestorm.gate-eval/2"
         public var startedAt: String
         public var machine: MachineInfo
         public var workload: String
         public var durationMs: Int
         public var reps: Int
         public var comparisons: Int
-        /// Percent slowdown per extra touch byte, measured before the evaluation.
-        public var calibrationPercentPerByte: Double
+        /// Every calibration measurement, in order (the probe first).
+        public var calibration: [CalibrationPoint]
         public var kinds: [Kind]
         public var flaggedRuns: Int
         public var wallSeconds: Double
@@ -61,10 +83,16 @@ public struct GateEval {
         "compare.py (U test, p<0.05)",
         "LKP range rule (ranges disjoint, means differ >= 1%)",
         "pagestorm check with trust_flagged (the first rule, flagged runs allowed to decide)",
+        "paired (ABBA pairs: median pair change beyond 5%, all but one pair the same way)",
     ]
 
-    /// Does `rule` raise an alarm on operations/s samples? `worseOnly`: count only a slowdown.
+    /// Does `rule` raise an alarm? `base` and `new` are the runs in run order
+    /// (run i of `new` is adjacent to run i of `base`). `worseOnly`: count only a slowdown.
     public static func alarm(rule: Int, base: [Double], new: [Double], worseOnly: Bool, flagged: Bool = false) -> Bool {
+        if rule == 4 {
+            guard let d = pairedChange(base: base, new: new) else { return false }
+            return d.alarm && (!worseOnly || d.median < 0)
+        }
         let mb = Stats.median(base), mn = Stats.median(new)
         let worse = mn < mb
         if worseOnly && !worse { return false }
@@ -85,8 +113,26 @@ public struct GateEval {
         }
     }
 
-    func variant(extraTouch: Int) -> Workload {
-        var w = workload
+    /// The paired rule on runs made in ABBA pairs (run i of each side adjacent
+    /// in time): the per-pair change c_i = new_i / base_i - 1 (a rate: negative
+    /// is slower). An alarm when the median of the c_i is beyond `limit` (5%)
+    /// and at least n - 1 of the n pairs changed in the median's direction.
+    /// It is a threshold rule, not a significance test (with 5 pairs no paired
+    /// test can reach p < 0.05 two-sided: 2/32 is its smallest p); its
+    /// false-alarm rate is what gate-eval measures. nil: fewer than 3 pairs.
+    public static func pairedChange(base: [Double], new: [Double], limitPercent: Double = 5) -> (median: Double, agreeing: Int, alarm: Bool)? {
+        let n = min(base.count, new.count)
+        guard n >= 3 else { return nil }
+        let c = (0..<n).compactMap { i in base[i] > 0 ? new[i] / base[i] - 1 : nil }
+        guard c.count == n else { return nil }
+        let m = Stats.median(c)
+        let agreeing = c.filter { m < 0 ? $0 < 0 : $0 > 0 }.count
+        return (m * 100, agreeing, abs(m) * 100 > limitPercent && agreeing >= n - 1)
+    }
+
+    /// The workload with `extraTouch` more bytes touched per page by every touching alloc operation (at most a page).
+    public static func variant(_ w: Workload, extraTouch: Int) -> Workload {
+        var w = w
         let page = w.memory.pageSize
         for g in w.groups.indices {
             for i in w.groups[g].ops.indices where w.groups[g].ops[i].kind == .alloc && w.groups[g].ops[i].touch > 0 {
@@ -97,7 +143,20 @@ public struct GateEval {
     }
 
     /// One run: operations/s, operations per CPU-second of the workers, and whether it flagged itself untrustworthy.
+    public struct Sample: Sendable {
+        public var opsPerSecond: Double
+        public var opsPerCPUSecond: Double
+        /// Per metric ([0] ops/s, [1] ops per CPU-second): flagged?
+        public var flagged: [Bool]
+        public init(opsPerSecond: Double, opsPerCPUSecond: Double, flagged: [Bool] = [false, false]) {
+            self.opsPerSecond = opsPerSecond
+            self.opsPerCPUSecond = opsPerCPUSecond
+            self.flagged = flagged
+        }
+    }
+
     func measure(_ w: Workload) throws -> Sample {
+        if let measureRun { return try measureRun(w) }
         var o = RunOptions()
         o.measureOverhead = false
         let r = try StressRun.run(w, options: o)
@@ -113,81 +172,154 @@ public struct GateEval {
                       flagged: [flagged, cpuFlagged])
     }
 
-    /// [0] operations/s, [1] operations per CPU-second; `flagged` per metric.
-    struct Sample { var opsPerSecond: Double; var opsPerCPUSecond: Double; var flagged: [Bool] }
-
     /// Hook for noise flags (set when results carry them).
     static func isFlagged(_ r: RunResult) -> Bool { r.status.partial || (r.noise?.untrustworthy ?? false) }
+
+    /// The most extra touch bytes: until the largest touching operation touches a whole page.
+    var maxExtraTouch: Int {
+        let touches = workload.groups.flatMap { $0.ops.filter { $0.kind == .alloc && $0.touch > 0 }.map(\.touch) }
+        return max(8, (workload.memory.pageSize - (touches.min() ?? 0)) / 8 * 8)
+    }
+
+    /// `calibrationPairs` rounds, each the original and every extra back to
+    /// back (order flipped every round); per extra, the median over rounds of
+    /// (base / variant - 1) in %, on operations per CPU-second (other jobs'
+    /// preemption does not move it; a shift of the machine's speed between
+    /// rounds hits both runs of a round alike).
+    func slowdownsOf(_ extras: [Int]) throws -> [Double] {
+        var ratios = [[Double]](repeating: [], count: extras.count)
+        for p in 0..<calibrationPairs {
+            for k in (p % 2 == 0 ? Array(extras.indices) : Array(extras.indices.reversed())) {
+                let pair = [workload, Self.variant(workload, extraTouch: extras[k])]
+                var x = [0.0, 0.0]
+                for j in (p % 2 == 0 ? [0, 1] : [1, 0]) { x[j] = try measure(pair[j]).opsPerCPUSecond }
+                ratios[k].append(x[0] / x[1] - 1)
+            }
+        }
+        return ratios.map { Stats.median($0) * 100 }
+    }
+
+    /// The extra bytes (a multiple of 8, 8...max) that should cost `target`%,
+    /// from the measured points: the slowdowns made non-decreasing in the
+    /// bytes (running maximum), interpolated linearly between the two points
+    /// around the target, or extrapolated through the origin and the largest point.
+    public static func interpolate(_ points: [CalibrationPoint], target: Double, maxExtra: Int) -> Int {
+        var latest: [Int: Double] = [0: 0]
+        for p in points { latest[p.extraTouch] = p.measuredSlowdownPercent }
+        let xs = latest.keys.sorted()
+        var ys: [Double] = []
+        var running = -Double.infinity
+        for x in xs { running = max(running, latest[x]!); ys.append(running) }
+        var e: Double
+        if let i = ys.firstIndex(where: { $0 >= target }), i > 0 {
+            let (x0, y0, x1, y1) = (Double(xs[i - 1]), ys[i - 1], Double(xs[i]), ys[i])
+            e = y1 > y0 ? x0 + (target - y0) / (y1 - y0) * (x1 - x0) : x1
+        } else if let i = ys.firstIndex(where: { $0 >= target }), i == 0 {
+            e = 8
+        } else {
+            let (x1, y1) = (Double(xs.last!), ys.last!)
+            e = y1 > 0 ? x1 * target / y1 : Double(maxExtra)
+        }
+        e = (e / 8).rounded() * 8
+        return Int(min(Double(maxExtra), max(8, e)))
+    }
+
+    /// Finds, per target slowdown, the extra touch bytes that cost it on this
+    /// machine. A probe (64 bytes, doubled while it costs under 8%) gives the
+    /// first point; then up to `calibrationRounds` times: interpolate each
+    /// target's bytes between the measured points, measure them (all in one
+    /// interleaved set), and stop once every measured slowdown is within
+    /// max(1 point, 15%) of its target (where interpolation proposes bytes
+    /// already measured, one step of 8 bytes towards the target instead). Per
+    /// target, the bytes whose latest measurement came closest are the ones
+    /// evaluated, reported with that measurement.
+    public func calibrate() throws -> (extras: [Int], measured: [Double], points: [CalibrationPoint]) {
+        let maxExtra = maxExtraTouch
+        var points: [CalibrationPoint] = []
+        var probe = min(64, maxExtra), s = 0.0
+        while true {
+            s = try slowdownsOf([probe])[0]
+            points.append(CalibrationPoint(extraTouch: probe, measuredSlowdownPercent: s))
+            log(String(format: "calibration: +%d touch bytes cost %+.1f%%", probe, s))
+            if s >= 8 || probe >= maxExtra { break }
+            probe = min(maxExtra, probe * 2)
+        }
+        guard s > 0.5 else {
+            throw InstructionsError(message: "gate-eval: +\(probe) touch bytes cost " + String(format: "%+.1f%%", s) + " on \(workload.name): no slowdown to calibrate on")
+        }
+        var extras = slowdowns.map { Self.interpolate(points, target: $0, maxExtra: maxExtra) }
+        func close(_ m: Double, _ t: Double) -> Bool { abs(m - t) <= max(1, 0.15 * t) }
+        for round in 0..<max(1, calibrationRounds) {
+            let measured = try slowdownsOf(extras)
+            for (e, m) in zip(extras, measured) { points.append(CalibrationPoint(extraTouch: e, measuredSlowdownPercent: m)) }
+            log("calibration: " + zip(extras, measured).map { String(format: "+%d B %+.1f%%", $0, $1) }.joined(separator: ", "))
+            if zip(measured, slowdowns).allSatisfy(close) || round == max(1, calibrationRounds) - 1 { break }
+            // The next bytes to measure; where interpolation repeats a miss, one step of 8 bytes towards the target.
+            extras = slowdowns.indices.map { i in
+                if close(measured[i], slowdowns[i]) { return extras[i] }
+                let e = Self.interpolate(points, target: slowdowns[i], maxExtra: maxExtra)
+                guard e == extras[i] else { return e }
+                return min(maxExtra, max(8, e + (measured[i] < slowdowns[i] ? 8 : -8)))
+            }
+        }
+        // Per target, the bytes whose latest measurement came closest.
+        var latest: [Int: Double] = [:]
+        for p in points { latest[p.extraTouch] = p.measuredSlowdownPercent }
+        let best = slowdowns.map { t in latest.min { abs($0.value - t) < abs($1.value - t) || (abs($0.value - t) == abs($1.value - t) && $0.key < $1.key) }! }
+        return (best.map(\.key), best.map(\.value), points)
+    }
 
     public func run() throws -> Report {
         let t0 = Date()
         guard workload.groups.contains(where: { $0.ops.contains { $0.kind == .alloc && $0.touch > 0 } }) else {
             throw InstructionsError(message: "gate-eval: workload \(workload.name) touches nothing (touch = 0 everywhere); the slowdown is injected through touch")
         }
-        // Calibration: 5 interleaved pairs, the original against +1024 touch bytes,
-        // on operations per CPU-second (other jobs' preemption does not move it).
-        let probe = 1024
-        var b: [Double] = [], v: [Double] = []
-        for i in 0..<5 {
-            if i % 2 == 0 { b.append(try measure(workload).opsPerCPUSecond); v.append(try measure(variant(extraTouch: probe)).opsPerCPUSecond) }
-            else { v.append(try measure(variant(extraTouch: probe)).opsPerCPUSecond); b.append(try measure(workload).opsPerCPUSecond) }
-        }
-        let perByte = max(1e-4, (Stats.median(b) / Stats.median(v) - 1) * 100 / Double(probe))
-        log(String(format: "calibration: +%d touch bytes cost %.1f%% (%.4f%%/byte)", probe, perByte * Double(probe), perByte))
-        let extras = slowdowns.map { Int(($0 / perByte).rounded()) }
-        for (s, e) in zip(slowdowns, extras) { log(String(format: "+%.0f%%: +%d touch bytes", s, e)) }
-        // Samples: per comparison, base, A' and each variant; [0] ops/s, [1] ops per CPU-second.
-        var base = [[[Double]]](repeating: [[Double]](repeating: [], count: comparisons), count: 2), aa = base
-        var vars = [[[[Double]]]](repeating: base, count: slowdowns.count)
-        // Per metric, per kind (A/A, then each slowdown), per comparison: was a run flagged?
-        var flaggedCmp = [[[Bool]]](repeating: [[Bool]](repeating: [Bool](repeating: false, count: comparisons), count: slowdowns.count + 1), count: 2)
+        let cal = try calibrate()
+        let kindsW = [workload] + cal.extras.map { Self.variant(workload, extraTouch: $0) }
+        // Per kind (A/A, then each slowdown), per metric ([0] ops/s, [1] ops per CPU-second), per comparison: the runs.
+        let empty = [[[Double]]](repeating: [[Double]](repeating: [], count: comparisons), count: 2)
+        var base = [[[[Double]]]](repeating: empty, count: kindsW.count), new = base
+        // Per kind, per metric, per comparison: was a run of the pair flagged?
+        var flaggedCmp = [[[Bool]]](repeating: [[Bool]](repeating: [Bool](repeating: false, count: comparisons), count: 2), count: kindsW.count)
         var flaggedRuns = 0
         for c in 0..<comparisons {
             for r in 0..<reps {
-                // Interleave; alternate the order each repetition (ABBA).
-                var jobs: [(Int, Workload)] = [(-2, workload), (-1, workload)] + extras.enumerated().map { ($0.offset, variant(extraTouch: $0.element)) }
-                if r % 2 == 1 { jobs.reverse() }
-                for (k, w) in jobs {
-                    let m = try measure(w)
-                    if m.flagged[0] { flaggedRuns += 1 }
-                    for (mi, x) in [m.opsPerSecond, m.opsPerCPUSecond].enumerated() {
-                        switch k {
-                        case -2: base[mi][c].append(x)
-                        case -1: aa[mi][c].append(x)
-                        default: vars[k][mi][c].append(x)
-                        }
-                    }
-                    for mi in 0..<2 where m.flagged[mi] {
-                        switch k {
-                        case -2: for i in flaggedCmp[mi].indices { flaggedCmp[mi][i][c] = true }
-                        case -1: flaggedCmp[mi][0][c] = true
-                        default: flaggedCmp[mi][k + 1][c] = true
+                // Every kind's pair back to back; the order within pairs and of the kinds flips every repetition (ABBA).
+                for k in (r % 2 == 0 ? Array(kindsW.indices) : Array(kindsW.indices.reversed())) {
+                    for side in (r % 2 == 0 ? [0, 1] : [1, 0]) {
+                        let m = try measure(side == 0 ? workload : kindsW[k])
+                        if m.flagged[0] { flaggedRuns += 1 }
+                        for (mi, x) in [m.opsPerSecond, m.opsPerCPUSecond].enumerated() {
+                            if side == 0 { base[k][mi][c].append(x) } else { new[k][mi][c].append(x) }
+                            if m.flagged[mi] { flaggedCmp[k][mi][c] = true }
                         }
                     }
                 }
             }
             log("comparison \(c + 1)/\(comparisons) done (\(Int(Date().timeIntervalSince(t0))) s)")
         }
-        func outcome(_ mi: Int, _ news: [[Double]], worseOnly: Bool, flags: [Bool]) -> [RuleOutcome] {
+        func outcome(_ k: Int, _ mi: Int, worseOnly: Bool) -> [RuleOutcome] {
             (0..<Self.rules.count).map { ri in
-                let n = (0..<comparisons).filter { Self.alarm(rule: ri, base: base[mi][$0], new: news[$0], worseOnly: worseOnly, flagged: flags[$0]) }.count
+                let n = (0..<comparisons).filter {
+                    Self.alarm(rule: ri, base: base[k][mi][$0], new: new[k][mi][$0], worseOnly: worseOnly, flagged: flaggedCmp[k][mi][$0])
+                }.count
                 return RuleOutcome(rule: Self.rules[ri], alarms: n, comparisons: comparisons, rate: Double(n) / Double(comparisons))
             }
         }
-        func measured(_ mi: Int, _ news: [[Double]]) -> Double {
-            Stats.median((0..<comparisons).map { (Stats.median(base[mi][$0]) / Stats.median(news[$0]) - 1) * 100 })
+        func measured(_ k: Int, _ mi: Int) -> Double {
+            Stats.median((0..<comparisons).map { (Stats.median(base[k][mi][$0]) / Stats.median(new[k][mi][$0]) - 1) * 100 })
         }
-        func kind(_ name: String, _ target: Double, _ extra: Int, _ news: [[[Double]]], worseOnly: Bool, _ k: Int) -> Kind {
-            Kind(name: name, targetSlowdownPercent: target, extraTouch: extra, measuredSlowdownPercent: measured(0, news[0]),
-                 rules: outcome(0, news[0], worseOnly: worseOnly, flags: flaggedCmp[0][k]),
-                 measuredSlowdownPercentPerCPU: measured(1, news[1]), rulesPerCPU: outcome(1, news[1], worseOnly: worseOnly, flags: flaggedCmp[1][k]))
-        }
-        var kinds = [kind("A/A", 0, 0, aa, worseOnly: false, 0)]
-        for (i, s) in slowdowns.enumerated() {
-            kinds.append(kind(String(format: "+%.0f%%", s), s, extras[i], vars[i], worseOnly: true, i + 1))
+        var kinds: [Kind] = []
+        for k in kindsW.indices {
+            let target = k == 0 ? 0 : slowdowns[k - 1]
+            kinds.append(Kind(name: k == 0 ? "A/A" : String(format: "+%.0f%%", target), targetSlowdownPercent: target,
+                              extraTouch: k == 0 ? 0 : cal.extras[k - 1], calibratedSlowdownPercent: k == 0 ? nil : cal.measured[k - 1],
+                              measuredSlowdownPercent: measured(k, 0), rules: outcome(k, 0, worseOnly: k > 0),
+                              measuredSlowdownPercentPerCPU: measured(k, 1), rulesPerCPU: outcome(k, 1, worseOnly: k > 0),
+                              base: base[k], new: new[k]))
         }
         return Report(startedAt: ISO8601DateFormatter().string(from: t0), machine: .current(), workload: workload.name,
                       durationMs: workload.run.durationMs ?? 0, reps: reps, comparisons: comparisons,
-                      calibrationPercentPerByte: perByte, kinds: kinds, flaggedRuns: flaggedRuns, wallSeconds: Date().timeIntervalSince(t0))
+                      calibration: cal.points, kinds: kinds, flaggedRuns: flaggedRuns, wallSeconds: Date().timeIntervalSince(t0))
     }
 }
