@@ -67,9 +67,12 @@ import Testing
         // non-decreasing (96 B counts as 8%), so 16% lies halfway between 96 and 128.
         let noisy = pts + [P(extraTouch: 96, measuredSlowdownPercent: 6)]
         #expect(GateEval.interpolate(noisy, target: 16, maxExtra: 4000) == 112)
-        // A re-measured point replaces the earlier measurement of the same bytes.
+        // Measurements of the same bytes are averaged (64 B: 10%).
         let again = pts + [P(extraTouch: 64, measuredSlowdownPercent: 12)]
-        #expect(GateEval.interpolate(again, target: 6, maxExtra: 4000) == 32)
+        #expect(GateEval.interpolate(again, target: 6, maxExtra: 4000) == 40)
+        // The curve: means, pooled where they fall (64 and 96 B: 7%), the origin fixed at 0.
+        let c = GateEval.curve(noisy + [P(extraTouch: 32, measuredSlowdownPercent: -1)])
+        #expect(c.map(\.x) == [0, 32, 64, 96, 128] && c.map(\.y) == [0, 0, 7, 7, 24])
     }
 
     @Test func pairedRule() throws {
@@ -79,6 +82,8 @@ import Testing
         let a = try #require(GateEval.pairedChange(base: base, new: slower))
         #expect(a.alarm && a.agreeing == 5 && abs(a.median + 9.09) < 0.01)
         #expect(GateEval.alarm(rule: 4, base: base, new: slower, worseOnly: true))
+        // As check's default, a flagged run never decides.
+        #expect(!GateEval.alarm(rule: 4, base: base, new: slower, worseOnly: true, flagged: true))
         // The U test misses the same data (the fast-mode run overlaps), which is why the paired rule exists.
         #expect(!GateEval.alarm(rule: 1, base: base, new: slower, worseOnly: true))
         // One pair split by a mode change (variant in the fast mode): still an alarm (4 of 5 agree).

@@ -43,7 +43,7 @@ public struct GateEval {
         public var targetSlowdownPercent: Double
         /// The extra touch bytes that were calibrated to cost that.
         public var extraTouch: Int
-        /// What the calibration's last measurement of that extra gave (nil for A/A).
+        /// What the calibration measured for that extra (its value on the calibration curve; nil for A/A).
         public var calibratedSlowdownPercent: Double?
         /// Median over comparisons of (median base ops/s / median variant ops/s - 1), in percent.
         public var measuredSlowdownPercent: Double
@@ -83,13 +83,14 @@ public struct GateEval {
         "compare.py (U test, p<0.05)",
         "LKP range rule (ranges disjoint, means differ >= 1%)",
         "pagestorm check with trust_flagged (the first rule, flagged runs allowed to decide)",
-        "paired (ABBA pairs: median pair change beyond 5%, all but one pair the same way)",
+        "paired (ABBA pairs: median pair change beyond 5%, all but one pair the same way; flagged runs never decide)",
     ]
 
     /// Does `rule` raise an alarm? `base` and `new` are the runs in run order
     /// (run i of `new` is adjacent to run i of `base`). `worseOnly`: count only a slowdown.
     public static func alarm(rule: Int, base: [Double], new: [Double], worseOnly: Bool, flagged: Bool = false) -> Bool {
         if rule == 4 {
+            if flagged { return false } // as check's default: a flagged run never decides a timing change
             guard let d = pairedChange(base: base, new: new) else { return false }
             return d.alarm && (!worseOnly || d.median < 0)
         }
@@ -199,25 +200,42 @@ public struct GateEval {
         return ratios.map { Stats.median($0) * 100 }
     }
 
-    /// The extra bytes (a multiple of 8, 8...max) that should cost `target`%,
-    /// from the measured points: the slowdowns made non-decreasing in the
-    /// bytes (running maximum), interpolated linearly between the two points
-    /// around the target, or extrapolated through the origin and the largest point.
+    /// The calibration curve: per measured byte count, the mean of its
+    /// measurements, made non-decreasing in the bytes by pooling adjacent
+    /// violators (weighted by how often each was measured), from the origin (0 bytes: 0%).
+    public static func curve(_ points: [CalibrationPoint]) -> [(x: Int, y: Double)] {
+        var sums: [Int: (sum: Double, n: Int)] = [:]
+        for p in points where p.extraTouch > 0 {
+            sums[p.extraTouch, default: (0, 0)].sum += p.measuredSlowdownPercent
+            sums[p.extraTouch, default: (0, 0)].n += 1
+        }
+        // Blocks of pooled points: the origin's weight is infinite (it is not measured, it is 0).
+        var blocks: [(xs: [Int], y: Double, w: Double)] = [([0], 0, .infinity)]
+        for x in sums.keys.sorted() {
+            let (sum, n) = sums[x]!
+            blocks.append(([x], sum / Double(n), Double(n)))
+            while blocks.count > 1 && blocks[blocks.count - 2].y > blocks[blocks.count - 1].y {
+                let b = blocks.removeLast(), a = blocks.removeLast()
+                let y = a.w.isInfinite ? a.y : (a.y * a.w + b.y * b.w) / (a.w + b.w)
+                blocks.append((a.xs + b.xs, y, a.w + b.w))
+            }
+        }
+        return blocks.flatMap { b in b.xs.map { (x: $0, y: b.y) } }
+    }
+
+    /// The extra bytes (a multiple of 8, 8...max) that should cost `target`%
+    /// on the curve of the measured points: interpolated linearly between the
+    /// two points around the target, or extrapolated through the origin and the largest point.
     public static func interpolate(_ points: [CalibrationPoint], target: Double, maxExtra: Int) -> Int {
-        var latest: [Int: Double] = [0: 0]
-        for p in points { latest[p.extraTouch] = p.measuredSlowdownPercent }
-        let xs = latest.keys.sorted()
-        var ys: [Double] = []
-        var running = -Double.infinity
-        for x in xs { running = max(running, latest[x]!); ys.append(running) }
+        let c = curve(points)
         var e: Double
-        if let i = ys.firstIndex(where: { $0 >= target }), i > 0 {
-            let (x0, y0, x1, y1) = (Double(xs[i - 1]), ys[i - 1], Double(xs[i]), ys[i])
+        if let i = c.firstIndex(where: { $0.y >= target }), i > 0 {
+            let (x0, y0, x1, y1) = (Double(c[i - 1].x), c[i - 1].y, Double(c[i].x), c[i].y)
             e = y1 > y0 ? x0 + (target - y0) / (y1 - y0) * (x1 - x0) : x1
-        } else if let i = ys.firstIndex(where: { $0 >= target }), i == 0 {
+        } else if c.first.map({ $0.y >= target }) == true {
             e = 8
         } else {
-            let (x1, y1) = (Double(xs.last!), ys.last!)
+            let (x1, y1) = (Double(c.last!.x), c.last!.y)
             e = y1 > 0 ? x1 * target / y1 : Double(maxExtra)
         }
         e = (e / 8).rounded() * 8
@@ -229,10 +247,11 @@ public struct GateEval {
     /// first point; then up to `calibrationRounds` times: interpolate each
     /// target's bytes between the measured points, measure them (all in one
     /// interleaved set), and stop once every measured slowdown is within
-    /// max(1 point, 15%) of its target (where interpolation proposes bytes
-    /// already measured, one step of 8 bytes towards the target instead). Per
-    /// target, the bytes whose latest measurement came closest are the ones
-    /// evaluated, reported with that measurement.
+    /// max(1 point, 15%) of its target (where interpolation proposes the bytes
+    /// just measured, one step of 8 bytes towards the target instead). Per
+    /// target, the measured bytes whose value on the curve (`curve`: the mean
+    /// of their measurements, pooled where not monotone) is closest are the
+    /// ones evaluated, reported with that value.
     public func calibrate() throws -> (extras: [Int], measured: [Double], points: [CalibrationPoint]) {
         let maxExtra = maxExtraTouch
         var points: [CalibrationPoint] = []
@@ -262,11 +281,11 @@ public struct GateEval {
                 return min(maxExtra, max(8, e + (measured[i] < slowdowns[i] ? 8 : -8)))
             }
         }
-        // Per target, the bytes whose latest measurement came closest.
-        var latest: [Int: Double] = [:]
-        for p in points { latest[p.extraTouch] = p.measuredSlowdownPercent }
-        let best = slowdowns.map { t in latest.min { abs($0.value - t) < abs($1.value - t) || (abs($0.value - t) == abs($1.value - t) && $0.key < $1.key) }! }
-        return (best.map(\.key), best.map(\.value), points)
+        // Per target, the measured bytes whose value on the curve (the mean of their measurements, pooled where
+        // the means are not monotone) is closest.
+        let c = Self.curve(points).filter { $0.x > 0 }
+        let best = slowdowns.map { t in c.min { abs($0.y - t) < abs($1.y - t) || (abs($0.y - t) == abs($1.y - t) && $0.x < $1.x) }! }
+        return (best.map(\.x), best.map(\.y), points)
     }
 
     public func run() throws -> Report {
