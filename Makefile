@@ -69,7 +69,8 @@ clean:
 # as root) runs scripts/numa-lab-checks.sh with the release binary of
 # `make build` (no second build). .ci/run calls it (about 2.5 min on a fresh
 # 2-core machine, the install included; docs/numa-lab.md). A second guest
-# with a memory-only node (--nodes memonly) runs scripts/numa-lab-checks-memonly.sh
+# with a memory-only node and node numbers with a gap (--nodes memonly: nodes
+# 0, 1 and 3 once the checks take CPU 2 offline) runs scripts/numa-lab-checks-memonly.sh
 # (about 40 s more with the release binary).
 test-numa-lab: build
 	scripts/numa-lab.sh --bin .build/release/pagestorm --timeout 240 --sh-file scripts/numa-lab-checks.sh

@@ -22,11 +22,11 @@
 #
 # The guest: TCG (no KVM), -cpu max, 1 GiB split evenly over the nodes, one CPU
 # per node. 2 nodes: distance 21. 4 nodes: two pairs, 21 inside a pair, 31
-# between pairs. memonly: QEMU node ids 0 (cpu 0, 480 MiB), 1 (no CPU, no
-# memory), 2 (cpu 1, 480 MiB) and 3 (memory only, 64 MiB); distances 0-2 21,
-# 0-3 17, 2-3 31, node 1 41. Linux maps ACPI proximity domains to dense node
-# ids, so the guest has nodes 0, 1 (cpu 1) and 2 (memory only): QEMU's id gap
-# does not survive (no non-contiguous node numbers in a guest this way).
+# between pairs. memonly: nodes 0 (cpu 0, 480 MiB), 1 (cpu 1, 480 MiB), 2
+# (cpu 2, no memory) and 3 (memory only, 64 MiB); distances 0-1 21, 0-3 17,
+# 1-3 31, node 2 21/21/31. With CPU 2 taken offline in the guest (as
+# scripts/numa-lab-checks-memonly.sh does first), node 2 has neither CPUs nor
+# memory: the machine has nodes 0, 1, 3, a gap at 2 and a memory-only node 3.
 # `make test-numa-lab` (a CI step) runs scripts/numa-lab-checks.sh in the 2-node
 # guest and scripts/numa-lab-checks-memonly.sh in the memonly guest, with
 # --bin .build/release/pagestorm.
@@ -163,17 +163,22 @@ cat "$BASE" "$LAB/initrd-cmd.cpio.gz" >"$LAB/initrd.gz"
 # 5. Boot, bounded by timeout.
 MEM_MIB=1024
 if [ "$NODES" = memonly ]; then
-    # Node 1 has neither CPUs nor memory: it is in QEMU's distance table (QEMU
-    # wants every id up to the highest) but not in the guest's SRAT; Linux
-    # numbers the other three 0, 1, 2 (dense). QEMU's node 3, the guest's
-    # node 2, has memory and no CPUs (memory-only).
-    QARGS=(-accel tcg -cpu max -m "${MEM_MIB}M" -smp 2
+    # Nodes 0 and 1: a CPU and 480 MiB each; node 2: CPU 2 and no memory;
+    # node 3: 64 MiB and no CPU (memory-only). Linux numbers them 0-3 as QEMU
+    # does (dense). scripts/numa-lab-checks-memonly.sh takes CPU 2 offline
+    # first: node 2 then has neither CPUs nor memory, and the machine pagestorm
+    # discovers has nodes 0, 1 and 3 (a gap at 2, node 3 memory-only).
+    # (QEMU itself refuses ids with a gap: `-numa node,nodeid=0 ... -numa
+    # node,nodeid=2` without nodeid=1 exits 1 with "numa: Node ID missing: 1";
+    # and a QEMU node with neither CPUs nor memory is left out of the guest's
+    # SRAT, so Linux renumbers the rest densely.)
+    QARGS=(-accel tcg -cpu max -m "${MEM_MIB}M" -smp 3
         -object memory-backend-ram,id=m0,size=480M -numa node,nodeid=0,cpus=0,memdev=m0
-        -numa node,nodeid=1
-        -object memory-backend-ram,id=m2,size=480M -numa node,nodeid=2,cpus=1,memdev=m2
+        -object memory-backend-ram,id=m1,size=480M -numa node,nodeid=1,cpus=1,memdev=m1
+        -numa node,nodeid=2,cpus=2
         -object memory-backend-ram,id=m3,size=64M -numa node,nodeid=3,memdev=m3
-        -numa dist,src=0,dst=1,val=41 -numa dist,src=0,dst=2,val=21 -numa dist,src=0,dst=3,val=17
-        -numa dist,src=1,dst=2,val=41 -numa dist,src=1,dst=3,val=41 -numa dist,src=2,dst=3,val=31)
+        -numa dist,src=0,dst=1,val=21 -numa dist,src=0,dst=2,val=21 -numa dist,src=0,dst=3,val=17
+        -numa dist,src=1,dst=2,val=21 -numa dist,src=1,dst=3,val=31 -numa dist,src=2,dst=3,val=31)
 else
     PER=$((MEM_MIB / NODES))
     QARGS=(-accel tcg -cpu max -m "${MEM_MIB}M" -smp "$NODES")

@@ -11,6 +11,7 @@
 #include <sched.h>
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <string.h>
 #include <linux/membarrier.h>
 #include <sys/syscall.h>
@@ -89,6 +90,16 @@ long long cnuma_node_size(int node) {
 int cnuma_cpu_count(void) {
     long n = sysconf(_SC_NPROCESSORS_CONF);
     return n < 1 ? 1 : (int)n;
+}
+
+int cnuma_cpu_online(int cpu) {
+    char path[64];
+    snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu%d/online", cpu);
+    FILE *f = fopen(path, "r");
+    if (!f) return 1; // no file: a CPU that cannot go offline (often cpu0), or no sysfs
+    int c = fgetc(f);
+    fclose(f);
+    return c != '0';
 }
 
 int cnuma_bind_memory(void *addr, size_t len, int node) {

@@ -84,7 +84,7 @@ import Topology
         ("node_ids = [0, 2, 4]", "node_ids = [0, 2, 64]", "topology.node_ids", "must be at most 63"),
         ("cpus_per_node = [1, 0, 1]", "cpus_per_node = [0, 0, 0]", "topology.cpus_per_node", "no node has a CPU"),
         ("cpus_per_node = [1, 0, 1]", "cpus_per_node = [1, -1, 1]", "topology.cpus_per_node", "must not be negative"),
-        ("order = 0\nfree = \"immediate\"", "order = 0\nnode = 3", "group[0].op[0].node", "node 3 does not exist: nodes 0,2,4 (memory-only: 2)"),
+        ("order = 0\nfree = \"immediate\"", "order = 0\nnode = 3", "group[0].op[0].node", "group 'w': node = 3: node 3 does not exist: nodes 0,2,4 (memory-only: 2)"),
     ])
     func badTopologyAndOpInput(_ from: String, _ to: String, _ field: String, _ message: String) throws {
         let text = gapped("").replacingOccurrences(of: from, with: to)
@@ -112,7 +112,8 @@ import Topology
         // Every allocation of a cell whose run ended cleanly is on its memory node. (On a loaded machine a
         // 20 ms cell's workers can end "toolFailed" when they leave the allocator late: not asserted on.)
         #expect(cells.contains { $0.verdict == "ok" }, "\(cells)")
-        for c in cells where c.verdict == "ok" { #expect(c.onMemNode == 1, "\(c)") }
+        // (A cell with no allocation in its window, which a loaded machine can give a 20 ms cell, has no share: 0.)
+        for c in cells where c.verdict == "ok" && c.allocsPerSecond > 0 { #expect(c.onMemNode == 1, "\(c)") }
         let text = NodeMatrix.format(cells)
         #expect(text.contains("cpu\\mem           node0       node2\n") && !text.contains("\nnode2 "))
         let doc = NumaMatrixResult(workload: "m", startedAt: "", machine: MachineInfo.current(topology: t), topology: "\(t)", nodes: 2,

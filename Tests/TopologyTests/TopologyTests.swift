@@ -90,6 +90,20 @@ import Testing
         #expect(t.description == "3 node(s), 2 CPU(s); node0: cpus 0; node2: memory only; node3: cpus 1")
     }
 
+    /// The memonly guest of scripts/numa-lab.sh with CPU 2 taken offline: nodes 0 (cpu 0), 1 (cpu 1),
+    /// 2 (cpu 2 offline, no memory: a gap) and 3 (memory only). The offline CPU (no node: -1) is left
+    /// out, not put on node 0 (before: "node0: cpus 0,1; node1: cpus 2", a worker pinned to it failed).
+    @Test func offlineCPUsAreLeftOutAndTheirEmptyNodeIsAGap() {
+        let d = [[10, 21, 21, 17], [21, 10, 21, 31], [21, 21, 10, 31], [17, 31, 31, 10]]
+        let t = Topology.fromMachine(cpus: 3, nodeCount: 4, numa: true, nodeOfCPU: { $0 == 2 ? -1 : $0 },
+                                     nodeBytes: { $0 == 2 ? -1 : 1 << 28 }, distance: { d[$0][$1] })
+        #expect(t.machineNode == [0, 1, 3])
+        #expect(t.cpuCount == 2 && t.realCPU == [0, 1])
+        #expect(t.memoryOnlyNodes == [2] && t.index(ofNumber: 2) == nil)
+        #expect(t.description == "3 node(s), 2 CPU(s); node0: cpus 0; node1: cpus 1; node3: memory only")
+        #expect(t.distance == [[10, 21, 17], [21, 10, 31], [17, 31, 10]])
+    }
+
     /// Declared: counts of 0 are memory-only nodes, node_ids number the nodes.
     @Test func declaredMemoryOnlyNodesAndNodeIDs() throws {
         let t = try Topology.declared(cpusPerNode: [1, 0, 2], distance: [[10, 15, 21], [15, 10, 21], [21, 21, 10]], nodeIDs: [0, 2, 5])

@@ -221,8 +221,10 @@ int cnuma_node_of_cpu(int cpu);
 int cnuma_distance(int a, int b);
 /// numa_node_size64(node) in bytes, or -1.
 long long cnuma_node_size(int node);
-/// Number of configured CPUs (sysconf(_SC_NPROCESSORS_CONF)).
+/// Number of configured CPUs (sysconf(_SC_NPROCESSORS_CONF)), offline ones included.
 int cnuma_cpu_count(void);
+/// 0 when /sys/devices/system/cpu/cpuN/online says the CPU is offline, else 1.
+int cnuma_cpu_online(int cpu);
 /// numa_tonode_memory(); returns 0 on success, -1 without libnuma, -2 when
 /// libnuma reported an error (its mbind failed).
 int cnuma_bind_memory(void *addr, size_t len, int node);

@@ -18,7 +18,7 @@ extension WorkloadDecoder {
         if r.has("cpus") {
             guard !cpus.isEmpty else { throw r.fail("cpus", "lists no CPU") }
             for c in cpus where c < 0 || c >= cpuCount {
-                throw r.fail("cpus", "cpu \(c) does not exist: this topology has \(cpuCount) CPU(s), 0...\(cpuCount - 1)")
+                throw r.fail("cpus", "group '\(name)': cpu \(c) does not exist: this topology has \(cpuCount) CPU(s), 0...\(cpuCount - 1)")
             }
             if Set(cpus).count != cpus.count { throw r.fail("cpus", "lists a CPU twice") }
             if pin == "node" { throw r.fail("cpus", "contradicts pin = \"node\" (use nodes = [...])") }
@@ -64,7 +64,7 @@ extension WorkloadDecoder {
         guard !opReaders.isEmpty else { throw r.fail(nil, "group '\(name)' has no operations: add [[group.op]] tables") }
         var ops: [OpSpec] = []
         for (i, o) in opReaders.enumerated() {
-            ops.append(try decodeOp(o, index: i, topology: topology, memory: memory, locks: locks))
+            ops.append(try decodeOp(o, index: i, group: name, topology: topology, memory: memory, locks: locks))
             if ops[i].nodeOffset != nil && pin == "none" {
                 throw o.fail("node", "\"next\" needs a pinned group (pin = \"node\" or \"cpu\"): an unpinned worker has no node of its own")
             }
@@ -77,7 +77,7 @@ extension WorkloadDecoder {
         return (group, opReaders)
     }
 
-    func decodeOp(_ r: TableReader, index: Int, topology: Topology, memory: MemorySpec, locks: [LockSpec]) throws(WorkloadError) -> OpSpec {
+    func decodeOp(_ r: TableReader, index: Int, group: String, topology: Topology, memory: MemorySpec, locks: [LockSpec]) throws(WorkloadError) -> OpSpec {
         let kindName = try r.string("kind", default: "alloc", oneOf: OpKind.allCases.map(\.rawValue))
         let kind = OpKind(rawValue: kindName)!
         try r.allowOnly(kind == .alloc ? WorkloadDecoder.allocKeys : WorkloadDecoder.consumeKeys)
@@ -149,13 +149,13 @@ extension WorkloadDecoder {
         var nodeOffset: Int? = nil
         if r.table["node"]?.string != nil {
             guard try r.string("node") == "next" else {
-                throw r.fail("node", "must be a node number or \"next\" (the node after the worker's own), got \"\(try r.string("node") ?? "")\"")
+                throw r.fail("node", "group '\(group)': must be a node number or \"next\" (the node after the worker's own), got \"\(try r.string("node") ?? "")\"")
             }
             nodeOffset = 1
         } else if let n = try r.int("node") {
             // A node number (possibly with gaps); kept as the node's index. A memory-only node is a valid preference.
             guard let i = topology.index(ofNumber: n) else {
-                throw r.fail("node", "node \(n) does not exist: \(topology.nodeNumbersText)")
+                throw r.fail("node", "group '\(group)': node = \(n): node \(n) does not exist: \(topology.nodeNumbersText)")
             }
             node = i
         }
