@@ -78,6 +78,29 @@ final class RunControl: @unchecked Sendable {
         assert(w >= 0 && w < max(workerCount, 1), "RunControl: worker \(w) of \(workerCount)")
         return (slots + (w &* Slot.stride &+ f.offset)).assumingMemoryBound(to: Atomic<Int>.self)
     }
+    /// Worker `w`'s whole slot, which the worker keeps: its hot stores (three per
+    /// allocator call) then go through one base pointer, with no reload of
+    /// the slot array and no index arithmetic per store.
+    func slot(_ w: Int) -> WorkerSlot {
+        assert(w >= 0 && w < max(workerCount, 1), "RunControl: worker \(w) of \(workerCount)")
+        return WorkerSlot(base: slots + w &* Slot.stride)
+    }
+
+    /// One worker's slot of `Slot` fields. Valid while the RunControl lives.
+    struct WorkerSlot {
+        let base: UnsafeMutableRawPointer
+        @inline(__always) func field(_ f: Slot) -> UnsafeMutablePointer<Atomic<Int>> {
+            (base + f.offset).assumingMemoryBound(to: Atomic<Int>.self)
+        }
+        @inline(__always) var progress: UnsafeMutablePointer<Atomic<Int>> { field(.progress) }
+        @inline(__always) var producingDone: UnsafeMutablePointer<Atomic<Int>> { field(.producingDone) }
+        @inline(__always) var successes: UnsafeMutablePointer<Atomic<Int>> { field(.successes) }
+        @inline(__always) var callSeq: UnsafeMutablePointer<Atomic<Int>> { field(.callSeq) }
+        @inline(__always) var task: UnsafeMutablePointer<Atomic<Int>> { field(.task) }
+        @inline(__always) var gone: UnsafeMutablePointer<Atomic<Int>> { field(.gone) }
+        @inline(__always) var phase: UnsafeMutablePointer<Atomic<Int>> { field(.phase) }
+    }
+
     @inline(__always) func progress(_ w: Int) -> UnsafeMutablePointer<Atomic<Int>> { field(w, .progress) }
     @inline(__always) func producingDone(_ w: Int) -> UnsafeMutablePointer<Atomic<Int>> { field(w, .producingDone) }
     @inline(__always) func successes(_ w: Int) -> UnsafeMutablePointer<Atomic<Int>> { field(w, .successes) }

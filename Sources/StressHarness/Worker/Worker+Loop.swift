@@ -68,7 +68,7 @@ extension Worker {
         record.loopEnd = now()
         record.usageEnd = ThreadUsage.now()
         creditBuckets(record.loopEnd)
-        control.progress(index).pointee.store(c.calls, ordering: .relaxed)
+        slot.progress.pointee.store(c.calls, ordering: .relaxed)
     }
 
     mutating func startMeasuring(_ t: UInt64) {
@@ -104,7 +104,7 @@ extension Worker {
         // few calls of its own after warmupEnd count as warm-up). An op-count
         // run measures each worker's own operations from when it starts them.
         if !record.measuring && t >= warmupEnd { startMeasuring(timing.opsMode ? t : warmupEnd) }
-        control.progress(index).pointee.store(c.calls, ordering: .relaxed)
+        slot.progress.pointee.store(c.calls, ordering: .relaxed)
         publishRSS()
         if control.groupStopped(group) { groupStopped = true }
         guard record.measuring else { return false }
@@ -115,13 +115,13 @@ extension Worker {
         }
         if !producingDone && c.draws >= timing.opsTarget {
             producingDone = true
-            control.producingDone(index).pointee.store(1, ordering: .releasing)
+            slot.producingDone.pointee.store(1, ordering: .releasing)
             record.stopReason = .ops
             return true
         }
         if consumeOnly && allProducersDone() && inboxEmpty() {
             producingDone = true
-            control.producingDone(index).pointee.store(1, ordering: .releasing)
+            slot.producingDone.pointee.store(1, ordering: .releasing)
             record.stopReason = .ops
             return true
         }
@@ -168,7 +168,7 @@ extension Worker {
                 idle &+= 1
                 if idle & 7 == 0 { sched_yield() } else { cnuma_cpu_relax() }
             }
-            if idle & 255 == 0 { creditBuckets(now()); control.progress(index).pointee.store(c.calls, ordering: .relaxed) }
+            if idle & 255 == 0 { creditBuckets(now()); slot.progress.pointee.store(c.calls, ordering: .relaxed) }
         }
     }
 

@@ -107,16 +107,16 @@ extension Worker {
     @inline(__always)
     mutating func beginCall() {
         callSeq &+= 1
-        control.callSeq(index).pointee.store(callSeq, ordering: .relaxed)
+        slot.callSeq.pointee.store(callSeq, ordering: .relaxed)
     }
 
     @inline(__always)
     mutating func endCall(succeeded: Bool) {
         callSeq &+= 1
-        control.callSeq(index).pointee.store(callSeq, ordering: .relaxed)
+        slot.callSeq.pointee.store(callSeq, ordering: .relaxed)
         if succeeded {
             successes &+= 1
-            control.successes(index).pointee.store(successes, ordering: .relaxed)
+            slot.successes.pointee.store(successes, ordering: .relaxed)
         }
     }
 

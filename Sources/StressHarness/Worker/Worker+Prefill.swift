@@ -50,7 +50,7 @@ extension Worker {
         do {
             let b = try allocate(Order(unchecked: order), op.flags, op.node)
             successes &+= 1
-            control.successes(index).pointee.store(successes, ordering: .relaxed)
+            slot.successes.pointee.store(successes, ordering: .relaxed)
             if inRestartPrefill { c.restartAllocs &+= 1 }
             return b
         } catch {

@@ -17,7 +17,7 @@ extension Worker {
             owner = 0
             if record.firstProblem == nil { record.firstProblem = "worker \(index): the allocator's task table is full; it runs without a task (no OOM kills, no memory group)" }
         }
-        control.task(index).pointee.store(Int(owner), ordering: .relaxed)
+        slot.task.pointee.store(Int(owner), ordering: .relaxed)
         publishedRSS = -1
     }
 
@@ -31,7 +31,7 @@ extension Worker {
     }
 
     /// Publishes what the worker does outside allocation calls (for the watchdog's report).
-    @inline(__always) func setPhase(_ p: WorkerPhase) { control.phase(index).pointee.store(p.rawValue, ordering: .relaxed) }
+    @inline(__always) func setPhase(_ p: WorkerPhase) { slot.phase.pointee.store(p.rawValue, ordering: .relaxed) }
 
     /// The OOM killer chose this task, and it is at a safe point: it frees
     /// everything it holds (pools, blocks others handed to it), exits, and,
@@ -69,8 +69,8 @@ extension Worker {
     /// producers stop handing it blocks.
     mutating func goneForGood() {
         record.dead = true
-        control.gone(index).pointee.store(1, ordering: .relaxed)
-        control.producingDone(index).pointee.store(1, ordering: .releasing)
+        slot.gone.pointee.store(1, ordering: .relaxed)
+        slot.producingDone.pointee.store(1, ordering: .releasing)
     }
 
     /// A level-3 failure stopped this worker's group (a file system gone
@@ -110,7 +110,7 @@ extension Worker {
             backend.setTaskActivity(owner, .running, target: 0)
             backend.taskExited(owner)
         }
-        control.task(index).pointee.store(0, ordering: .relaxed)
+        slot.task.pointee.store(0, ordering: .relaxed)
         return n
     }
 }

@@ -20,6 +20,8 @@ struct Worker<B: AllocatorBackend>: ~Copyable {
     let backend: B
     let control: RunControl
     let index: Int
+    /// This worker's slot in `control` (progress, call sequence, phase...).
+    let slot: RunControl.WorkerSlot
     /// The worker's task id (the allocator's `owner`); a new one after a restart.
     var owner: UInt16
     let group: Int
@@ -88,6 +90,7 @@ struct Worker<B: AllocatorBackend>: ~Copyable {
         self.timing = timing
         self.harness = harness
         index = plan.index
+        slot = control.slot(plan.index)
         stallPending = (harness.stallOnceMs ?? 0) > 0 && plan.index == 0 && timing.intervalTicks > 0
         group = plan.group
         var task = plan.task
