@@ -16,15 +16,22 @@ struct RunSetup {
     let workload: Workload
     let topology: Topology
     let allocator: PageAllocator
+    /// The allocator as the workers call it.
     let backend: BuddyBackend
+    /// Each worker's CPU, group, operations and latency classes.
     let plan: RunPlan
     /// Workers.
     let n: Int
+    /// Ticks to ns, calibrated at set-up.
     let clock: CycleClock
     let timing: WorkerTiming
+    /// The harness's own cost per call (nil with `--no-overhead`).
     let overhead: OverheadReport?
+    /// Stop flag, start barrier, and each worker's slot of progress atomics.
     let control: RunControl
+    /// The hand-off rings between producer and consumer workers.
     let rings: UnsafeMutablePointer<HandoffRing<Held<PageBlock>>>
+    /// The workload's named locks.
     let locks: NamedLocks
     /// One slot per worker, written by its thread at its exit.
     let outputs: UnsafeMutablePointer<WorkerOutput?>

@@ -3,21 +3,34 @@ import Topology
 
 /// One operation in the form the hot loop reads (trivial, no ARC).
 struct HotOp {
+    /// Allocate, or consume blocks handed over by other workers.
     var kind: OpKind
+    /// When the blocks are freed (immediate, lifo, fifo, random, ...).
     var lifetime: Lifetime
+    /// `batch` N (all freed once N are held) rather than `live` N.
     var isBatch: Bool
+    /// The op's pool is filled before the measured window starts.
     var prefill: Bool
+    /// The level of need (0-3) its failures are charged at.
     var need: Int
     var flags: GFP
+    /// Allocations per operation (a transaction when > 1).
     var count: Int
     /// batch or live N (alloc), blocks per consume (consume).
     var limit: Int
+    /// The named lock held around the allocations (-1: none).
     var lockIndex: Int
+    /// 8-byte words written into each block and verified at its free.
     var touchWords: Int
+    /// The preferred node (nil: the worker's policy or its CPU's node).
     var node: NodeID?
+    /// The hand-off ring its blocks go to (-1: freed by this worker).
     var ring: Int
+    /// Its pool in `WorkerMemory.pools` (-1: none).
     var pool: Int
+    /// Draws the order of each allocation.
     var orders: AliasTable
+    /// The latency class of an allocation, by order.
     var allocClass: UnsafeMutablePointer<Int32>
     /// What the allocator's LRU gets the blocks as; nil: the worker holds its blocks.
     var reclaimKind: ReclaimableKind?

@@ -18,25 +18,25 @@ extension WorkloadDecoder {
     /// `[policy]`: the allocator's SlowPathPolicy knobs, every key resolved to its canonical text.
     func decodePolicy(_ r: TableReader?) throws(WorkloadError) -> [String: String] {
         guard let r else { return Policy.defaults }
-        try r.allowOnly(Policy.keys)
-        var p = SlowPathPolicy()
-        for k in r.table.keys {
-            let text = try settingText(r, k)
-            do { try p.set(k, text) } catch { throw r.fail(k, "'\(text)' is not accepted: expected \(error.expected)") }
-        }
-        return Policy.canonical(p)
+        return Policy.canonical(try decodeKnobs(r, as: SlowPathPolicy.self))
     }
 
     /// `[harness]`: the callers' side and the measurement (HarnessSpec.table).
     func decodeHarness(_ r: TableReader?) throws(WorkloadError) -> HarnessSpec {
-        var h = HarnessSpec()
-        guard let r else { return h }
-        try r.allowOnly(HarnessSpec.keys)
+        guard let r else { return HarnessSpec() }
+        return try decodeKnobs(r, as: HarnessSpec.self)
+    }
+
+    /// A section read through its knob table: only the table's keys, each
+    /// value parsed by its row; an error names the line, the key and what the row accepts.
+    func decodeKnobs<T: KnobTable>(_ r: TableReader, as: T.Type) throws(WorkloadError) -> T {
+        var t = T()
+        try r.allowOnly(T.keys)
         for k in r.table.keys {
             let text = try settingText(r, k)
-            do { try h.set(k, text) } catch { throw r.fail(k, "'\(text)' is not accepted: expected \(error.expected)") }
+            do { try t.set(k, text) } catch { throw r.fail(k, "'\(text)' is not accepted: expected \(error.expected)") }
         }
-        return h
+        return t
     }
 
     func decodeReclaim(_ r: TableReader?) throws(WorkloadError) -> ReclaimSpec {
