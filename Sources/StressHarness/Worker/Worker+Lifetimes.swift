@@ -65,33 +65,34 @@ extension Worker {
         if ring >= 0 { handoff(ring, h) } else { freeLocal(h, timed: timed) }
     }
 
+    // freeLocal and freeRemote are written out twice on purpose: one shared
+    // body (tried in session 4) cost 6-8 instructions per free in dispose
+    // under callgrind (the block kept live across the free call).
     @inline(__always)
     mutating func freeLocal(_ h: H, timed: Bool) {
-        freeCounted(h, classes: mem.freeClass, timed: timed, start: 0)
+        if h.words > 0 { verify(h) }
         heldPages &-= 1 &<< backend.order(of: h.block)
+        let cls = Int(mem.freeClass[backend.order(of: h.block)])
+        let t0: UInt64 = timed ? now() : 0
+        do { try backend.free(h.block, cpu: cpu) } catch { freeFailed(error) }
+        if cls >= 0 {
+            if timed { record(cls, from: t0) }
+            mem.classCalls[cls] &+= 1
+        }
         c.frees &+= 1
     }
 
-    /// A block handed over by another worker (its pages were counted there).
     @inline(__always)
     mutating func freeRemote(_ h: H, timed: Bool, from start: UInt64) {
-        freeCounted(h, classes: mem.remoteFreeClass, timed: timed, start: start)
-        c.remoteFrees &+= 1
-    }
-
-    /// Verify, free, and count the call in its class (`classes`: the local or
-    /// the remote free class by order; -1: not measured). `start` (open loop:
-    /// the intended start) replaces the call's own start time when not 0.
-    @inline(__always)
-    mutating func freeCounted(_ h: H, classes: UnsafeMutablePointer<Int32>, timed: Bool, start: UInt64) {
         if h.words > 0 { verify(h) }
-        let cls = Int(classes[backend.order(of: h.block)])
+        let cls = Int(mem.remoteFreeClass[backend.order(of: h.block)])
         let t0: UInt64 = timed ? (start != 0 ? start : now()) : 0
         do { try backend.free(h.block, cpu: cpu) } catch { freeFailed(error) }
         if cls >= 0 {
             if timed { record(cls, from: t0) }
             mem.classCalls[cls] &+= 1
         }
+        c.remoteFrees &+= 1
     }
 
     @inline(never)

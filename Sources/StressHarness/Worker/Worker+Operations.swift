@@ -8,19 +8,6 @@ import Glibc
 // Operations: allocations, transactions (lock, reservation), the caller loop, failures charged as damage.
 extension Worker {
 
-    @inline(__always)
-    mutating func allocOp(_ op: UnsafeMutablePointer<HotOp>, timed: Bool, intended: UInt64) {
-        // The common case: one allocation, no lock, no reservation.
-        if op.pointee.count == 1 && op.pointee.lockIndex < 0 && op.pointee.reserve == 0 {
-            if let h = allocOne(op, timed: timed, start: intended) {
-                // Alloc+free at once, freed here: no call into the lifetime machinery.
-                if op.pointee.lifetime == .immediate && op.pointee.ring < 0 { freeLocal(h, timed: timed) } else { dispose(op, h, timed: timed) }
-            }
-            return
-        }
-        transaction(op, timed: timed, intended: intended)
-    }
-
     /// `count` allocations under the op's lock, inside its reservation if it
     /// has one (reserved before the lock is taken, committed after it is released).
     @inline(never)
@@ -67,7 +54,11 @@ extension Worker {
     /// One allocation of the operation's flags at a drawn order. `start`
     /// (open loop: the intended start) replaces the call's own start time.
     /// Returns the block to hold, or nil (failed, or handed to the LRU).
-    @inline(__always)
+    /// Transparent, not just `@inline(__always)`: the optimizer's inliner
+    /// declined to inline its specialization into `run(go:)` (cost 433-800
+    /// against a benefit of 52-76, `-Rpass-missed=sil-inliner`), and the call
+    /// cost the default mix ~15 instructions per operation.
+    @_transparent
     mutating func allocOne(_ op: UnsafeMutablePointer<HotOp>, timed: Bool, start: UInt64) -> H? {
         let order = op.pointee.orders.n == 1 ? op.pointee.orders.single : op.pointee.orders.draw(rng.next())
         let cls = Int(op.pointee.allocClass[order])
