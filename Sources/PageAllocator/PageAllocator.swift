@@ -86,21 +86,22 @@ public final class PageAllocator: @unchecked Sendable {
     /// of that CPU's node's zonelist for t (nil: no zone).
     @usableFromInline let cpuFast: UnsafeMutablePointer<UnsafeMutableRawPointer?>
     /// The free fast path's zone table, indexed by a block's zone byte (0...255)
-    /// without a bounds check: three rows of 256 words, `freeZoneRows` apart:
-    /// the zone's first pfn, its managed pages (0 for a zone byte that names
-    /// no zone, so every pfn fails the range check) and its per-CPU slots.
+    /// without a bounds check: rows of 256 words, `freeZoneRows` apart: the
+    /// zone's first pfn, its managed pages (0 for a zone byte that names no
+    /// zone, and for every zone when the free fast path is off, so every pfn
+    /// fails the range check), its per-CPU slots, and the expect row (freeExpect).
     @usableFromInline let freeZones: UnsafeMutablePointer<Int>
     @inlinable static var freeZoneRows: Int { 256 }
-    /// After the three rows of `freeZones`: 256 UInt16, indexed by a block's
-    /// order byte, the state-and-order pair (PageMeta.stateAndOrder) an
-    /// allocated head of that order holds when the free fast path takes the
-    /// order (0...freeFastMaxOrder), else PageMeta.noHead.
+    /// The fourth row of `freeZones`, indexed by a block's order byte: the
+    /// state-and-order pair (PageMeta.stateAndOrder) an allocated head of
+    /// that order holds when the free fast path takes the order
+    /// (0...freeFastMaxOrder), else PageMeta.noHead.
     @inlinable @inline(__always)
     static func freeExpect(_ fz: UnsafeMutablePointer<Int>, order: Int) -> UInt16 {
-        UnsafeRawPointer(fz + 3 &* freeZoneRows).load(fromByteOffset: order &* 2, as: UInt16.self)
+        UInt16(truncatingIfNeeded: fz[3 &* freeZoneRows &+ order])
     }
-    /// Words of `freeZones`: three rows of 256 and the 512-byte expect table.
-    static var freeZonesWords: Int { 3 * freeZoneRows + freeZoneRows / 4 }
+    /// Words of `freeZones`: four rows of 256.
+    static var freeZonesWords: Int { 4 * freeZoneRows }
     /// pcp_lock as built: rseq ownership of the per-CPU lists, or trylock.
     public let pcpLock: PCPLockMode
     /// Why `pcp_lock = auto` fell back to trylock (nil: it did not).
@@ -262,15 +263,16 @@ public final class PageAllocator: @unchecked Sendable {
         freeZones.initialize(repeating: 0, count: PageAllocator.freeZonesWords)
         precondition(MemoryLayout<PageMeta>.offset(of: \PageMeta.state) == PageMeta.stateOffset
                      && MemoryLayout<PageMeta>.offset(of: \PageMeta.order) == PageMeta.stateOffset + 1, "PageMeta: state and order are not adjacent at stateOffset")
-        let expect = UnsafeMutableRawPointer(freeZones + 3 * PageAllocator.freeZoneRows)
         for o in 0..<PageAllocator.freeZoneRows {
-            let v = o <= freeFastMaxOrder ? PageMeta.allocatedHead(order: o) : PageMeta.noHead
-            expect.storeBytes(of: v.littleEndian, toByteOffset: o * 2, as: UInt16.self)
+            freeZones[3 * PageAllocator.freeZoneRows + o] = Int(o <= freeFastMaxOrder ? PageMeta.allocatedHead(order: o) : PageMeta.noHead)
         }
         for z in 0..<zoneCount {
             let i = zones[z].info.pointee
             freeZones[z] = i.startPFN
-            freeZones[PageAllocator.freeZoneRows + z] = i.managed
+            // Per-CPU lists off for frees (perCPUMaxOrder < 0, or memory groups): 0 pages, so
+            // every free goes straight to freeGeneral after the range check, as it did
+            // after the order check before the expect row took that check over.
+            freeZones[PageAllocator.freeZoneRows + z] = freeFastMaxOrder >= 0 ? i.managed : 0
             freeZones[2 * PageAllocator.freeZoneRows + z] = Int(bitPattern: i.pcpBase)
         }
     }

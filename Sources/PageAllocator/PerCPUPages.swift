@@ -26,7 +26,8 @@ import Synchronization
 /// PageAllocator+PCPLock.swift and docs/allocator.md): with rseq, the thread
 /// on the slot's own CPU owns it through a restartable sequence (one plain
 /// store of 2), anyone else by compare-and-swap of its token plus a
-/// membarrier; with trylock, by compare-and-swap 0 -> 1. Nobody waits for a
+/// membarrier; with trylock, by 0 -> 1 (lock bts, or compare-and-swap where a
+/// taker waits: the word holds only 0 or 1 in that mode). Nobody waits for a
 /// slot on the fast path; a multi-slot taker (drain all, validate()) never
 /// holds one while waiting for another. The zone lock is taken inside a slot,
 /// never the other way round.

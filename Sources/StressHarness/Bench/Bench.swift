@@ -87,23 +87,27 @@ public struct Bench {
     }
 
     /// Pairs of allocate+free of `orders[i & mask]` on the current thread.
-    /// Each block's address is used (folded into a value the optimiser
-    /// cannot drop, as a caller that writes to the block uses it), so the
-    /// fast path's building of it stays in what is measured.
+    /// Each block's address is used (stored to a slot on this thread's stack
+    /// that escapes before the loop, so the optimiser cannot drop the store,
+    /// as a caller that writes to the block uses it): the fast path's
+    /// building of it stays in what is measured. (Not a global: two threads
+    /// storing to one line would bounce it between their cores.)
     @inline(never)
     static func pairLoop(_ a: PageAllocator, iterations: Int, orders: UnsafePointer<Order>, mask: Int, flags: GFP) -> Int {
         var failures = 0
-        var used: UInt = 0
-        for i in 0..<iterations {
-            do {
-                let b = try a.allocate(order: orders[i & mask], flags: flags)
-                used ^= UInt(bitPattern: b.address)
-                try a.free(b)
-            } catch {
-                failures += 1
+        var sink: UnsafeMutableRawPointer? = nil
+        withUnsafeMutablePointer(to: &sink) { s in
+            _ = cnuma_blackhole(UInt64(UInt(bitPattern: s)))
+            for i in 0..<iterations {
+                do {
+                    let b = try a.allocate(order: orders[i & mask], flags: flags)
+                    s.pointee = b.address
+                    try a.free(b)
+                } catch {
+                    failures += 1
+                }
             }
         }
-        _ = cnuma_blackhole(UInt64(used))
         return failures
     }
 
