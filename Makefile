@@ -73,8 +73,8 @@ clean:
 # 0, 1 and 3 once the checks take CPU 2 offline) runs scripts/numa-lab-checks-memonly.sh
 # (about 40 s more with the release binary).
 test-numa-lab: build
-	scripts/numa-lab.sh --bin .build/release/pagestorm --timeout 240 --sh-file scripts/numa-lab-checks.sh
-	scripts/numa-lab.sh --nodes memonly --bin .build/release/pagestorm --timeout 300 --sh-file scripts/numa-lab-checks-memonly.sh
+	scripts/numa-lab.sh --bin .build/release/pagestorm --timeout 240 --sh-file scripts/numa-lab-checklib.sh --sh-file scripts/numa-lab-checks.sh
+	scripts/numa-lab.sh --nodes memonly --bin .build/release/pagestorm --timeout 300 --sh-file scripts/numa-lab-checklib.sh --sh-file scripts/numa-lab-checks-memonly.sh
 
 # ThreadSanitizer over the allocator's test suites (all but RseqTests: TSan
 # cannot see restartable sequences), in a package of their own generated in

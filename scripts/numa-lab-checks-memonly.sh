@@ -4,17 +4,10 @@
 # CPU 2 offline, so node 2 has neither CPUs nor memory and the machine's nodes
 # are 0, 1 and 3 (libnuma's numbers, not contiguous; node 3 memory-only).
 # Runs INSIDE the guest of
-#   scripts/numa-lab.sh --nodes memonly --bin .build/release/pagestorm --sh-file scripts/numa-lab-checks-memonly.sh
+#   scripts/numa-lab.sh --nodes memonly --bin .build/release/pagestorm --sh-file scripts/numa-lab-checklib.sh --sh-file scripts/numa-lab-checks-memonly.sh
 # as `make test-numa-lab` does. Prints PASS or FAIL per check with its output;
 # the exit code is the number of failures.
-fails=0
-check() {
-    name="$1"; shift
-    if "$@" >/tmp/check.out 2>&1; then echo "PASS $name"; else echo "FAIL $name (exit $?)"; fails=$((fails + 1)); fi
-    sed 's/^/    /' /tmp/check.out
-}
-has() { grep -q "$1" /tmp/check.out || { echo "    missing: $1"; return 1; }; }
-hasnt() { ! grep -q "$1" /tmp/check.out || { echo "    unexpected: $1"; return 1; }; }
+# check, has, hasnt and $fails: scripts/numa-lab-checklib.sh, run before this file.
 
 # CPU 2 offline: node 2 keeps neither CPUs nor memory (a gap in the node numbers).
 offline_cpu2() {

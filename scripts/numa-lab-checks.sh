@@ -1,14 +1,8 @@
 # numa-lab-checks.sh: the NUMA tests that need a real multi-node kernel. Runs
 # INSIDE the 2-node guest (busybox sh), as `make test-numa-lab` does:
-#   scripts/numa-lab.sh --bin .build/release/pagestorm --sh-file scripts/numa-lab-checks.sh
+#   scripts/numa-lab.sh --bin .build/release/pagestorm --sh-file scripts/numa-lab-checklib.sh --sh-file scripts/numa-lab-checks.sh
 # Each check prints PASS or FAIL with its output; the exit code is the number of failures.
-fails=0
-check() {
-    name="$1"; shift
-    if "$@" >/tmp/check.out 2>&1; then echo "PASS $name"; else echo "FAIL $name (exit $?)"; fails=$((fails + 1)); fi
-    sed 's/^/    /' /tmp/check.out
-}
-has() { grep -q "$1" /tmp/check.out || { echo "    missing: $1"; return 1; }; }
+# check, has, hasnt and $fails: scripts/numa-lab-checklib.sh, run before this file.
 
 # Real zonelist order from numa_distance, real mbind of each arena, real move_pages placement.
 check "zoneinfo: distances, zonelists, arenas bound and verified" pagestorm zoneinfo --arena-mib 8 --extras

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # numa-lab.sh: runs pagestorm inside a multi-node NUMA Linux guest (QEMU, TCG).
 #
-#   scripts/numa-lab.sh [--nodes 2|4|memonly] [--timeout S] [--bin PATH] [--sh 'COMMANDS' | --sh-file FILE] [--] [PAGESTORM ARGS...]
+#   scripts/numa-lab.sh [--nodes 2|4|memonly] [--timeout S] [--bin PATH] [--sh 'COMMANDS' | --sh-file FILE...] [--] [PAGESTORM ARGS...]
 #
 # Examples:
 #   scripts/numa-lab.sh -- zoneinfo
@@ -45,7 +45,9 @@ while [ $# -gt 0 ]; do
         --nodes) [ $# -ge 2 ] || die "--nodes needs a value"; NODES="$2"; shift 2 ;;
         --timeout) [ $# -ge 2 ] || die "--timeout needs a value"; TIMEOUT="$2"; shift 2 ;;
         --sh) [ $# -ge 2 ] || die "--sh needs a command line"; SHELL_CMD="$2"; shift 2 ;;
-        --sh-file) [ $# -ge 2 ] || die "--sh-file needs a file"; [ -r "$2" ] || die "--sh-file: cannot read '$2'"; SHELL_CMD="$(cat "$2")"; shift 2 ;;
+        --sh-file) [ $# -ge 2 ] || die "--sh-file needs a file"; [ -r "$2" ] || die "--sh-file: cannot read '$2'"
+            SHELL_CMD="${SHELL_CMD:+$SHELL_CMD
+}$(cat "$2")"; shift 2 ;;   # given more than once: the files run as one script, in order
         --bin) [ $# -ge 2 ] || die "--bin needs a path"; BIN_GIVEN="$2"; shift 2 ;;
         -h|--help) usage; exit 0 ;;
         --) shift; ARGS=("$@"); break ;;
