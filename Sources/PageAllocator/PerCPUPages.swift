@@ -10,7 +10,7 @@ import Synchronization
 ///  32  list heads for orders 0...3 (UInt32, singly linked by PageMeta.next)
 ///  48  "free pages clearly above LOW" flag (Atomic<Int>, 0/1), see aboveLow
 ///  56  copies of the zone's base, meta, memory and page size, the pages of
-///      each order (UInt8 x 4: 1 << order), the page shift (UInt32) and the
+///      each order (UInt8 x 4: 1 << order) and the
 ///      zone's blockBits per order (UInt64 x 4: blockBits | order << 32)
 ///      (set once at start): the order-0 fast path reads one line
 /// 128  counters[VMEvent.count] (Int), written only under this slot's lock
@@ -41,7 +41,7 @@ import Synchronization
 /// | `counters` | the slot's owner; the statistics take the slot to read them (exact, no atomics) |
 /// | metadata of pages on the lists (`state`, `order`, `owner`, `next`) | the slot's owner (PageMeta) |
 /// | `aboveLow` | an atomic: set only by the thread on this CPU (then re-checked), cleared by anyone whose fold or reservation leaves the zone at or below its fast mark (sequentially consistent; docs/allocator.md, "The above-LOW flag"); read relaxed by the fast path |
-/// | `zone`, `meta`, `memory`, `pageSize`, `pagesOf`, `pageShift`, `orderBits` | nothing: written once at set-up, before any thread can see the allocator |
+/// | `zone`, `meta`, `memory`, `pageSize`, `pagesOf`, `orderBits` | nothing: written once at set-up, before any thread can see the allocator |
 @frozen @usableFromInline struct PerCPUPages {
     @usableFromInline let base: UnsafeMutableRawPointer
     @inlinable init(base: UnsafeMutableRawPointer) { self.base = base }
@@ -57,7 +57,7 @@ import Synchronization
     /// misalignment and fields past the slot.
     @usableFromInline enum Field: Int, RawLayout {
         case owner, freeDelta, count, high, heads, aboveLow
-        case zone, meta, memory, pageSize, pagesOf, pageShift, blockBits, counters
+        case zone, meta, memory, pageSize, pagesOf, blockBits, counters
         case batch, highMin, highMax
 
         /// 384: three lines, so no two CPUs share a line or an adjacent-line prefetch pair.
@@ -77,7 +77,6 @@ import Synchronization
             case .memory: 72
             case .pageSize: 80
             case .pagesOf: 88
-            case .pageShift: 92
             case .blockBits: 96
             case .counters: 128
             case .batch: 304
@@ -94,7 +93,6 @@ import Synchronization
             case .zone, .memory: RawFieldRow(offset, UnsafeMutableRawPointer.self)
             case .meta: RawFieldRow(offset, UnsafeMutablePointer<PageMeta>.self)
             case .pagesOf: RawFieldRow(offset, UInt8.self, count: PerCPUPages.lists)
-            case .pageShift: RawFieldRow(offset, UInt32.self)
             case .blockBits: RawFieldRow(offset, UInt64.self, count: PerCPUPages.lists)
             case .counters: RawFieldRow(offset, Int.self, count: VMEvent.count)
             }
@@ -125,12 +123,9 @@ import Synchronization
     @inlinable var aboveLow: UnsafeMutablePointer<Atomic<Int>> { base.rawField(Field.aboveLow, as: Atomic<Int>.self) }
     /// The zone this slot belongs to (read-only after start).
     @inlinable var zone: Zone { Zone(base: base.loadField(Field.zone, as: UnsafeMutableRawPointer.self)) }
-    /// Copies of ZoneInfo.meta, .memory, .blockBits, .pageShift (read-only after start).
+    /// Copies of ZoneInfo.meta and .memory (read-only after start).
     @inlinable var meta: UnsafeMutablePointer<PageMeta> { base.loadField(Field.meta, as: UnsafeMutablePointer<PageMeta>.self) }
     @inlinable var memory: UnsafeMutableRawPointer { base.loadField(Field.memory, as: UnsafeMutableRawPointer.self) }
-    /// The zone's blockBits (order 0).
-    @inlinable var blockBits: UInt64 { orderBits[0] }
-    @inlinable var pageShift: Int { Int(base.loadField(Field.pageShift, as: UInt32.self)) }
     /// Bytes per page (1 << pageShift): the block's address is one multiply.
     @inlinable var pageSize: Int { base.loadField(Field.pageSize, as: Int.self) }
     /// Pages of a block of each order (1 << order): a load, not a variable shift.
@@ -145,7 +140,6 @@ import Synchronization
         base.storeField(i.meta, Field.meta)
         base.storeField(i.memory, Field.memory)
         base.storeField(1 << i.pageShift, Field.pageSize)
-        base.storeField(UInt32(i.pageShift), Field.pageShift)
         for o in 0..<PerCPUPages.lists {
             pagesOf[o] = UInt8(1 << o)
             orderBits[o] = i.blockBits | UInt64(o) << 32

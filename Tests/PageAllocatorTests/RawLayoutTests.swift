@@ -25,7 +25,7 @@ import Testing
         // Slot stride: whole lines, at least an adjacent-line prefetch pair, so no two CPUs share a pair.
         #expect(PerCPUPages.stride % 128 == 0 && PerCPUPages.stride >= 256)
         // Everything the order-0 fast path touches is in the slot's first line.
-        for f in [F.owner, .count, .heads, .aboveLow, .meta, .memory, .blockBits, .pageShift] {
+        for f in [F.owner, .count, .heads, .aboveLow, .meta, .memory, .pageSize, .pagesOf, .blockBits] {
             #expect(f.row.end <= 128, "\(f) is outside the fast path's line")
         }
         #expect(F.counters.offset == 128)
@@ -78,7 +78,8 @@ import Testing
         #expect(s0.counters.count == PerCPUPages.Field.counters.row.count)
         // The slot's copies of the zone's facts are read back through the same rows.
         #expect(s1.zone.base == z.base && s1.meta == z.meta && s1.memory == z.info.pointee.memory)
-        #expect(s1.blockBits == z.info.pointee.blockBits && s1.pageShift == z.info.pointee.pageShift)
+        #expect(s1.orderBits[0] == z.info.pointee.blockBits && s1.pageSize == 1 << z.info.pointee.pageShift)
+        #expect(s1.orderBits[3] == z.info.pointee.blockBits | 3 << 32 && s1.pagesOf[3] == 8)
         #expect(s0.batch.pointee == z.info.pointee.batch && s0.highMin.pointee == z.info.pointee.highMin)
     }
 

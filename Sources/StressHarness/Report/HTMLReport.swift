@@ -82,13 +82,13 @@ public struct HTMLReport {
 
     // MARK: pieces
 
-    mutating func nextID(_ stem: String) -> String {
+    private mutating func nextID(_ stem: String) -> String {
         chartCount += 1
         return "\(stem)-\(chartCount)"
     }
 
     /// A chart and, under it, the numbers it draws (a table; folded when long).
-    mutating func figure(_ c: Chart, caption: String? = nil) {
+    private mutating func figure(_ c: Chart, caption: String? = nil) {
         var s = "<figure id=\"\(SVG.escape(c.id))\">\n" + c.svg() + "\n"
         if let cap = caption { s += "<figcaption class=\"note\">\(SVG.escape(cap))</figcaption>\n" }
         let rows = HTMLReport.dataTable(c)

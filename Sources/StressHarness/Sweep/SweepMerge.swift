@@ -241,8 +241,7 @@ public enum SweepMerge {
 
     /// A keyed row's column prefix: group `remote`, class `alloc o0 GFP_KERNEL` -> `lat.group.remote.alloc_o0_GFP_KERNEL`.
     public static func keyedColumn(_ kind: String, _ key: String, _ name: String) -> String {
-        let safe = { (t: String) in String(t.map { $0.isLetter || $0.isNumber || $0 == "_" || $0 == "-" ? $0 : "_" }) }
-        return "lat.\(kind).\(safe(key)).\(safe(name))"
+        "lat.\(kind).\(safe(key)).\(safe(name))"
     }
 
     /// Keyed latency rows of several runs (one list per run, in repetition
@@ -284,8 +283,11 @@ public enum SweepMerge {
     }
 
     /// An operation class name as a column prefix: `alloc o0 GFP_KERNEL` -> `lat.alloc_o0_GFP_KERNEL`.
-    static func columnSafe(_ s: String) -> String {
-        "lat." + String(s.map { $0.isLetter || $0.isNumber || $0 == "_" || $0 == "-" ? $0 : "_" })
+    static func columnSafe(_ s: String) -> String { "lat." + safe(s) }
+
+    /// Letters, digits, `_` and `-` kept; anything else becomes `_`.
+    static func safe(_ s: String) -> String {
+        String(s.map { $0.isLetter || $0.isNumber || $0 == "_" || $0 == "-" ? $0 : "_" })
     }
 
     public static func summarize(_ m: SweepManifest, results: [String: RunResult], failedIDs: Set<String>) -> SweepSummary {
