@@ -57,7 +57,6 @@ extension PageAllocator {
         let constrained = group == 0 && (0..<nodeCount).contains { !nodemask.contains($0) }
         let total = constrained ? (0..<zoneCount).filter { nodemask.contains(zones[$0].info.pointee.node) }
             .reduce(0) { $0 + zones[$1].info.pointee.managed } : totalPages
-        let constraint = constrained ? "CONSTRAINT_MEMORY_POLICY nodemask=\(NodeList.format((0..<nodeCount).filter { nodemask.contains($0) }.map { topology.number(of: $0) }))" : nil
         for i in 1..<t.count {
             let id = UInt16(i)
             guard t.get(id, .state) == 1 else { continue }
@@ -87,6 +86,8 @@ extension PageAllocator {
         t.set(chosen, .killedAt, now)
         t.field(chosen, .victim).pointee.store(1, ordering: .releasing) // pairs with taskShouldDie's acquire
         slow.counters.bump(.oomKill)
+        // Formatted only for a kill (selections that wait on a victim or find none log no constraint).
+        let constraint = constrained ? "CONSTRAINT_MEMORY_POLICY nodemask=\(NodeList.format((0..<nodeCount).filter { nodemask.contains($0) }.map { topology.number(of: $0) }))" : nil
         logOOM(kind: "kill", victim: chosen, badness: best, by: task, order: order, gfp: gfp, constraint: constraint)
         if slow.policy.reaper { slow.queueReap(chosen, atNs: UInt64(now) + UInt64(slow.policy.reaperDelayMs) * 1_000_000) }
         slow.oomWait.wakeAll() // a victim asleep on the queue must notice

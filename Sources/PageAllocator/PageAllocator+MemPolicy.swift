@@ -44,10 +44,15 @@ extension PageAllocator {
     }
 
     /// Records a task's bind policy (its node mask) for the OOM killer's
-    /// CONSTRAINT_MEMORY_POLICY eligibility: the kernel reads task->mempolicy.
+    /// CONSTRAINT_MEMORY_POLICY eligibility: the kernel reads task->mempolicy,
+    /// set once by set_mempolicy(). Here the policy arrives with each call, so
+    /// the task's slot is written only when the mask differs from the one it
+    /// holds (the first bind allocation of a task, or a changed policy): a
+    /// steady bind allocation only reads it.
     @usableFromInline
     func noteBindPolicy(owner: UInt16, mask: NodeMask) {
-        slow.tasks.set(owner, .bindMask, Int(Int64(bitPattern: mask.bits)))
+        let v = Int(Int64(bitPattern: mask.bits))
+        if slow.tasks.get(owner, .bindMask) != v { slow.tasks.set(owner, .bindMask, v) }
     }
 
     /// The first zone of a zonelist whose node is in `mask` (first_zones_zonelist); the list's first when none is.

@@ -41,6 +41,36 @@ import Testing
         #expect(counts.histogram().totalCount == 1)
     }
 
+    /// Keyed rows of three runs pooled per (key, class): calls summed and the
+    /// histograms merged once; a histogram of another layout (here another
+    /// unit) is left out of its row's pool and named, the rest still pool.
+    @Test func poolKeyedMergesRowsAndNamesAnotherLayout() throws {
+        var a = LatencyRecorder.make(), b = LatencyRecorder.make()
+        for v in values(seed: 3, count: 4_000) { a.record(v) }
+        for v in values(seed: 4, count: 6_000) { b.record(v) }
+        let cls = OpClass(call: .alloc, order: 0, flags: "GFP_KERNEL")
+        func row(_ key: String, _ calls: Int, _ h: EncodedHistogram) -> KeyedLatency {
+            KeyedLatency(key: key, name: cls.name, opClass: cls, calls: calls, failures: 1, summary: LatencySummary(), histogram: h)
+        }
+        let odd = EncodedHistogram(b, unit: "us")
+        let (rows, problems) = SweepMerge.poolKeyed([
+            [row("local", 10, EncodedHistogram(a))],
+            [row("local", 20, odd), row("remote", 7, EncodedHistogram(b))],
+            [row("local", 30, EncodedHistogram(b))],
+        ])
+        #expect(rows.map(\.row.key) == ["local", "remote"])
+        let local = rows[0]
+        #expect(local.row.runs == 2 && local.row.calls == 40 && local.row.failures == 2)
+        #expect(local.row.timed == 10_000 && local.histogram.totalCount == 10_000)
+        var sum = a
+        sum.add(b)
+        #expect(try local.histogram.histogram() == sum)
+        #expect(local.row.summary.max == sum.maxRecorded)
+        #expect(rows[1].row.runs == 1 && rows[1].row.calls == 7 && rows[1].row.timed == 6_000)
+        #expect(problems.count == 1)
+        #expect(problems.first?.hasPrefix("local alloc o0 GFP_KERNEL: cannot merge histograms of different configurations") == true)
+    }
+
     @Test func encodingIsLosslessAndMergingAddsCounts() throws {
         var a = LatencyRecorder.make(), b = LatencyRecorder.make()
         for v in values(seed: 1, count: 5_000) { a.record(v) }

@@ -83,8 +83,6 @@ public enum ReportInput {
         }
         var results: [String: RunResult] = [:]
         var failed = Set<String>()
-        var pooled: [String: [String: EncodedHistogram]] = [:]
-        var keyedRuns: [String: (group: [[KeyedLatency]], label: [[KeyedLatency]])] = [:]
         for run in m.runs.sorted(by: { ($0.point, $0.rep) < ($1.point, $1.rep) }) {
             let p = SweepFolder.path(dir, run)
             guard FileManager.default.fileExists(atPath: p) else {
@@ -99,21 +97,12 @@ public enum ReportInput {
                 throw ReportError(p, "belongs to sweep '\(r.shard.sweep!)', not '\(m.name)'")
             }
             results[run.id] = r
-            if let g = r.latencyByGroup { keyedRuns[run.point, default: ([], [])].group.append(g) }
-            if let l = r.latencyByLabel { keyedRuns[run.point, default: ([], [])].label.append(l) }
-            for c in r.latency {
-                if let have = pooled[run.point]?[c.name] {
-                    if let merged = try? have.merged(with: c.histogram) { pooled[run.point]![c.name] = merged }
-                } else {
-                    pooled[run.point, default: [:]][c.name] = c.histogram
-                }
-            }
         }
-        let summary = SweepMerge.summarize(m, results: results, failedIDs: failed)
+        let (summary, pools) = SweepMerge.summarizePooled(m, results: results, failedIDs: failed)
         let missing = m.runs.count - results.count
         let note = missing == 0 ? nil : "\(missing) of \(m.runs.count) runs have no results in this folder (\(failed.count) failed); the charts show the rest"
-        let keyed = keyedRuns.mapValues { KeyedPools(byGroup: SweepMerge.poolKeyed($0.group).rows, byLabel: SweepMerge.poolKeyed($0.label).rows) }
-        return .sweep(path: dir, summary, pooled: pooled, note: note, keyed: keyed)
+        return .sweep(path: dir, summary, pooled: pools.mapValues(\.latency), note: note,
+                      keyed: pools.compactMapValues { $0.keyed.byGroup.isEmpty && $0.keyed.byLabel.isEmpty ? nil : $0.keyed })
     }
 
     static func describe(_ error: Error) -> String {

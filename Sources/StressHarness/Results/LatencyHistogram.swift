@@ -95,6 +95,17 @@ public struct EncodedHistogram: Codable, Sendable, Equatable {
         }
     }
 
+    /// Whether two histograms have one configuration (unit, range, digits), so that they can be merged.
+    public func sameLayout(as o: EncodedHistogram) -> Bool {
+        unit == o.unit && lowestDiscernibleValue == o.lowestDiscernibleValue
+            && highestTrackableValue == o.highestTrackableValue && significantDigits == o.significantDigits
+    }
+
+    /// The error of merging two histograms of different configurations, both named.
+    static func layoutMismatch(_ a: EncodedHistogram, _ b: EncodedHistogram) -> MergeError {
+        MergeError(message: "cannot merge histograms of different configurations (\(a.unit) \(a.lowestDiscernibleValue)...\(a.highestTrackableValue) \(a.significantDigits) digits vs \(b.unit) \(b.lowestDiscernibleValue)...\(b.highestTrackableValue) \(b.significantDigits) digits)")
+    }
+
     /// The sum of two histograms of the same configuration.
     public func merged(with other: EncodedHistogram) throws(MergeError) -> EncodedHistogram {
         try EncodedHistogram.merge([self, other])
@@ -105,10 +116,7 @@ public struct EncodedHistogram: Codable, Sendable, Equatable {
         guard let first = list.first else { return .empty }
         var h = try first.histogram()
         for e in list.dropFirst() {
-            guard e.unit == first.unit, e.lowestDiscernibleValue == first.lowestDiscernibleValue,
-                  e.highestTrackableValue == first.highestTrackableValue, e.significantDigits == first.significantDigits else {
-                throw MergeError(message: "cannot merge histograms of different configurations (\(first.unit) \(first.lowestDiscernibleValue)...\(first.highestTrackableValue) \(first.significantDigits) digits vs \(e.unit) \(e.lowestDiscernibleValue)...\(e.highestTrackableValue) \(e.significantDigits) digits)")
-            }
+            guard e.sameLayout(as: first) else { throw layoutMismatch(first, e) }
             h.add(try e.histogram())
         }
         return EncodedHistogram(h, unit: first.unit)

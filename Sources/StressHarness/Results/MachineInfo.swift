@@ -16,7 +16,8 @@ public struct MachineInfo: Codable, Sendable, Equatable {
     public var libnuma: Bool
 
     public static func current(topology: Topology? = nil) -> MachineInfo {
-        let t = topology ?? Topology.discover()
+        let machine = Topology.discover()
+        let t = topology ?? machine
         var u = utsname()
         uname(&u)
         func field<T>(_ v: T) -> String {
@@ -28,8 +29,8 @@ public struct MachineInfo: Codable, Sendable, Equatable {
         return MachineInfo(
             hostname: field(u.nodename), cpuModel: model, cores: ProcessInfo.processInfo.activeProcessorCount,
             kernel: field(u.sysname) + " " + field(u.release), swiftVersion: swiftCompilerVersion,
-            gitRevision: BuildStamp.revision, numaNodes: Topology.discover().nodeCount, topology: t.description,
-            libnuma: Topology.discover().canBindMemory || Topology.numaAvailable)
+            gitRevision: BuildStamp.revision, numaNodes: machine.nodeCount, topology: t.description,
+            libnuma: machine.canBindMemory || Topology.numaAvailable)
     }
 
     public static var swiftCompilerVersion: String {

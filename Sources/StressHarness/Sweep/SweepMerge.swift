@@ -251,31 +251,35 @@ public enum SweepMerge {
     /// leaves its row out of the pool and is named in the second value.
     public static func poolKeyed(_ runs: [[KeyedLatency]]) -> (rows: [(row: PooledKeyedLatency, histogram: EncodedHistogram)], problems: [String]) {
         var order: [String] = []
-        var acc: [String: (row: PooledKeyedLatency, hist: EncodedHistogram)] = [:]
-        var problems: [String] = []
+        var byID: [String: [KeyedLatency]] = [:]
         for rows in runs {
             for c in rows {
                 let id = c.key + "\u{0}" + c.name
-                if var have = acc[id] {
-                    do { have.hist = try have.hist.merged(with: c.histogram) } catch {
-                        problems.append("\(c.key) \(c.name): \(error)")
-                        continue
-                    }
-                    have.row.runs += 1
-                    have.row.calls += c.calls
-                    have.row.failures += c.failures
-                    acc[id] = have
-                } else {
-                    order.append(id)
-                    acc[id] = (PooledKeyedLatency(key: c.key, name: c.name, runs: 1, calls: c.calls, failures: c.failures,
-                                                  timed: 0, summary: LatencySummary()), c.histogram)
-                }
+                if byID[id] == nil { order.append(id) }
+                byID[id, default: []].append(c)
             }
         }
         var out: [(row: PooledKeyedLatency, histogram: EncodedHistogram)] = []
+        var problems: [String] = []
         for id in order {
-            var (row, hist) = acc[id]!
-            row.timed = hist.totalCount
+            let all = byID[id]!
+            // A histogram of another layout than the row's first is left out of the pool (and named), the rest merged once.
+            var kept: [KeyedLatency] = []
+            for c in all {
+                if let f = kept.first, !c.histogram.sameLayout(as: f.histogram) {
+                    problems.append("\(c.key) \(c.name): \(EncodedHistogram.layoutMismatch(f.histogram, c.histogram))")
+                } else {
+                    kept.append(c)
+                }
+            }
+            let hist: EncodedHistogram
+            do { hist = try EncodedHistogram.merge(kept.map(\.histogram)) } catch {
+                problems.append("\(all[0].key) \(all[0].name): \(error)")
+                continue
+            }
+            var row = PooledKeyedLatency(key: all[0].key, name: all[0].name, runs: kept.count,
+                                         calls: kept.reduce(0) { $0 + $1.calls }, failures: kept.reduce(0) { $0 + $1.failures },
+                                         timed: hist.totalCount, summary: LatencySummary())
             if hist.totalCount > 0, let h = try? hist.histogram() { row.summary = h.summary() }
             out.append((row, hist))
         }
@@ -291,6 +295,14 @@ public enum SweepMerge {
     }
 
     public static func summarize(_ m: SweepManifest, results: [String: RunResult], failedIDs: Set<String>) -> SweepSummary {
+        summarizePooled(m, results: results, failedIDs: failedIDs).summary
+    }
+
+    /// The summary, and per point the repetitions' histograms merged once: per
+    /// latency class, and the keyed rows with theirs (what the report draws).
+    public static func summarizePooled(_ m: SweepManifest, results: [String: RunResult], failedIDs: Set<String>)
+        -> (summary: SweepSummary, pools: [String: (latency: [String: EncodedHistogram], keyed: KeyedPools)]) {
+        var pools: [String: (latency: [String: EncodedHistogram], keyed: KeyedPools)] = [:]
         var order: [String] = []
         var seenMetric = Set<String>()
         var points: [PointSummary] = []
@@ -320,16 +332,22 @@ public enum SweepMerge {
                 if let l = r.latencyByLabel { byLabel.append(l) }
             }
             var pooled: [String: LatencySummary] = [:]
+            var merged: [String: EncodedHistogram] = [:]
             for (k, list) in hist {
-                if let h = try? EncodedHistogram.merge(list).histogram() { pooled[k] = h.summary() }
+                guard let e = try? EncodedHistogram.merge(list) else { continue }
+                merged[k] = e
+                if let h = try? e.histogram() { pooled[k] = h.summary() }
             }
+            let keyed = KeyedPools(byGroup: byGroup.isEmpty ? [] : poolKeyed(byGroup).rows,
+                                   byLabel: byLabel.isEmpty ? [] : poolKeyed(byLabel).rows)
+            if complete > 0 { pools[p.id] = (merged, keyed) }
             points.append(PointSummary(id: p.id, values: p.values, runs: runs.count, complete: complete, failed: failed,
                                        missing: runs.count - complete, verdicts: verdicts,
                                        metrics: values.compactMapValues { RepStats($0) }, pooledLatency: pooled, seeds: seeds,
-                                       pooledLatencyByGroup: byGroup.isEmpty ? nil : poolKeyed(byGroup).rows.map(\.row),
-                                       pooledLatencyByLabel: byLabel.isEmpty ? nil : poolKeyed(byLabel).rows.map(\.row)))
+                                       pooledLatencyByGroup: byGroup.isEmpty ? nil : keyed.byGroup.map(\.row),
+                                       pooledLatencyByLabel: byLabel.isEmpty ? nil : keyed.byLabel.map(\.row)))
         }
-        return SweepSummary(sweep: m.name, fingerprint: m.fingerprint, revision: m.revision, axes: m.axes, metrics: order, points: points)
+        return (SweepSummary(sweep: m.name, fingerprint: m.fingerprint, revision: m.revision, axes: m.axes, metrics: order, points: points), pools)
     }
 
     /// One row per point: `point`, one column per axis, the run counts and
