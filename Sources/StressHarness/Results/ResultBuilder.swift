@@ -158,7 +158,8 @@ struct ResultBuilder {
             counters: counterTable,
             locks: locks,
             handoff: HandoffReport(sent: sum(\.handoffSent), freedRemotely: sum(\.remoteFrees), fullWaits: sum(\.handoffWaits),
-                                   abandoned: sum(\.handoffAbandoned), emptyPolls: sum(\.consumeEmpty)),
+                                   abandoned: sum(\.handoffAbandoned), emptyPolls: sum(\.consumeEmpty),
+                                   freedAtExit: sum(\.handoffFreedAtExit)),
             memoryCheck: memory, workers: workers, operations: operations, slowPath: slowPath, openLoop: openLoop)
         if workload.groups.count > 1 { result.latencyByGroup = byGroup.rows(classes: plan.classes, keys: workload.groups.map(\.name)) }
         if !byLabel.order.isEmpty { result.latencyByLabel = byLabel.rows(classes: plan.classes, keys: byLabel.order) }

@@ -78,7 +78,8 @@ extension RunResult {
             line("lock \(l.name): \(l.acquisitions) acquisitions, \(l.contended) contended, wait total \(fmtNs(l.waitNsTotal)), max \(fmtNs(l.waitNsMax))\(l.abandoned > 0 ? ", \(l.abandoned) abandoned at the end" : "")")
         }
         if handoff.sent > 0 || handoff.freedRemotely > 0 {
-            line("hand-off: \(handoff.sent) sent, \(handoff.freedRemotely) freed by another worker, \(handoff.fullWaits) full-ring waits, \(handoff.abandoned) abandoned at the end, \(handoff.emptyPolls) empty polls")
+            line("hand-off: \(handoff.sent) sent, \(handoff.freedRemotely) freed by another worker, \(handoff.fullWaits) full-ring waits, \(handoff.abandoned) abandoned at the end, \(handoff.emptyPolls) empty polls"
+                 + ((handoff.freedAtExit ?? 0) > 0 ? ", \(handoff.freedAtExit ?? 0) freed when their consumer's task exited (OOM kill, group stop)" : ""))
         }
         let m = memoryCheck
         var mem = peer == nil ? "memory: validate() \(m.validate == "ok" ? "ok" : "FAILED")"

@@ -236,6 +236,10 @@ public struct HandoffReport: Codable, Sendable, Equatable {
     public var abandoned: Int
     /// Consume operations that found nothing to free.
     public var emptyPolls: Int
+    /// Blocks still queued to a consumer when its task exited during the run
+    /// (an OOM kill, a group stop), freed by that exit. Optional: results
+    /// files written before it was counted lack it.
+    public var freedAtExit: Int? = nil
 }
 
 public struct AccountingReport: Codable, Sendable, Equatable {

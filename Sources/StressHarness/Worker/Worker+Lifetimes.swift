@@ -105,24 +105,32 @@ extension Worker {
     // MARK: clean-up
 
     /// Frees every block still held (pools and inbound rings), checking
-    /// patterns. Not measured. Returns the blocks freed.
-    mutating func freeEverything() -> Int {
-        var n = 0
+    /// patterns. Not measured. Returns the blocks freed from the pools and
+    /// from the inbound rings. A ring is drained of what it held when the
+    /// drain began: at an exit in the middle of the run (an OOM kill) its
+    /// producer may still be pushing, and a drain that chased it would last
+    /// as long as the producer keeps pace (the dying worker freeing the
+    /// producer's blocks for the rest of the run, uncounted, never restarting).
+    mutating func freeEverything() -> (pools: Int, inbound: Int) {
+        var pools = 0, inbound = 0
         for i in 0..<mem.poolCount {
             while mem.pools[i].count > 0 {
                 let h = mem.pools[i].popBack()
                 if h.words > 0 { verify(h) }
                 do { try backend.free(h.block, cpu: cpu) } catch { freeFailed(error) }
-                n += 1
+                pools += 1
             }
         }
         for i in 0..<mem.inboundCount {
-            while let h = rings[mem.inbound[i]].tryPop() {
+            let ring = rings[mem.inbound[i]]
+            var left = ring.count
+            while left > 0, let h = ring.tryPop() {
                 if h.words > 0 { verify(h) }
                 do { try backend.free(h.block, cpu: cpu) } catch { freeFailed(error) }
-                n += 1
+                inbound += 1
+                left -= 1
             }
         }
-        return n
+        return (pools, inbound)
     }
 }

@@ -98,12 +98,17 @@ extension Worker {
     /// The one exit sequence of a task: it frees everything it holds (pools,
     /// blocks handed to it; checking patterns), its RSS drops to 0, it exits
     /// in the allocator (its anonymous LRU pages go with it) and the run
-    /// control forgets its id. A kill counts in `kills`. Returns the blocks freed.
+    /// control forgets its id. A kill counts in `kills`; blocks handed to the
+    /// worker that an exit in the middle of the run frees count in
+    /// `handoffFreedAtExit` (at the end of the run they are clean-up's).
+    /// Returns the blocks freed.
     /// A worker gone for good exited already: at the end of the run it only frees.
     @discardableResult
     mutating func exitTask(reason: TaskExit) -> Int {
         if reason == .killed { c.kills &+= 1 }
-        let n = freeEverything()
+        let (pools, inbound) = freeEverything()
+        if reason != .runEnded { c.handoffFreedAtExit &+= inbound }
+        let n = pools + inbound
         heldPages = 0
         if !(reason == .runEnded && record.dead) && owner != 0 {
             backend.setTaskRSS(owner, pages: 0)

@@ -57,6 +57,9 @@ struct WorkerCounters {
     var reservedTransactions = 0
     /// Hand-offs to a consumer that was killed for good (freed by the producer).
     var handoffToGone = 0
+    /// Blocks in this worker's inbound rings when its task exited during the
+    /// run (an OOM kill, a group stop): freed by that exit.
+    var handoffFreedAtExit = 0
 }
 
 /// Lock counters of one worker for one lock.
