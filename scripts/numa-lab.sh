@@ -1,12 +1,22 @@
 #!/usr/bin/env bash
 # numa-lab.sh: runs pagestorm inside a multi-node NUMA Linux guest (QEMU, TCG).
 #
-#   scripts/numa-lab.sh [--nodes 2|4|memonly] [--timeout S] [--bin PATH] [--sh 'COMMANDS' | --sh-file FILE...] [--] [PAGESTORM ARGS...]
+#   scripts/numa-lab.sh [--nodes 2|4|memonly] [--kernel default|backports|FILE] [--timeout S] [--bin PATH]
+#                       [--sh 'COMMANDS' | --sh-file FILE...] [--] [PAGESTORM ARGS...]
 #
 # Examples:
 #   scripts/numa-lab.sh -- zoneinfo
 #   scripts/numa-lab.sh -- run Workloads/numa-machine.toml --no-overhead --no-results
 #   scripts/numa-lab.sh --nodes 4 --sh 'pagestorm buddyinfo && pagestorm run Workloads/numa-machine.toml --no-results'
+#   scripts/numa-lab.sh --kernel backports -- fault-pages --policy weighted-interleave=0:3,1:1 --pages 8192 --check
+#
+# --kernel: default = the kernel package the machine's linux-image-amd64
+# depends on (Debian 12: 6.1); backports = the one of <codename>-backports
+# (Debian 12: bookworm-backports, 6.12; needed for weighted interleave, Linux
+# 6.9+), fetched through a private apt state under .numa-lab/apt-backports
+# (its own sources list, package lists and cache; the machine's apt sources
+# are not changed); FILE = a bzImage/vmlinuz to boot as it is. Only the
+# kernel image is used (the guest loads no modules).
 #
 # As root on Debian it installs what it needs (qemu-system-x86, busybox-static,
 # cpio, libnuma-dev), downloads one Debian kernel package, builds pagestorm in
@@ -33,10 +43,11 @@
 set -euo pipefail
 
 NODES=2
+KERNEL_CHOICE=default
 TIMEOUT=300
 SHELL_CMD=""
 ARGS=()
-usage() { sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,42p' "$0" | sed 's/^# \{0,1\}//'; }
 BIN_GIVEN=""
 die() { echo "numa-lab: error: $*" >&2; exit 97; }
 
@@ -44,6 +55,7 @@ while [ $# -gt 0 ]; do
     case "$1" in
         --nodes) [ $# -ge 2 ] || die "--nodes needs a value"; NODES="$2"; shift 2 ;;
         --timeout) [ $# -ge 2 ] || die "--timeout needs a value"; TIMEOUT="$2"; shift 2 ;;
+        --kernel) [ $# -ge 2 ] || die "--kernel needs default, backports or a kernel image file"; KERNEL_CHOICE="$2"; shift 2 ;;
         --sh) [ $# -ge 2 ] || die "--sh needs a command line"; SHELL_CMD="$2"; shift 2 ;;
         --sh-file) [ $# -ge 2 ] || die "--sh-file needs a file"; [ -r "$2" ] || die "--sh-file: cannot read '$2'"
             SHELL_CMD="${SHELL_CMD:+$SHELL_CMD
@@ -55,6 +67,10 @@ while [ $# -gt 0 ]; do
     esac
 done
 case "$NODES" in 2|4|memonly) ;; *) die "--nodes must be 2, 4 or memonly, got '$NODES'" ;; esac
+case "$KERNEL_CHOICE" in
+    default|backports) ;;
+    *) [ -f "$KERNEL_CHOICE" ] && [ -r "$KERNEL_CHOICE" ] || die "--kernel must be default, backports or a readable kernel image file, got '$KERNEL_CHOICE'" ;;
+esac
 case "$TIMEOUT" in ''|*[!0-9]*) die "--timeout must be a number of seconds, got '$TIMEOUT'" ;; esac
 if [ -n "$SHELL_CMD" ] && [ ${#ARGS[@]} -gt 0 ]; then die "give either --sh 'COMMANDS' or pagestorm arguments, not both"; fi
 
@@ -85,22 +101,52 @@ for t in $NEED_TOOLS; do
     command -v "$t" >/dev/null 2>&1 || die "'$t' not found"
 done
 
-# 2. One Debian kernel (the package linux-image-amd64 depends on, by its exact name).
-if ! ls "$LAB"/k/boot/vmlinuz-* >/dev/null 2>&1; then
-    KPKG=$(apt-cache depends linux-image-amd64 | awk '/Depends/ {print $2}' | grep '^linux-image-' | head -n 1)
-    [ -n "$KPKG" ] || die "apt-cache depends linux-image-amd64 named no linux-image package (apt-get update first?)"
-    if ! ls "$LAB/$KPKG"_*.deb >/dev/null 2>&1; then
-        say "downloading $KPKG"
-        (cd "$LAB" && apt-get download "$KPKG") || die "apt-get download $KPKG failed (no network?)"
+# 2. One Debian kernel: the package linux-image-amd64 depends on, by its exact
+#    name, from the machine's apt sources (default) or from <codename>-backports
+#    through a private apt state (backports); or a kernel image file.
+# fetch_kernel DIR APT_OPTIONS...: downloads that package into $LAB and extracts
+# only boot/vmlinuz-* into DIR (skipped when DIR has one).
+fetch_kernel() {
+    local dir="$1"; shift
+    ls "$dir"/boot/vmlinuz-* >/dev/null 2>&1 && return 0
+    local kpkg
+    kpkg=$(apt-cache "$@" depends linux-image-amd64 | awk '/Depends/ {print $2}' | grep '^linux-image-' | head -n 1)
+    [ -n "$kpkg" ] || die "apt-cache depends linux-image-amd64 named no linux-image package (apt-get update first?)"
+    if ! ls "$LAB/$kpkg"_*.deb >/dev/null 2>&1; then
+        say "downloading $kpkg"
+        (cd "$LAB" && apt-get "$@" download "$kpkg") || die "apt-get download $kpkg failed (no network?)"
     fi
-    rm -rf "$LAB/k"
-    mkdir -p "$LAB/k"
+    rm -rf "$dir"
+    mkdir -p "$dir"
     # Only the kernel image (the package's modules are not needed: the guest loads none).
-    dpkg-deb --fsys-tarfile "$(ls "$LAB/$KPKG"_*.deb | head -n 1)" | tar -x -C "$LAB/k" --wildcards './boot/vmlinuz-*' \
-        || die "extracting boot/vmlinuz-* from $KPKG failed"
-fi
-KERNEL=$(ls "$LAB"/k/boot/vmlinuz-* | head -n 1)
-[ -r "$KERNEL" ] || die "no readable vmlinuz under $LAB/k/boot"
+    dpkg-deb --fsys-tarfile "$(ls "$LAB/$kpkg"_*.deb | head -n 1)" | tar -x -C "$dir" --wildcards './boot/vmlinuz-*' \
+        || die "extracting boot/vmlinuz-* from $kpkg failed"
+}
+case "$KERNEL_CHOICE" in
+    default)
+        fetch_kernel "$LAB/k"
+        KERNEL=$(ls "$LAB"/k/boot/vmlinuz-* | head -n 1) ;;
+    backports)
+        if ! ls "$LAB"/k-backports/boot/vmlinuz-* >/dev/null 2>&1; then
+            CODENAME=$(. /etc/os-release 2>/dev/null && echo "${VERSION_CODENAME:-}")
+            [ -n "$CODENAME" ] || die "--kernel backports: no VERSION_CODENAME in /etc/os-release (this script expects Debian)"
+            A="$LAB/apt-backports"
+            mkdir -p "$A/lists/partial" "$A/cache/archives/partial"
+            KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg
+            SIGNED=""; [ -r "$KEYRING" ] && SIGNED="[signed-by=$KEYRING] "
+            echo "deb ${SIGNED}http://deb.debian.org/debian $CODENAME-backports main" >"$A/sources.list"
+            # A private apt state: this sources list only, its own lists and cache
+            # (the machine's /etc/apt/sources.list* and /var/lib/apt/lists are not touched).
+            BP_OPTS=(-o "Dir::Etc::SourceList=$A/sources.list" -o "Dir::Etc::SourceParts=$A/none.d"
+                -o "Dir::State::Lists=$A/lists" -o "Dir::Cache=$A/cache" -o "APT::Sandbox::User=root")
+            say "apt-get update of $CODENAME-backports (private lists under $A)"
+            apt-get "${BP_OPTS[@]}" update >"$A/update.log" 2>&1 || { tail -n 5 "$A/update.log" >&2; die "apt-get update of $CODENAME-backports failed (no network?; log: $A/update.log)"; }
+            fetch_kernel "$LAB/k-backports" "${BP_OPTS[@]}"
+        fi
+        KERNEL=$(ls "$LAB"/k-backports/boot/vmlinuz-* | head -n 1) ;;
+    *) KERNEL="$KERNEL_CHOICE" ;;
+esac
+[ -r "$KERNEL" ] || die "no readable kernel image ($KERNEL)"
 
 # 3. pagestorm: the one given (--bin), or a release build with the Swift stdlib linked in.
 if [ -n "$BIN_GIVEN" ]; then

@@ -100,6 +100,14 @@ public struct AllocatorConfig: Sendable, Equatable {
     public var warnRatelimitMs: Int = 10_000
     /// Memory groups (ids 1...n in this order); tasks join one at registration.
     public var memoryGroups: [MemoryGroupSpec] = []
+    /// Whether a weighted-interleave allocation that lands on the node the
+    /// weights chose counts as numastat's interleave_hit (NUMA_INTERLEAVE_HIT),
+    /// as a plain interleave one always does. true: Linux 6.13 and later
+    /// (commit 264a88cafdbd, "mm/mempolicy: count MPOL_WEIGHTED_INTERLEAVE to
+    /// interleave_hit"); false: Linux 6.9-6.12, whose alloc_pages_mpol() counted
+    /// MPOL_INTERLEAVE only (checked against Debian's 6.12.95 in the numa-lab
+    /// guest: 0 interleave_hit for 8,192 weighted-interleave pages).
+    public var weightedInterleaveHit: Bool = true
 
     public init(topology: Topology, zones: [ZoneSpec]) {
         self.topology = topology

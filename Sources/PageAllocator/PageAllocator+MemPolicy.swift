@@ -12,7 +12,9 @@ extension PageAllocator {
     ///   without warnings or NOFAIL, then (if that failed) every node with the
     ///   caller's flags;
     /// - interleave and weighted-interleave: numa_interleave (numastat's
-    ///   interleave_hit) on the zone when the block landed on the chosen node.
+    ///   interleave_hit) on the zone when the block landed on the chosen node;
+    ///   weighted-interleave only with `config.weightedInterleaveHit` (Linux
+    ///   6.13+; 6.9-6.12 counted plain interleave only).
     ///
     /// `cursor` is the task's interleave position (the kernel's il_prev):
     /// one per worker.
@@ -28,7 +30,9 @@ extension PageAllocator {
         if policy.mode == .bind && owner != 0 { noteBindPolicy(owner: owner, mask: t.mask) }
         if t.mask.isAll {
             let b = try allocate(order: order, flags: flags, node: NodeID(t.node), cpu: cpuID, owner: owner, reserve: reserve)
-            if t.interleave && b.node.rawValue == t.node { zones[b.zoneIndex].bumpRare(.numaInterleave) }
+            if t.interleave && b.node.rawValue == t.node && (policy.mode == .interleave || config.weightedInterleaveHit) {
+                zones[b.zoneIndex].bumpRare(.numaInterleave)
+            }
             return b
         }
         if t.thenAnywhere {

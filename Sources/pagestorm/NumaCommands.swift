@@ -101,7 +101,10 @@ struct FaultPagesCommand: ParsableCommand {
         policy, writes one byte per page, and reads /sys/devices/system/node/node*/numastat before and after. The model \
         side allocates as many order-0 pages under the same policy from a CPU of the same node, on a declared topology \
         with the machine's nodes, CPUs and distances. --check exits 1 when any counter of any node differs by more \
-        than --tolerance of the pages. Node numbers are the machine's.
+        than --tolerance of the pages. Node numbers are the machine's. weighted-interleave=N:W,... writes the weights \
+        to /sys/kernel/mm/mempolicy/weighted_interleave/nodeN for the run (Linux 6.9+, root) and puts the old ones back; \
+        Linux 6.13+ counts those allocations as interleave_hit, 6.9-6.12 do not, and the model follows the running \
+        kernel's rule (--weighted-interleave-hit).
         """)
     @Option(help: "The policy, numactl's spelling: local, bind=NODES, interleave=NODES, preferred=NODE, preferred-many=NODES, weighted-interleave=N:W,...")
     var policy: String
@@ -119,6 +122,8 @@ struct FaultPagesCommand: ParsableCommand {
     var modelOnly = false
     @Flag(help: "Start the model with the kernel's headroom: each model node is first filled until it has no more free pages above LOW than the machine's node has now (/proc/zoneinfo), so a node that runs short in the kernel runs short in the model too (numa_miss, numa_foreign).")
     var headroom = false
+    @Option(name: .customLong("weighted-interleave-hit"), help: "Whether the model counts weighted-interleave allocations as interleave_hit: yes (Linux 6.13+), no (6.9-6.12), or auto: the running kernel's rule when the kernel side runs, yes otherwise.")
+    var weightedInterleaveHit: String = "auto"
     @OptionGroup var topology: TopologyOptions
 
     func run() throws {
@@ -148,14 +153,36 @@ struct FaultPagesCommand: ParsableCommand {
             guard !k.isEmpty else { throw failBadInput("--headroom: cannot read the pages free and low watermarks of /proc/zoneinfo") }
             for (n, h) in k { if let i = topo.index(ofNumber: n) { start[i] = h } }
         }
-        let model = try PolicyFidelity.runModel(topology: declared, policy: modelPolicy, pages: pages, cpu: logical, headroom: start)
+        let kernelSide = !(modelOnly || topo.isDeclared)
+        let wiHit: Bool
+        var wiWhy = ""
+        if weightedInterleaveHit == "auto" {
+            let release = kernelSide ? PolicyFidelity.kernelRelease() : nil
+            if let r = release, let rule = PolicyFidelity.countsWeightedInterleaveHit(release: r) {
+                wiHit = rule
+                wiWhy = "Linux \(r): " + (rule ? "6.13+ counts it" : "6.9-6.12 count only plain interleave")
+            } else {
+                wiHit = true
+                wiWhy = kernelSide ? "kernel release unknown: counted as Linux 6.13+ does" : "as Linux 6.13+ does"
+            }
+        } else if let b = parseBool(weightedInterleaveHit) {
+            wiHit = b
+            wiWhy = "--weighted-interleave-hit \(weightedInterleaveHit)"
+        } else {
+            throw failBadInput("--weighted-interleave-hit must be auto, yes or no, got '\(weightedInterleaveHit)'")
+        }
+        let model = try PolicyFidelity.runModel(topology: declared, policy: modelPolicy, pages: pages, cpu: logical, headroom: start,
+                                                weightedInterleaveHit: wiHit)
         let cpuNode = topo.node(of: CPUID(logical)).rawValue
         print("policy \(p), \(pages) pages faulted from cpu\(cpu) (node\(names[cpuNode]))\(mbind ? " with mbind" : " with set_mempolicy")")
+        if p.mode == .weightedInterleave {
+            print("model: weighted-interleave allocations \(wiHit ? "counted" : "not counted") as interleave_hit (\(wiWhy))")
+        }
         if headroom {
             print("headroom at the start (free pages above LOW, the kernel's; the model filled down to it): " +
                   start.sorted { $0.key < $1.key }.map { "node\(names[$0.key]) \($0.value)" }.joined(separator: ", "))
         }
-        if modelOnly || topo.isDeclared {
+        if !kernelSide {
             print(PolicyFidelity.table(nodes: names, kernel: [], model: model), terminator: "")
             return
         }

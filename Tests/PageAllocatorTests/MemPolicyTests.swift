@@ -106,6 +106,34 @@ import Topology
         #expect(try a.validate().allocated == 0)
     }
 
+    /// Linux 6.9-6.12 (`weightedInterleaveHit = false`; Debian's 6.12.95 in the numa-lab guest): the same
+    /// 3:1 placement and numa_hit / local_node / other_node, but no interleave_hit for weighted
+    /// interleave, while plain interleave on the same allocator still counts it (alloc_pages_mpol()
+    /// checked MPOL_INTERLEAVE only until 6.13's commit 264a88cafdbd).
+    @Test func weightedInterleaveHitIsNotCountedBeforeLinux613() throws {
+        let topo = try Topology.declared(nodes: 3, cpusPerNode: 1, distance: [[10, 30, 20], [30, 10, 20], [20, 20, 10]])
+        var c = AllocatorConfig(topology: topo, pagesPerNode: 1024)
+        c.bindMemory = false
+        c.weightedInterleaveHit = false
+        let a = try PageAllocator(c)
+        let w = try MemPolicy.parse("weighted-interleave=0:3,2:1", nodes: [0, 1, 2])
+        var cur = InterleaveCursor()
+        var held: [PageBlock] = []
+        for _ in 0..<400 { held.append(try a.allocate(order: Order(0), policy: w, cursor: &cur, cpu: CPUID(0))) }
+        #expect(held.filter { $0.node == NodeID(0) }.count == 300 && held.filter { $0.node == NodeID(2) }.count == 100)
+        var s = a.numastat()
+        #expect(s.nodes[0].numaHit == 300 && s.nodes[0].localNode == 300 && s.nodes[0].interleaveHit == 0)
+        #expect(s.nodes[2].numaHit == 100 && s.nodes[2].otherNode == 100 && s.nodes[2].interleaveHit == 0)
+        let i = try MemPolicy.parse("interleave=0,2", nodes: [0, 1, 2])
+        var cur2 = InterleaveCursor()
+        for _ in 0..<100 { held.append(try a.allocate(order: Order(0), policy: i, cursor: &cur2, cpu: CPUID(0))) }
+        s = a.numastat()
+        #expect(s.nodes[0].interleaveHit == 50 && s.nodes[2].interleaveHit == 50, "plain interleave still counts: \(s.nodes)")
+        for b in held { try a.free(b, cpu: CPUID(0)) }
+        a.drainAllCPUs()
+        #expect(try a.validate().allocated == 0)
+    }
+
     /// bind=1,2 from node 0: node 2 first (nearer), then node 1, never node 0;
     /// when both are spent it fails (an OOM inside the policy) although node 0 is empty.
     @Test func bindUsesOnlyItsNodesNearestFirstAndNeverFallsBack() throws {

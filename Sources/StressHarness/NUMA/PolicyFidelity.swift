@@ -65,13 +65,10 @@ public enum PolicyFidelity {
         guard let mem = cnuma_map_anon(len) else { throw RunFailure(message: "fault-pages: mmap of \(len) bytes failed", status: .toolFailed) }
         defer { cnuma_unmap(mem, len) }
         let mask = policy.mode == .local ? 0 : NodeMask(policy.nodes).bits
-        if policy.mode == .weightedInterleave {
-            // The weights are the kernel's, from /sys/kernel/mm/mempolicy/weighted_interleave/nodeN.
-            for (n, w) in zip(policy.nodes, policy.weights) {
-                let path = "/sys/kernel/mm/mempolicy/weighted_interleave/node\(n)"
-                try? String(w).write(toFile: path, atomically: false, encoding: .utf8)
-            }
-        }
+        // Weighted interleave takes its weights from sysfs, not from the call:
+        // set them for the run, put the old ones back afterwards.
+        let saved = policy.mode == .weightedInterleave ? try setInterleaveWeights(nodes: policy.nodes, weights: policy.weights) : [:]
+        defer { restoreInterleaveWeights(saved) }
         let before = readSysNumastat()
         let rc = useMbind ? cnuma_mbind(mem, len, mode(policy.mode), mask) : cnuma_set_mempolicy(mode(policy.mode), mask)
         if rc != 0 {
@@ -92,14 +89,83 @@ public enum PolicyFidelity {
         return KernelRun(nodes: nodes, delta: delta, placed: placed, setError: nil)
     }
 
+    /// Where the kernel keeps the weights of weighted interleave (Linux 6.9+): one file per node.
+    public static let weightDirectory = "/sys/kernel/mm/mempolicy/weighted_interleave"
+
+    /// Linux 6.16+ also has an `auto` file (weights from the firmware's
+    /// bandwidth data; writing a node's weight turns it off). Key -1 in the
+    /// saved values holds it.
+    static func autoFile() -> String? {
+        for name in ["auto", "__auto_type"] where FileManager.default.fileExists(atPath: "\(weightDirectory)/\(name)") {
+            return "\(weightDirectory)/\(name)"
+        }
+        return nil
+    }
+
+    /// Writes each node's weight to `weightDirectory`/nodeN and returns the
+    /// values that were there (for `restoreInterleaveWeights`). Fails with a
+    /// clear message when the kernel has no such directory (before 6.9) or a
+    /// write is refused (not root).
+    static func setInterleaveWeights(nodes: [Int], weights: [Int]) throws -> [Int: String] {
+        guard FileManager.default.fileExists(atPath: weightDirectory) else {
+            throw RunFailure(message: "fault-pages: weighted interleave needs Linux 6.9 or later (this kernel, \(kernelRelease() ?? "unknown"), has no \(weightDirectory)); scripts/numa-lab.sh --kernel backports boots Debian's 6.12", status: .toolFailed)
+        }
+        var saved: [Int: String] = [:]
+        if let a = autoFile(), let v = try? String(contentsOfFile: a, encoding: .utf8) { saved[-1] = v.trimmingCharacters(in: .whitespacesAndNewlines) }
+        for (n, w) in zip(nodes, weights) {
+            let path = "\(weightDirectory)/node\(n)"
+            guard let old = try? String(contentsOfFile: path, encoding: .utf8) else {
+                restoreInterleaveWeights(saved)
+                throw RunFailure(message: "fault-pages: cannot read \(path) (no node \(n) weight in this kernel)", status: .toolFailed)
+            }
+            do { try String(w).write(toFile: path, atomically: false, encoding: .utf8) } catch {
+                restoreInterleaveWeights(saved)
+                throw RunFailure(message: "fault-pages: cannot write weight \(w) to \(path) (root needed): \(error)", status: .toolFailed)
+            }
+            saved[n] = old.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        return saved
+    }
+
+    static func restoreInterleaveWeights(_ saved: [Int: String]) {
+        for (n, v) in saved where n >= 0 { try? v.write(toFile: "\(weightDirectory)/node\(n)", atomically: false, encoding: .utf8) }
+        // auto was on: turn it back on (it recomputes the weights it had). The kernel refuses
+        // (ENODEV) when the machine has no bandwidth data: say so, the node weights are back.
+        if saved[-1] == "true", let a = autoFile(), (try? String(contentsOfFile: a, encoding: .utf8))?.hasPrefix("true") != true {
+            do { try "true".write(toFile: a, atomically: false, encoding: .utf8) } catch {
+                FileHandle.standardError.write(Data("pagestorm: warning: could not turn \(a) back to true (\(error)); the node weights are restored, auto stays false\n".utf8))
+            }
+        }
+    }
+
+    /// The running kernel's release (`uname -r`), from /proc/sys/kernel/osrelease.
+    public static func kernelRelease() -> String? {
+        (try? String(contentsOfFile: "/proc/sys/kernel/osrelease", encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// Whether a kernel of this release counts weighted-interleave allocations
+    /// as interleave_hit: 6.13 and later do (commit 264a88cafdbd, merged for
+    /// 6.13-rc7); 6.9-6.12 do not (alloc_pages_mpol() counted MPOL_INTERLEAVE
+    /// only; Debian's 6.12.95 still does not: not backported). nil when the
+    /// release does not start with MAJOR.MINOR.
+    public static func countsWeightedInterleaveHit(release: String) -> Bool? {
+        let parts = release.split(whereSeparator: { !$0.isNumber }).prefix(2).compactMap { Int($0) }
+        guard parts.count == 2, release.first?.isNumber == true else { return nil }
+        return (parts[0], parts[1]) >= (6, 13)
+    }
+
     /// The model: `pages` order-0 allocations under `policy` (node indices)
     /// from logical CPU `cpu` of an allocator over `topology`; returns the
     /// numastat deltas per node. `headroom` (by node index): first fill those
     /// nodes until at most that many free pages are above LOW (the kernel's
     /// headroom, `--headroom`); the fill is not in the deltas.
-    public static func runModel(topology: Topology, policy: MemPolicy, pages: Int, cpu: Int, headroom: [Int: Int] = [:]) throws -> [NodeNumaStat] {
+    /// `weightedInterleaveHit`: count weighted-interleave allocations as
+    /// interleave_hit (Linux 6.13+) or not (6.9-6.12).
+    public static func runModel(topology: Topology, policy: MemPolicy, pages: Int, cpu: Int, headroom: [Int: Int] = [:],
+                                weightedInterleaveHit: Bool = true) throws -> [NodeNumaStat] {
         var c = AllocatorConfig(topology: topology, pagesPerNode: max(4096, pages * 2))
         c.bindMemory = false
+        c.weightedInterleaveHit = weightedInterleaveHit
         let a = try PageAllocator(c)
         var filler: [PageBlock] = []
         for (n, h) in headroom.sorted(by: { $0.key < $1.key }) where n < a.nodeCount { filler += fill(a, node: n, headroom: h) }
