@@ -160,7 +160,7 @@ struct FaultPagesCommand: ParsableCommand {
             let release = kernelSide ? PolicyFidelity.kernelRelease() : nil
             if let r = release, let rule = PolicyFidelity.countsWeightedInterleaveHit(release: r) {
                 wiHit = rule
-                wiWhy = "Linux \(r): " + (rule ? "6.13+ counts it" : "6.9-6.12 count only plain interleave")
+                wiWhy = "Linux \(r): " + (rule ? "6.13+ counts it" : "before 6.13 only plain interleave is counted")
             } else {
                 wiHit = true
                 wiWhy = kernelSide ? "kernel release unknown: counted as Linux 6.13+ does" : "as Linux 6.13+ does"

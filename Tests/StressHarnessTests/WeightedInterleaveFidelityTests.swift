@@ -63,3 +63,50 @@ import Topology
         #expect(code == 2 && err.contains("--weighted-interleave-hit must be auto, yes or no, got 'maybe'"), "\(err)")
     }
 }
+
+/// `[memory] weighted_interleave_hit` in a workload run: the same 3:1 split and numa_hit either
+/// way; interleave_hit counted by default (6.13+) and not with false (6.9-6.12).
+@Suite struct WeightedInterleaveWorkloadTests {
+    func workload(_ memoryLine: String) -> String {
+        """
+        [topology]
+        nodes = 2
+        cpus_per_node = 1
+        distances = [[10, 21], [21, 10]]
+        [memory]
+        arena_mib = 8
+        \(memoryLine)
+        [run]
+        ops = 2000
+        [[group]]
+        name = "w"
+        physcpubind = "0"
+        mempolicy = "weighted-interleave=0:3,1:1"
+        [[group.op]]
+        name = "a"
+        order = 0
+        free = "lifo"
+        batch = 8
+        """
+    }
+
+    @Test func memoryKeyChoosesTheKernelsInterleaveHitRule() throws {
+        #expect(try parse(workload("")).memory.weightedInterleaveHit == nil)
+        #expect(try parse(workload("weighted_interleave_hit = false")).memory.weightedInterleaveHit == false)
+        for (line, counted) in [("", true), ("weighted_interleave_hit = false", false)] {
+            let r = try run(workload(line))
+            #expect(r.status.verdict == "ok")
+            let byNode = try #require(r.counters.numaByNode)
+            let on0 = byNode[0]["numa_hit"]!, on1 = byNode[1]["numa_hit"]!
+            #expect(on0 > 0 && abs(on0 - 3 * on1) <= 3, "3:1 split: \(byNode)")
+            #expect(byNode[0]["numa_local"] == on0 && byNode[1]["numa_other"] == on1)
+            #expect((byNode[0]["numa_interleave"] ?? 0) == (counted ? on0 : 0) && (byNode[1]["numa_interleave"] ?? 0) == (counted ? on1 : 0), "\(line): \(byNode)")
+            let s = try #require(r.numastat)
+            #expect(counted ? s.nodes[1].interleaveHit >= on1 : s.nodes.allSatisfy { $0.interleaveHit == 0 }, "\(s.nodes)")
+            #expect(r.memoryCheck.validate == "ok" && r.memoryCheck.accounting?.allocated == 0)
+        }
+        do { _ = try parse(workload("weighted_interleave_hit = 2")); Issue.record("accepted a number") } catch {
+            #expect(error.message.contains("weighted_interleave_hit"), "\(error)")
+        }
+    }
+}

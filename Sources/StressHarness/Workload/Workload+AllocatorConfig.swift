@@ -21,6 +21,7 @@ extension MemorySpec {
         c.perCPUMaxOrder = pcpMaxOrder
         c.reclaim.swapPages = swapPages
         c.warnRatelimitMs = warnRatelimitMs
+        c.weightedInterleaveHit = weightedInterleaveHit ?? true
         return c
     }
 }
@@ -44,6 +45,7 @@ extension Workload {
         c.reclaim.batch = reclaim.batch
         c.reclaim.swapPages = memory.swapPages
         c.warnRatelimitMs = memory.warnRatelimitMs
+        c.weightedInterleaveHit = memory.weightedInterleaveHit ?? true
         var f = failPageAlloc
         f.seed = failPageAlloc.seed ^ run.seed
         c.faultInjection = f
@@ -64,7 +66,8 @@ extension Workload {
             minFreeKbytesGiven: config.minFreeKbytes != nil, watermarkScaleFactor: config.watermarkScaleFactor,
             lowmemReserveRatio: config.lowmemReserveRatio, pcpMaxOrder: config.perCPUMaxOrder,
             percpuPagelistHighFraction: config.percpuPagelistHighFraction, bindMemory: config.bindMemory,
-            swapPages: config.reclaim.swapPages, warnRatelimitMs: config.warnRatelimitMs)
+            swapPages: config.reclaim.swapPages, warnRatelimitMs: config.warnRatelimitMs,
+            weightedInterleaveHit: config.weightedInterleaveHit ? nil : false)
         return w
     }
 }

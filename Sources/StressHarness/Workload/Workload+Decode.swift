@@ -57,7 +57,7 @@ struct WorkloadDecoder {
     static let topologyKeys = ["kind", "nodes", "cpus_per_node", "distances", "node_ids"]
     static let memoryKeys = ["arena_mib", "zones", "page_size", "min_free_kbytes", "watermark_scale_factor",
                              "lowmem_reserve_ratio", "pcp_max_order", "percpu_pagelist_high_fraction", "bind_memory",
-                             "swap_pages", "swap_mib", "warn_ratelimit_ms", "pressure"]
+                             "swap_pages", "swap_mib", "warn_ratelimit_ms", "pressure", "weighted_interleave_hit"]
     static let runKeys = ["duration_ms", "ops", "warmup_ms", "seed", "sample_every", "timeout_ms", "bucket_ms", "allocator"]
     static let groupKeys = ["name", "workers", "pin", "cpus", "nodes", "loop", "rate", "oom_score_adj", "restart", "restart_delay_ms", "memory_group", "op", "cpunodebind", "physcpubind", "mempolicy"]
     static let allocKeys = ["kind", "name", "weight", "order", "orders", "flags", "need", "count", "lock", "free",

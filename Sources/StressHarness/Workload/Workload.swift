@@ -85,6 +85,10 @@ public struct MemorySpec: Codable, Sendable, Equatable {
     /// its held sets may exceed the arena, and the run is not refused for that
     /// (see `Workload.arenaFit`). nil: false (results written before it still read).
     public var pressure: Bool? = nil
+    /// `[memory] weighted_interleave_hit`: whether weighted-interleave
+    /// allocations count as interleave_hit (Linux 6.13+, the default) or not
+    /// (6.9-6.12). nil: true (and results written before it still read).
+    public var weightedInterleaveHit: Bool? = nil
 
     public var pagesPerNode: Int { zones.reduce(0) { $0 + $1.pages } }
 }

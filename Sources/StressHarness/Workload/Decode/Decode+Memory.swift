@@ -62,9 +62,10 @@ extension WorkloadDecoder {
         }
         let ratelimit = try r.int("warn_ratelimit_ms", default: 10_000, range: 0...86_400_000, what: "one printed allocation-failure warning per this many ms")
         let pressure = try r.bool("pressure", default: false)
+        let wiHit = try r.bool("weighted_interleave_hit", default: true)
         return MemorySpec(pageSize: pageSize, zones: zones, minFreeKbytes: minFree, minFreeKbytesGiven: given != nil,
                           watermarkScaleFactor: wsf, lowmemReserveRatio: ratios, pcpMaxOrder: pcpMax,
                           percpuPagelistHighFraction: fraction, bindMemory: bind, swapPages: swap, warnRatelimitMs: ratelimit,
-                          pressure: pressure ? true : nil)
+                          pressure: pressure ? true : nil, weightedInterleaveHit: wiHit ? nil : false)
     }
 }
