@@ -106,7 +106,7 @@ import Topology
             #expect(r.memoryCheck.validate == "ok" && r.memoryCheck.accounting?.allocated == 0)
         }
         do { _ = try parse(workload("weighted_interleave_hit = 2")); Issue.record("accepted a number") } catch {
-            #expect(error.message.contains("weighted_interleave_hit"), "\(error)")
+            #expect(error.field.hasSuffix("weighted_interleave_hit") && "\(error)".contains("weighted_interleave_hit"), "\(error)")
         }
     }
 }
