@@ -169,12 +169,23 @@ import Testing
 /// latencies falling linearly from 200 ms to 0: exactly what wrk2's (and
 /// HdrHistogram's recordCorrectedValue) linear correction adds for one
 /// 200 ms sample at a 1 ms interval. The test compares the run's histogram
-/// with that reference. It assumes no other stall of the worker longer than
-/// 50 ms (thresholds are 50 ms and up; the stall is 200 ms).
+/// with that reference.
+///
+/// A busy machine can only add latency (a worker kept off its CPU starts its
+/// operations later still), never take it away. So every run must hold at
+/// least the ramp, operation for operation: the stalled operation at least
+/// the stall, the k-th one scheduled during it at least stall - k ms (the
+/// lower bounds; a harness timing from the actual start would show one slow
+/// operation, not a ramp). That it holds no more than the ramp (no second
+/// correction on top, no other delay over 50 ms) needs a worker that kept
+/// its CPU: the run is repeated, at most 3 times, until one shows that.
+/// (Before: one run, both bounds; failed 1 in 2 runs at load 7 with a CPU hog.)
 @Suite(.serialized) struct CoordinatedOmissionTests {
     static let stallMs = 200.0, intervalMs = 1.0
 
     @Test func oneStallShowsAsALinearRampOfLatencies() throws {
+        // An op count, not a duration: the histogram holds exactly 1,000
+        // operations however late the worker runs them.
         let text = small("""
             [harness]
             stall_once_ms = 200
@@ -186,42 +197,60 @@ import Testing
             loop = "open"
             rate = 1000
             [[group.op]]
-            """, run: "duration_ms = 1000\nwarmup_ms = 50")
-        let r = try run(text)
-        #expect(r.memoryCheck.validate == "ok" && r.memoryCheck.accounting?.allocated == 0)
-        let cls = try #require(r.latency("alloc o0 GFP_KERNEL"))
-        let h = try cls.histogram.histogram()
-        let n = h.totalCount
-        #expect(n >= 900 && n <= 1_100, "about 1,000 operations in 1 s: \(n)")
-        // The stalled operation: the maximum, at least the stall.
-        let stalledNs = Double(h.maxRecorded)
-        #expect(stalledNs >= Self.stallMs * 1e6 && stalledNs < (Self.stallMs + 50) * 1e6, "max \(stalledNs) ns")
-
-        // The reference: n - m fast operations (1 us), plus the linear correction
-        // of one sample of the observed stall at the 1 ms interval (m values).
-        var ref = LatencyRecorder.make()
+            """, run: "ops = 1000\nwarmup_ms = 50")
         let interval = UInt64(Self.intervalMs * 1e6)
-        ref.recordCorrectedValue(h.maxRecorded, expectedInterval: interval)
-        let m = ref.totalCount
-        #expect(m >= 200 && m <= 250, "the correction adds one value per interval of the stall: \(m)")
-        ref.record(1_000, count: n - m)
+        let stall = UInt64(Self.stallMs * 1e6)
+        // The least the correction gives: the injected stall's ramp, the rest at 1 us.
+        var floor = LatencyRecorder.make()
+        floor.recordCorrectedValue(stall, expectedInterval: interval)
+        #expect(floor.totalCount == 200, "the correction adds one value per interval of the stall: \(floor.totalCount)")
+        var disturbed: [String] = []
+        for attempt in 1...3 {
+            let r = try run(text)
+            #expect(r.memoryCheck.validate == "ok" && r.memoryCheck.accounting?.allocated == 0)
+            #expect(r.workers.map(\.operations) == [1000] && r.status.stopReason == "ops", "\(r.status)")
+            let cls = try #require(r.latency("alloc o0 GFP_KERNEL"))
+            let h = try cls.histogram.histogram()
+            let n = h.totalCount
+            #expect(n == 1000, "every operation timed once: \(n)")
+            var lower = floor
+            lower.record(1_000, count: max(n, lower.totalCount) - lower.totalCount)
+            // Lower bounds, every run.
+            #expect(h.maxRecorded >= stall, "the stalled operation took at least the stall: max \(h.maxRecorded) ns")
+            for xMs in [50.0, 100.0, 150.0, 190.0] {
+                let x = UInt64(xMs * 1e6)
+                let got = h.count(within: x...h.highestTrackableValue), least = lower.count(within: x...lower.highestTrackableValue)
+                #expect(got >= least, ">= \(xMs) ms: \(got) operations, the ramp alone has \(least)")
+            }
+            for p in [90.0, 99.0, 99.9] {
+                #expect(h.valueAtPercentile(p) >= lower.valueAtPercentile(p), "p\(p): \(h.valueAtPercentile(p)) ns, the ramp alone gives \(lower.valueAtPercentile(p)) ns")
+            }
+            let ol = try #require(r.openLoop)
+            #expect(ol.workers[0].maxLagNs >= (Self.stallMs - 5) * 1e6, "the stall shows as schedule lag")
 
-        // Counts above thresholds: the ramp S, S - I, S - 2I, ... above x has (S - x) / I + 1 values.
-        for xMs in [50.0, 100.0, 150.0, 190.0] {
-            let x = UInt64(xMs * 1e6)
-            let got = h.count(within: x...h.highestTrackableValue), want = ref.count(within: x...ref.highestTrackableValue)
-            #expect(abs(Int(got) - Int(want)) <= 3, ">= \(xMs) ms: \(got) operations, the correction gives \(want)")
+            // Upper bounds: the ramp of the stall as observed (its maximum), nothing more.
+            var why: [String] = []
+            let stalledNs = Double(h.maxRecorded)
+            if stalledNs >= (Self.stallMs + 50) * 1e6 { why.append("max \(stalledNs) ns") }
+            var ref = LatencyRecorder.make()
+            ref.recordCorrectedValue(h.maxRecorded, expectedInterval: interval)
+            let m = ref.totalCount
+            if m > 250 { why.append("the stall's correction has \(m) values") }
+            ref.record(1_000, count: max(n, m) - m)
+            for xMs in [50.0, 100.0, 150.0, 190.0] {
+                let x = UInt64(xMs * 1e6)
+                let got = h.count(within: x...h.highestTrackableValue), want = ref.count(within: x...ref.highestTrackableValue)
+                if abs(Int(got) - Int(want)) > 3 { why.append(">= \(xMs) ms: \(got) operations, the correction gives \(want)") }
+            }
+            for p in [90.0, 99.0, 99.9] {
+                let got = Double(h.valueAtPercentile(p)), want = Double(ref.valueAtPercentile(p))
+                if abs(got - want) > 3 * Self.intervalMs * 1e6 { why.append("p\(p): \(got) ns, the correction gives \(want) ns") }
+            }
+            if h.valueAtPercentile(50) >= 50_000_000 { why.append("p50 \(h.valueAtPercentile(50)) ns") }
+            if !(ol.workers[0].keptRate && !ol.overloaded) { why.append("overloaded: \(ol)") }
+            if why.isEmpty { return }
+            disturbed.append("run \(attempt): " + why.joined(separator: "; "))
         }
-        // Percentiles that fall on the ramp: p90 (the 10% slowest: ~100 of ~1,000), p99, p99.9.
-        for p in [90.0, 99.0, 99.9] {
-            let got = Double(h.valueAtPercentile(p)), want = Double(ref.valueAtPercentile(p))
-            #expect(abs(got - want) <= 3 * Self.intervalMs * 1e6, "p\(p): \(got) ns, the correction gives \(want) ns")
-        }
-        // Below the ramp: p50 is far under the ramp (a worker woken late by a
-        // busy machine starts its operations some ms late; that is not the stall).
-        #expect(h.valueAtPercentile(50) < 50_000_000, "p50 \(h.valueAtPercentile(50)) ns")
-        let ol = try #require(r.openLoop)
-        #expect(ol.workers[0].maxLagNs >= (Self.stallMs - 5) * 1e6, "the stall shows as schedule lag")
-        #expect(ol.workers[0].keptRate && !ol.overloaded, "a stall caught up before the end is not an overload: \(ol)")
+        Issue.record("3 runs held more than the stall's ramp (a second correction, or a worker kept off its CPU each time): \(disturbed)")
     }
 }
