@@ -87,6 +87,8 @@ struct Supervisor {
         }
         goNs = cnuma_monotonic_ns()
         lastPrint = goNs
+        // The first free-pages sample at the release, whenever the monitor loop first looks.
+        if failed == nil { freePages.maybeSample(elapsedNs: 0, allocator: s.allocator) }
         if let why = failed { stop(why, at: goNs) }
     }
 
