@@ -174,11 +174,19 @@ import Testing
         #expect(r.locks.first { $0.name == "unused" }?.acquisitions == 0)
     }
 
+    /// An open loop never runs ahead of its schedule: 500 operations at
+    /// 2,000/s take at least 249.5 ms, however fast the worker could go. (A
+    /// busy machine only makes them later; a timed run's count, 200-560 in
+    /// 250 ms before, fell short when a worker lost its CPU near the end.)
     @Test func openLoopKeepsItsRateAndTimesEveryCall() throws {
-        let r = try run(small("[[group]]\nloop = \"open\"\nrate = 2000\n[[group.op]]\n", run: "duration_ms = 250"))
+        let r = try run(small("[[group]]\nloop = \"open\"\nrate = 2000\n[[group.op]]\n", run: "ops = 500"))
         expectClean(r)
+        #expect(r.status.stopReason == "ops")
         for w in r.workers {
-            #expect(w.operations >= 200 && w.operations <= 560, "2000/s for 0.25 s is 500 per worker; got \(w.operations)")
+            #expect(w.operations == 500 && w.stopReason == "ops")
+            // Operation k starts no earlier than k / rate after the release; a worker
+            // measures from its own first operation, so 499 intervals at least.
+            #expect(w.measuredNs >= 240_000_000, "500 operations at 2,000/s in \(w.measuredNs) ns (499 intervals, 249.5 ms, less the clock calibration's error)")
             #expect(w.maxLagNs != nil)
         }
         #expect(r.timing.timedCalls == r.throughput.calls)
@@ -223,12 +231,17 @@ import Testing
         #expect(r.counters.vmstatAtEnd.values.allSatisfy { $0 >= 0 })
     }
 
+    /// The property is a clean stop, not its speed: a worker kept off its
+    /// CPU by a busy machine (a test process at nice 19 among builds) once
+    /// took more than the 10 s stop grace to reach its next check, and the
+    /// run was abandoned as stuck. Here the grace is 120 s (bounded still),
+    /// and "it stopped early" is "long before its 600 s".
     @Test func ctrlCStopsCleanlyAndMarksThePartialResults() throws {
-        let r = try run(small("[[group]]\n[[group.op]]\nfree = \"random\"\nlive = 64\n", run: "duration_ms = 60000"),
-                        configure: { $0.interruptAfterMs = 40 })
+        let r = try run(small("[[group]]\n[[group.op]]\nfree = \"random\"\nlive = 64\n", run: "duration_ms = 600000"),
+                        configure: { $0.interruptAfterMs = 40; $0.stopGraceMs = 120_000 })
         expectClean(r)
         #expect(r.status.stopReason == "interrupted" && r.status.partial && r.status.exitCode == 130)
-        #expect(r.timing.measuredNs < 5_000_000_000)
+        #expect(r.timing.measuredNs < 130_000_000_000, "stopped within the grace, long before the 600 s window")
     }
 
     @Test func anOpCountRunThatCannotFinishTimesOut() throws {
