@@ -93,7 +93,11 @@ extension ScenarioRuns {
     @Test func hockosRetryKnob() throws {
         var failures: [Int] = []
         for retry in ["retries=1", "retries=100", "kernel"] {
-            let r = try runScenario("scenario2-hocko-retries.toml", WorkloadOverrides(durationMs: 600, seed: 2, policy: ["retry": retry]))
+            // Op counts, not 600 ms: each of the 3 services fills its 1,600 live
+            // blocks (more than the arena holds together) however slowly a busy
+            // machine runs them, so memory runs out, and a killed service
+            // restarts before the run ends (a timed run's end could come first).
+            let r = try runScenario("scenario2-hocko-retries.toml", WorkloadOverrides(ops: 6000, seed: 2, policy: ["retry": retry]))
             #expect(!hung(r), "\(retry): \(r.status.verdict)")
             #expect(r.slowPathTotal("oom_kill") >= 1, "\(retry): memory ran out")
             #expect(r.slowPath.tasks.restarts >= 1, "\(retry): killed services restart")
@@ -130,8 +134,9 @@ extension ScenarioRuns {
     /// recover; only sync sleeps on the victim's exit, and neither kills a
     /// second victim while the first is still exiting.
     @Test func syncAgainstAsyncOOM() throws {
-        let async = try runScenario("scenario4-sync-async-oom.toml", WorkloadOverrides(durationMs: 600, seed: 3, policy: ["oom": "async"]))
-        let sync = try runScenario("scenario4-sync-async-oom.toml", WorkloadOverrides(durationMs: 600, seed: 3, policy: ["oom": "sync"]))
+        // Op counts (4 workers x 1,200 live blocks overfill the arena in every run, at any speed).
+        let async = try runScenario("scenario4-sync-async-oom.toml", WorkloadOverrides(ops: 4000, seed: 3, policy: ["oom": "async"]))
+        let sync = try runScenario("scenario4-sync-async-oom.toml", WorkloadOverrides(ops: 4000, seed: 3, policy: ["oom": "sync"]))
         for r in [async, sync] {
             #expect(!hung(r), "\(r.status.verdict)")
             #expect(r.slowPathTotal("oom_kill") >= 1)
@@ -160,7 +165,10 @@ extension ScenarioRuns {
     @Test func tableRowsComeFromRealRuns() throws {
         var o = Debate.Options()
         o.workloadsDir = repoRoot.appendingPathComponent("Workloads").path
-        o.scale = 0.2
+        // Op counts: 1,200 operations per worker hold 4 x 1,200 blocks of up to
+        // 4 pages in a 4,096-page arena, so memory runs out in every run, however
+        // slowly a busy machine runs it (a 400 ms run under load made no kill).
+        o.ops = 1200
         o.seeds = 2
         let rows = [DebateRow("scenario4-sync-async-oom.toml", "async", policy: ["oom": "async"]),
                     DebateRow("scenario4-sync-async-oom.toml", "sync", policy: ["oom": "sync"], repeated: true)]
@@ -170,7 +178,7 @@ extension ScenarioRuns {
         for row in r.rows {
             #expect(row.allocsPerSecond > 0 && row.p999Ns > 0)
             #expect(row.oomKills == row.runs.reduce(0) { $0 + $1.oomKills } && row.oomKills > 0)
-            #expect(row.runs.allSatisfy { $0.measuredMs >= 300 }, "a scaled run still lasts at least 400 ms (measured from the end of warm-up)")
+            #expect(row.runs.allSatisfy { $0.measuredMs > 0 }, "measured runs")
             #expect(row.runs.allSatisfy { $0.validate == "ok" && $0.allocatedAfter == 0 }, "every run ends with validate() and every page free")
         }
         #expect(r.rows[1].verdict.contains("/2"), "repeated rows count verdicts over seeds: \(r.rows[1].verdict)")

@@ -100,6 +100,10 @@ public enum Debate {
         public var scale = 1.0
         /// Runs of each repeated row (seeds 1...n).
         public var seeds = 5
+        /// Operations per worker instead of the files' durations (`scale` then
+        /// does not apply; the watchdog keeps the files' thresholds): runs whose
+        /// counts do not depend on how fast the machine is. nil: timed runs.
+        public var ops: Int? = nil
         /// Only rows of these scenario files (names with or without .toml), or all.
         public var only: Set<String> = []
         /// Each run's results file goes here (nil: not written).
@@ -121,7 +125,9 @@ public enum Debate {
             let seeds: [UInt64] = row.repeated ? (1...UInt64(max(o.seeds, 1))).map { $0 } : [base.run.seed]
             for seed in seeds {
                 var ov = WorkloadOverrides(seed: seed, policy: row.policySettings, harness: row.harnessSettings, failPageAlloc: row.failPageAlloc)
-                if let d0 = base.run.durationMs {
+                if let n = o.ops {
+                    ov.ops = n
+                } else if let d0 = base.run.durationMs {
                     // Shorter runs (--scale), and a watchdog that decides within
                     // them: a hang must be called before the run ends, or a
                     // waiter that notices the end (a caller loop) escapes the verdict.
