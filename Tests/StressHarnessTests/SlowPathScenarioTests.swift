@@ -9,6 +9,7 @@ func runScenario(_ file: String, _ o: WorkloadOverrides) throws -> RunResult {
     let w = try Workload.load(path: path).overriding(o)
     var opts = RunOptions()
     opts.measureOverhead = false
+    opts.stopGraceMs = testStopGraceMs
     opts.workloadFile = path
     return try StressRun.run(w, options: opts)
 }

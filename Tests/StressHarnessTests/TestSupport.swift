@@ -14,10 +14,16 @@ func parse(_ text: String, file: String = "test.toml") throws(WorkloadError) -> 
 }
 
 /// Parses and runs a small workload (no overhead measurement unless asked).
+/// Workers get 60 s, not the tool's 10 s, to stop and to clean up: a test
+/// process at nice 19 among builds on a 2-core machine once had a worker not
+/// reach its next stop check within 10 s, and the run was abandoned as stuck.
+/// Still bounded: a real hang fails the test after 60 s.
+let testStopGraceMs = 60_000
 func run(_ text: String, overrides: WorkloadOverrides = WorkloadOverrides(), configure: (inout RunOptions) -> Void = { _ in }) throws -> RunResult {
     let w = try parse(text).applying(overrides)
     var o = RunOptions()
     o.measureOverhead = false
+    o.stopGraceMs = testStopGraceMs
     configure(&o)
     return try StressRun.run(w, options: o)
 }
