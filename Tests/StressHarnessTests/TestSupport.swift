@@ -17,10 +17,16 @@ func parse(_ text: String, file: String = "test.toml") throws(WorkloadError) -> 
 /// Workers get 60 s, not the tool's 10 s, to stop and to clean up: a test
 /// process at nice 19 among builds on a 2-core machine once had a worker not
 /// reach its next stop check within 10 s, and the run was abandoned as stuck.
-/// Still bounded: a real hang fails the test after 60 s.
+/// Still bounded: a real hang fails the test after 60 s. Likewise a worker
+/// still inside an allocation call at the end is given 10 s, not 1 s
+/// (`end_abort_ms`), before the allocator is shut down under it: a worker
+/// preempted inside the allocator by a busy machine is not a stuck one (a
+/// test with no memory pressure at all failed that way, at load 6-11).
 let testStopGraceMs = 60_000
+let testEndAbortMs = 10_000
 func run(_ text: String, overrides: WorkloadOverrides = WorkloadOverrides(), configure: (inout RunOptions) -> Void = { _ in }) throws -> RunResult {
-    let w = try parse(text).applying(overrides)
+    var w = try parse(text).applying(overrides)
+    w.harness.endAbortMs = max(w.harness.endAbortMs, testEndAbortMs)
     var o = RunOptions()
     o.measureOverhead = false
     o.stopGraceMs = testStopGraceMs
