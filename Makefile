@@ -71,14 +71,14 @@ clean:
 # 2-core machine, the install included; docs/numa-lab.md). A second guest
 # with a memory-only node and node numbers with a gap (--nodes memonly: nodes
 # 0, 1 and 3 once the checks take CPU 2 offline) runs scripts/numa-lab-checks-memonly.sh
-# (about 40 s more with the release binary). A third, short 2-node guest boots
+# (about 40 s more with the release binary). A third, short guest (memonly again) boots
 # Debian's bookworm-backports kernel (6.12; `--kernel backports` fetches it with
 # a private apt state, the machine's sources unchanged) for weighted interleave
 # (Linux 6.9+): scripts/numa-lab-checks-weighted.sh.
 test-numa-lab: build
 	scripts/numa-lab.sh --bin .build/release/pagestorm --timeout 240 --sh-file scripts/numa-lab-checklib.sh --sh-file scripts/numa-lab-checks.sh
 	scripts/numa-lab.sh --nodes memonly --bin .build/release/pagestorm --timeout 300 --sh-file scripts/numa-lab-checklib.sh --sh-file scripts/numa-lab-checks-memonly.sh
-	scripts/numa-lab.sh --kernel backports --bin .build/release/pagestorm --timeout 240 --sh-file scripts/numa-lab-checklib.sh --sh-file scripts/numa-lab-checks-weighted.sh
+	scripts/numa-lab.sh --nodes memonly --kernel backports --bin .build/release/pagestorm --timeout 240 --sh-file scripts/numa-lab-checklib.sh --sh-file scripts/numa-lab-checks-weighted.sh
 
 # ThreadSanitizer over the allocator's test suites (all but RseqTests: TSan
 # cannot see restartable sequences), in a package of their own generated in

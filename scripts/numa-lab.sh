@@ -38,8 +38,9 @@
 # scripts/numa-lab-checks-memonly.sh does first), node 2 has neither CPUs nor
 # memory: the machine has nodes 0, 1, 3, a gap at 2 and a memory-only node 3.
 # `make test-numa-lab` (a CI step) runs scripts/numa-lab-checks.sh in the 2-node
-# guest and scripts/numa-lab-checks-memonly.sh in the memonly guest, with
-# --bin .build/release/pagestorm.
+# guest and scripts/numa-lab-checks-memonly.sh in the memonly guest (Debian 12's
+# 6.1), then scripts/numa-lab-checks-weighted.sh in a memonly guest booted with
+# --kernel backports (6.12), each with --bin .build/release/pagestorm.
 set -euo pipefail
 
 NODES=2
@@ -47,7 +48,7 @@ KERNEL_CHOICE=default
 TIMEOUT=300
 SHELL_CMD=""
 ARGS=()
-usage() { sed -n '2,42p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,43p' "$0" | sed 's/^# \{0,1\}//'; }
 BIN_GIVEN=""
 die() { echo "numa-lab: error: $*" >&2; exit 97; }
 
