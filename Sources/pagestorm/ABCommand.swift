@@ -10,8 +10,11 @@ struct ABCommand: ParsableCommand {
         Example: pagestorm ab --a main/pagestorm --b pr/pagestorm --rounds 5 -- run Workloads/default.toml --duration-ms 500. \
         Round k runs A then B when k is even, B then A when odd, so drift of a shared machine hits both sides alike. \
         Each run writes <output-dir>/{a,b}/rep-<n>.json (its stderr beside it, rep-<n>.stderr); a run past --timeout-s is killed. Then B is compared with A as the baseline (pagestorm compare's table) \
-        and checked (pagestorm check's thresholds and verdict). Exit codes: check's (0 unchanged, 10 regressed, \
-        11 improved only); 2 bad input; 3 a run failed.
+        and checked (pagestorm check's thresholds and verdict). Timings are decided by the paired rule on the rounds \
+        (round k of A against round k of B, adjacent in time; median pair change beyond 5% with all but one pair that way, \
+        or beyond 8%; needs 3 rounds or more): --no-paired (or paired = false in the thresholds file) for the U test on two \
+        independent sets. <output-dir>/ab.json records the pairing, so that pagestorm check --baseline <dir>/a <dir>/b \
+        pairs them again. Exit codes: check's (0 unchanged, 10 regressed, 11 improved only); 2 bad input; 3 a run failed.
         """)
 
     @Option(help: "The baseline binary (a pagestorm).")
@@ -28,6 +31,8 @@ struct ABCommand: ParsableCommand {
     var timeoutS: Int = 900
     @Option(help: "Format of the comparison: text, markdown, json, csv.")
     var format: CompareFormat = .text
+    @Flag(inversion: .prefixedNo, help: "Decide timings with the paired rule on the rounds (default; the thresholds file's paired = false turns it off).")
+    var paired: Bool?
     @Argument(parsing: .postTerminator, help: "After --: run ARGS... or bench ARGS... (without --output).")
     var command: [String] = []
 
@@ -54,6 +59,10 @@ struct ABCommand: ParsableCommand {
         let stamp = ISO8601DateFormatter().string(from: Date()).replacingOccurrences(of: "-", with: "").replacingOccurrences(of: ":", with: "")
         let dir = outputDir ?? "results/ab-\(stamp)"
         for side in ["a", "b"] { try FileManager.default.createDirectory(atPath: "\(dir)/\(side)", withIntermediateDirectories: true) }
+        // The pairing, written before the runs (round k: a/rep-k.json and b/rep-k.json, adjacent in time).
+        let manifest = ABManifest(a: a, b: b, rounds: rounds, order: (0..<rounds).map { $0 % 2 == 0 ? "ab" : "ba" },
+                                  pairs: (1...rounds).map { "rep-\($0)" }, command: command)
+        try ResultsFile.write(manifest, to: "\(dir)/ab.json")
         var reps = ["a": 0, "b": 0]
         for round in 0..<rounds {
             for side in (round % 2 == 0 ? ["a", "b"] : ["b", "a"]) {
@@ -92,11 +101,19 @@ struct ABCommand: ParsableCommand {
             }
         }
         let c: Comparison
+        var pairingNote: String? = nil
         do {
             var o = CompareOptions()
             o.alpha = th.alpha
             o.trustFlagged = th.trustFlagged
-            c = Comparer.compare(base: try ResultSet.load("\(dir)/a"), new: try ResultSet.load("\(dir)/b"), baseName: "A \(a)", newName: "B \(b)", options: o)
+            o.pairedRule = th.pairedRule
+            let bp = try ResultSet.load("\(dir)/a"), np = try ResultSet.load("\(dir)/b")
+            if PairingChoice.resolve(flag: paired, thresholds: th.paired, defaultPaired: true, base: "\(dir)/a", new: "\(dir)/b").paired {
+                if let problem = Comparer.pairingProblem(base: bp, new: np) {
+                    pairingNote = "timings not paired: \(problem); decided by the U test"
+                } else { o.paired = true }
+            }
+            c = Comparer.compare(base: bp, new: np, baseName: "A \(a)", newName: "B \(b)", options: o)
         } catch {
             FileHandle.standardError.write(Data("pagestorm ab: \(error)\n".utf8))
             throw ExitCode(ExitStatus.toolFailed.rawValue)
@@ -106,28 +123,11 @@ struct ABCommand: ParsableCommand {
         if format == .text || format == .markdown {
             print("")
             if let h = report.headline { print(h) }
-            if command[0] == "run" { print(pairedLine(dir: dir, pairs: min(reps["a"]!, reps["b"]!))) }
+            print(pairingNote ?? (c.points.contains { $0.metrics.contains { $0.paired != nil } }
+                ? "timings decided by the paired rule on the \(rounds) rounds (round k of A against round k of B; pagestorm check --baseline \(dir)/a \(dir)/b pairs them again)"
+                : "timings decided by the U test on two independent sets (not paired)"))
             print("ab: \(report.verdict.rawValue) (results in \(dir))")
         }
         if report.exitCode != 0 { throw ExitCode(report.exitCode) }
-    }
-
-    /// gate-eval's paired rule on operations/s, round k of A against round k of B (adjacent in time):
-    /// printed for information; the verdict and exit code stay check's.
-    func pairedLine(dir: String, pairs: Int) -> String {
-        guard pairs >= 3 else { return "paired (ops/s, round k of A against round k of B): needs 3 rounds or more, got \(pairs)" }
-        var xs: [[Double]] = [[], []]
-        for (i, side) in ["a", "b"].enumerated() {
-            for k in 1...pairs {
-                guard let r = try? ResultsFile.read(RunResult.self, from: "\(dir)/\(side)/rep-\(k).json") else {
-                    return "paired: \(dir)/\(side)/rep-\(k).json could not be read"
-                }
-                xs[i].append(r.throughput.operationsPerSecond)
-            }
-        }
-        guard let d = GateEval.pairedChange(base: xs[0], new: xs[1]) else { return "paired: no decision (a rate was 0)" }
-        return "paired (ops/s, round k of A against round k of B): median change " + String(format: "%+.1f%%", d.median)
-            + ", \(d.agreeing) of \(pairs) pairs that way: " + (d.alarm ? (d.median < 0 ? "slower" : "faster") + " (beyond 5%, at least \(pairs - 1) pairs agree)" : "no alarm")
-            + " (for information: the verdict is check's)"
     }
 }

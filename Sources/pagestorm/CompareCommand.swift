@@ -31,6 +31,8 @@ struct CompareCommand: ParsableCommand {
     var metrics: String?
     @Flag(name: .customLong("trust-flagged"), help: "Let repetitions flagged untrustworthy (noise) decide timing changes.")
     var trustFlagged = false
+    @Flag(inversion: .prefixedNo, help: "Pair repetitions by file name (rep-<n>.json: pagestorm ab's rounds) and mark timing changes by the paired rule. Default: paired when BASE and NEW are <dir>/a and <dir>/b of one pagestorm ab run (<dir>/ab.json).")
+    var paired: Bool?
 
     func validate() throws {
         guard alpha > 0 && alpha < 1 else { throw ValidationError("--alpha must be between 0 and 1 (exclusive), got \(alpha)") }
@@ -43,8 +45,10 @@ struct CompareCommand: ParsableCommand {
         o.metricFilter = metrics.map { $0.split(separator: ",").map(String.init) }
         let c: Comparison
         do {
-            c = Comparer.compare(base: try ResultSet.load(base), new: try ResultSet.load(new), baseName: base, newName: new, options: o)
-        } catch {
+            let bp = try ResultSet.load(base), np = try ResultSet.load(new)
+            o.paired = try choosePairing(command: "compare", flag: paired, thresholds: nil, defaultPaired: false, base: base, new: new, basePoints: bp, newPoints: np)
+            c = Comparer.compare(base: bp, new: np, baseName: base, newName: new, options: o)
+        } catch let e as ExitCode { throw e } catch {
             FileHandle.standardError.write(Data("pagestorm compare: \(error)\n".utf8))
             throw ExitCode(ExitStatus.badInput.rawValue)
         }
@@ -57,6 +61,25 @@ struct CompareCommand: ParsableCommand {
         }
         try emit(CompareRender.render(c, as: format), to: output)
     }
+}
+
+/// Pairing for compare/check/ab: the flag, the thresholds file, the default, an ab manifest (see
+/// PairingChoice). Asked for (flag or thresholds) but impossible: bad input, exit 2; found by
+/// itself but impossible: a warning on stderr, unpaired.
+func choosePairing(command: String, flag: Bool?, thresholds: Bool?, defaultPaired: Bool, base: String, new: String,
+                   basePoints: [PointSet], newPoints: [PointSet]) throws -> Bool {
+    let (want, source) = PairingChoice.resolve(flag: flag, thresholds: thresholds, defaultPaired: defaultPaired, base: base, new: new)
+    guard want else { return false }
+    if let problem = Comparer.pairingProblem(base: basePoints, new: newPoints) {
+        if source == .flag || source == .thresholds {
+            FileHandle.standardError.write(Data("pagestorm \(command): cannot pair the repetitions (\(source == .flag ? "--paired" : "paired = true in the thresholds file")): \(problem)\n".utf8))
+            throw ExitCode(ExitStatus.badInput.rawValue)
+        }
+        FileHandle.standardError.write(Data("pagestorm \(command): warning: not paired (\(source.rawValue)): \(problem); timings decided by the U test\n".utf8))
+        return false
+    }
+    if source == .abManifest { FileHandle.standardError.write(Data("pagestorm \(command): \(base) and \(new) are the two sides of a pagestorm ab run: timings paired by round (--no-paired to compare them as independent sets)\n".utf8)) }
+    return true
 }
 
 /// Writes text to a file (atomically) or standard output; I/O failure is exit 3.
@@ -100,6 +123,8 @@ struct CheckCommand: ParsableCommand {
     var record = false
     @Option(help: "The history database --record appends to.")
     var db: String = History.defaultPath
+    @Flag(inversion: .prefixedNo, help: "Decide timings with the paired rule on repetitions paired by file name (rep-<n>.json: pagestorm ab's rounds). Default: the thresholds file's `paired`, else paired when BASE and NEW are <dir>/a and <dir>/b of one pagestorm ab run.")
+    var paired: Bool?
 
     func validate() throws {
         guard format == "text" || format == "json" else { throw ValidationError("--format must be text or json, got \(format)") }
@@ -131,6 +156,8 @@ struct CheckCommand: ParsableCommand {
             var o = CompareOptions()
             o.alpha = th.alpha
             o.trustFlagged = th.trustFlagged
+            o.pairedRule = th.pairedRule
+            o.paired = try choosePairing(command: "check", flag: paired, thresholds: th.paired, defaultPaired: false, base: baseline, new: new, basePoints: basePoints, newPoints: newPoints)
             let c = Comparer.compare(base: basePoints, new: newPoints, baseName: baseline, newName: new, options: o)
             report = Checker.decide(c, thresholds: th)
             if verbose && format == "text" { print(CompareRender.text(c)); print("") }

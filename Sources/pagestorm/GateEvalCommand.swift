@@ -9,7 +9,7 @@ struct GateEvalCommand: ParsableCommand {
         discussion: """
         A benchmark, not a test: it runs the workload (default: the built-in default, 200 ms per run) \
         2 x (1 + slowdowns) x reps x comparisons times, in adjacent pairs (ABBA), after a calibration that measures how much extra `touch` \
-        costs on this machine until each injected slowdown measures close to its target. Build in release. Exit codes: 0 done; 2 bad input; 3 a run failed.
+        costs on this machine (probe, grid, fitted line, then verification passes that measure the realised step of each target and correct it). Build in release. Exit codes: 0 done; 2 bad input; 3 a run failed.
         """)
 
     @Argument(help: "The workload file (default: the built-in default).")
@@ -24,7 +24,7 @@ struct GateEvalCommand: ParsableCommand {
     var warmupMs: Int = 50
     @Option(help: "Injected slowdowns in percent (comma-separated).")
     var slowdowns: String = "5,10,25"
-    @Option(help: "Write the JSON report (pagestorm.gate-eval/2, every run included) here.")
+    @Option(help: "Write the JSON report (pagestorm.gate-eval/3, every run and calibration point included) here.")
     var output: String?
 
     func validate() throws {
@@ -60,23 +60,29 @@ struct GateEvalCommand: ParsableCommand {
             throw ExitCode(ExitStatus.toolFailed.rawValue)
         }
         print("pagestorm gate-eval: \(r.workload), \(r.comparisons) comparisons of \(r.reps) vs \(r.reps) runs of \(r.durationMs) ms per kind; \(r.machine.cpuModel), \(r.machine.cores) cores, rev \(r.machine.gitRevision); \(String(format: "%.0f", r.wallSeconds)) s; \(r.flaggedRuns) run(s) flagged")
-        print("calibration (extra touch bytes: slowdown measured, ops per CPU-second): " + r.calibration.map { String(format: "+%d B %+.1f%%", $0.extraTouch, $0.measuredSlowdownPercent) }.joined(separator: ", "))
+        for stage in ["probe", "grid", "verify"] {
+            let pts = r.calibration.filter { $0.stage == stage }
+            guard let first = pts.first else { continue }
+            print("calibration \(stage) (\(first.rounds) interleaved pairs each; extra touch bytes: slowdown, ops per CPU-second): " + pts.map { String(format: "+%d B %+.1f%%", $0.extraTouch, $0.measuredSlowdownPercent) }.joined(separator: ", "))
+        }
+        print(String(format: "calibration fit: slowdown = %+.2f%% + %.3f%% per extra byte", r.calibrationFit.interceptPercent, r.calibrationFit.slopePercentPerByte))
         print("")
         for perCPU in [false, true] {
             print(perCPU ? "deciding on operations per CPU-second of the workers (their own CPU time; preemption by other jobs left out):"
                          : "deciding on operations/s (wall time):")
-            print("| kind | extra touch | slowdown (calibration; these runs) | " + GateEval.rules.joined(separator: " | ") + " |")
-            print("| --- | ---: | ---: | " + GateEval.rules.map { _ in "---:" }.joined(separator: " | ") + " |")
+            print("| kind (target) | extra touch | calibration: fit; verified | realised in these runs: pairs; sets | " + GateEval.rules.joined(separator: " | ") + " |")
+            print("| --- | ---: | ---: | ---: | " + GateEval.rules.map { _ in "---:" }.joined(separator: " | ") + " |")
             for k in r.kinds {
                 let rules = perCPU ? k.rulesPerCPU : k.rules
                 let slow = perCPU ? k.measuredSlowdownPercentPerCPU : k.measuredSlowdownPercent
-                let cal = k.calibratedSlowdownPercent.map { String(format: "%+.1f%%", $0) } ?? "-"
+                let pairs = k.pairedSlowdownPercent[perCPU ? 1 : 0]
+                let cal = k.calibratedSlowdownPercent.map { c in (k.fitSlowdownPercent.map { String(format: "%+.1f%%", $0) } ?? "-") + String(format: "; %+.1f%%", c) } ?? "-"
                 let cells = rules.map { "\($0.alarms)/\($0.comparisons) (\(String(format: "%.0f", $0.rate * 100))%)" }
-                print("| \(k.name) | \(k.extraTouch) B | \(cal); \(String(format: "%+.1f%%", slow)) | " + cells.joined(separator: " | ") + " |")
+                print("| \(k.name) | \(k.extraTouch) B | \(cal) | \(String(format: "%+.1f%%; %+.1f%%", pairs, slow)) | " + cells.joined(separator: " | ") + " |")
             }
             print("")
         }
-        print("A/A: alarms in either direction are false alarms (goal <= 5%); slowdowns: alarms in the slower direction are detections (goal >= 95% at 10%). Runs: every kind's pair (original, kind) back to back, ABBA.")
+        print("A/A: alarms in either direction are false alarms (goal <= 5%); slowdowns: alarms in the slower direction are detections (goal >= 95% at 10%). Runs: every kind's pair (original, kind) back to back, ABBA. Realised: pairs = median over all pairs of base/variant - 1; sets = median over comparisons of median base / median variant - 1.")
         if let output { try ResultsFile.write(r, to: output); print("wrote \(output)") }
     }
 }

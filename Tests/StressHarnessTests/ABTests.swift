@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import StressHarness
 
 /// `pagestorm ab` end to end: the tool runs two binaries alternately (ABBA),
 /// then compares and checks them. Deterministic runs (one worker, an op
@@ -37,8 +38,10 @@ import Testing
             #expect(FileManager.default.fileExists(atPath: dir + "/ab/" + f), "\(f) missing")
         }
         #expect(out.contains("ab: unchanged"), "\(out)")
-        // The paired rule needs 3 rounds; it says so.
-        #expect(out.contains("paired (ops/s, round k of A against round k of B): needs 3 rounds or more, got 2"), "\(out)")
+        // The pairing is recorded; the paired rule needs 3 rounds, so with 2 it says why timings are not paired.
+        let m = try JSONDecoder().decode(ABManifest.self, from: Data(contentsOf: URL(fileURLWithPath: dir + "/ab/ab.json")))
+        #expect(m.rounds == 2 && m.order == ["ab", "ba"] && m.pairs == ["rep-1", "rep-2"])
+        #expect(out.contains("timings not paired: 2 pair(s): the paired rule needs at least 3; decided by the U test"), "\(out)")
     }
 
     @Test func aBWhoseOperationsDifferIsABehaviourChangeExit10() throws {

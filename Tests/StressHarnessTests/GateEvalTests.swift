@@ -45,8 +45,44 @@ import Testing
         let perByte = Self.modelSlowdown(extra: 1024, base: w) / 1024
         let old = Self.modelSlowdown(extra: Int((10 / perByte).rounded()), base: w)
         #expect(abs(old - 10) > 1.5, "the model does not tell the calibrations apart: \(old)%")
-        // The probe is recorded first.
-        #expect(cal.points.first?.extraTouch == 64)
+        // The probe is recorded first, then the grid, then the verification passes (the reported values).
+        #expect(cal.points.first?.extraTouch == 64 && cal.points.first?.stage == "probe")
+        #expect(cal.points.filter { $0.stage == "grid" }.count >= 2)
+        for (x, y) in zip(cal.extras, cal.measured) {
+            #expect(cal.points.contains { $0.stage == "verify" && $0.extraTouch == x && abs($0.measuredSlowdownPercent - y) < 1e-9 && $0.rounds == e.verificationPairs })
+        }
+        #expect(cal.fit.slopePercentPerByte > 0)
+    }
+
+    /// A machine like this VM: 0.25% per extra byte (so one 8-byte step is 2 points), each run +-3%
+    /// noise, and one run in ten in a fast phase (+55%) that its neighbour does not share (about the
+    /// split pairs of session 4's quiet runs). Over 12 seeds the calibration's choices cost (without
+    /// noise) within one 8-byte step of 5 and 10% and 3 points of 25% in at least 11.
+    @Test func calibrationIsStableOnANoisyMachine() throws {
+        let w = try gateWorkload()
+        final class Noise: @unchecked Sendable {
+            var state: UInt64
+            init(_ seed: UInt64) { state = seed &* 0x9E37_79B9_7F4A_7C15 | 1 }
+            func next() -> Double { state = state &* 6364136223846793005 &+ 1442695040888963407; return Double(state >> 11) / Double(1 << 53) }
+            func gauss() -> Double { (0..<12).reduce(0.0) { s, _ in s + next() } - 6 }
+        }
+        var good = 0
+        var misses: [String] = []
+        for seed in 1...12 {
+            let rng = Noise(UInt64(seed))
+            var e = GateEval(workload: w)
+            e.measureRun = { v in
+                let cost = 1 + 0.0025 * Double(Self.touch(v) - 64)
+                let m = 1e7 / cost * (1 + 0.03 * rng.gauss()) * (rng.next() < 0.1 ? 1.55 : 1)
+                return GateEval.Sample(opsPerSecond: m, opsPerCPUSecond: m)
+            }
+            let cal = try e.calibrate()
+            let truth = cal.extras.map { 0.25 * Double($0) }
+            if zip(truth, [5.0, 10, 25]).allSatisfy({ abs($0 - $1) <= ($1 > 20 ? 3 : 2) }) { good += 1 } else {
+                misses.append("seed \(seed): " + zip(cal.extras, truth).map { "+\($0) B \(String(format: "%.1f", $1))%" }.joined(separator: ", "))
+            }
+        }
+        #expect(good >= 11, "\(misses)")
     }
 
     @Test func calibrationRefusesAKnobThatCostsNothing() throws {
@@ -90,9 +126,11 @@ import Testing
         var split = slower
         split[1] = 12.3 / 1.1
         #expect(GateEval.pairedChange(base: base, new: split)?.alarm == true)
-        // Two split pairs: no alarm.
+        // Two split pairs: the median (-9.1%) is beyond the strong limit (8%), an alarm; session 4's rule
+        // (all but one pair the same way) said no.
         split[3] = 12.3 / 1.1
-        #expect(GateEval.pairedChange(base: base, new: split)?.alarm == false)
+        #expect(GateEval.pairedChange(base: base, new: split)?.alarm == true)
+        #expect(!GateEval.alarm(rule: 5, base: base, new: split, worseOnly: true))
         // A/A within 2%: no alarm; an improvement is no slowdown.
         #expect(GateEval.pairedChange(base: base, new: [7.6, 7.5, 12.1, 7.5, 7.4])?.alarm == false)
         #expect(!GateEval.alarm(rule: 4, base: base, new: base.map { $0 * 1.2 }, worseOnly: true))
@@ -111,9 +149,9 @@ import Testing
         let seen = Count()
         e.measureRun = { seen.n += 1; return Self.model($0) }
         let r = try e.run()
-        #expect(r.schema == "pagestorm.gate-eval/2" && r.kinds.map(\.name) == ["A/A", "+5%", "+10%", "+25%"])
-        // Calibration: 2 rounds x 2 runs per point measured; evaluation: 3 x 5 x 4 kinds x 2 runs.
-        #expect(seen.n == 2 * 2 * r.calibration.count + 3 * 5 * 4 * 2)
+        #expect(r.schema == "pagestorm.gate-eval/3" && r.kinds.map(\.name) == ["A/A", "+5%", "+10%", "+25%"])
+        // Calibration: its rounds x 2 runs per point measured; evaluation: 3 x 5 x 4 kinds x 2 runs.
+        #expect(seen.n == 2 * r.calibration.map(\.rounds).reduce(0, +) + 3 * 5 * 4 * 2)
         for k in r.kinds {
             #expect(k.base[0].count == 3 && k.base[0].allSatisfy { $0.count == 5 } && k.new[1].allSatisfy { $0.count == 5 })
             let alarms = k.rules.map(\.alarms)
@@ -124,6 +162,7 @@ import Testing
                 // slowdown measures what the calibration said.
                 #expect(k.name == "+5%" ? alarms[1] == 3 && alarms[2] == 3 : alarms.allSatisfy { $0 == 3 }, "\(k.name): \(alarms)")
                 #expect(abs(k.measuredSlowdownPercentPerCPU - (k.calibratedSlowdownPercent ?? .nan)) < 1e-9)
+                #expect(abs(k.pairedSlowdownPercent[1] - (k.calibratedSlowdownPercent ?? .nan)) < 1e-9)
             }
         }
     }

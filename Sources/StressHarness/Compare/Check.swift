@@ -69,7 +69,8 @@ public enum Checker {
                 var d = MetricDecision(point: p.id, metric: m.metric.id, label: m.metric.label, unit: m.metric.unit, decision: "unchanged",
                                        gate: lim.gate, base: m.base?.mean, new: m.new?.mean, changePercent: m.changePercent, pValue: m.uTest?.p, reason: "")
                 // The direction the thresholds say is worse, when they override the metric's.
-                var change = m.changePercent
+                // With pairing, the limits apply to the paired median change (what the paired rule decided on).
+                var change = m.pairedChangePercent ?? m.changePercent
                 if let w = lim.worse, m.metric.better != .exact, (w == .higher) != (m.metric.better == .lower) { change = change.map { -$0 } }
                 d.changePercent = change
                 let absDelta = abs(m.delta ?? 0)
@@ -94,7 +95,7 @@ public enum Checker {
                         d.reason = "changed, but a repetition is flagged untrustworthy (noise)"
                     } else {
                         d.decision = m.direction == "same" ? "unchanged" : "not-significant"
-                        d.reason = m.note ?? (m.uTest.map { String(format: "p=%.3f", $0.p) } ?? "no test")
+                        d.reason = m.note ?? (m.paired.map { "paired: " + PairedRule().describe($0) } ?? m.uTest.map { String(format: "p=%.3f", $0.p) } ?? "no test")
                     }
                 } else if !beyond {
                     d.decision = "unchanged"
@@ -102,7 +103,8 @@ public enum Checker {
                 } else {
                     let worse = (change ?? 0) < 0
                     d.decision = worse ? "regressed" : "improved"
-                    d.reason = "\(String(format: "%+.2f%%", change ?? 0)) beyond \(describe(lim))" + (m.uTest.map { String(format: ", p=%.3f", $0.p) } ?? "")
+                    d.reason = "\(String(format: "%+.2f%%", change ?? 0)) beyond \(describe(lim))"
+                        + (m.paired.map { ", paired: " + PairedRule().describe($0) } ?? m.uTest.map { String(format: ", p=%.3f", $0.p) } ?? "")
                     if lim.gate {
                         if worse {
                             regressing.insert(p.id)

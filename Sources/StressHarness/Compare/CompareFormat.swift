@@ -44,6 +44,7 @@ public enum CompareRender {
 
     static func testNote(_ m: MetricComparison) -> String {
         var parts: [String] = []
+        if let d = m.paired { parts.append(String(format: "paired: median %+.1f%%, %d/%d agree", d.median, d.agreeing, d.pairs) + (d.alarm ? ", ALARM" : "") + " (decides);") }
         if let u = m.uTest { parts.append(String(format: "p=%.3f", u.p)) }
         if let ci = m.ratioCI { parts.append(String(format: "CI[%.3f,%.3f]", ci[0], ci[1])) }
         if m.flagged { parts.append("FLAGGED") }
@@ -53,7 +54,10 @@ public enum CompareRender {
     /// The mmtests-style table: per metric, rows of statistics; base and new side by side.
     public static func text(_ c: Comparison) -> String {
         var out: [String] = []
-        out.append("pagestorm compare: base \(c.base)  vs  new \(c.new)   (change %: + better, - worse; *x%* significant: U test p < \(c.alpha) and the 95% bootstrap CI of the median ratio excludes 1)")
+        let isPaired = c.points.contains { $0.metrics.contains { $0.paired != nil } }
+        out.append("pagestorm compare: base \(c.base)  vs  new \(c.new)   (change %: + better, - worse; *x%* significant: "
+                   + (isPaired ? "timings by the paired rule on repetitions paired by file name: median pair change beyond 5% with all but one pair that way, or beyond 8%)"
+                               : "U test p < \(c.alpha) and the 95% bootstrap CI of the median ratio excludes 1)"))
         for w in c.warnings { out.append("warning: \(w)") }
         for p in c.points {
             out.append("")
@@ -104,7 +108,10 @@ public enum CompareRender {
 
     public static func markdown(_ c: Comparison) -> String {
         var out: [String] = []
-        out.append("**pagestorm compare**: base `\(c.base)` vs new `\(c.new)` (change: + better, - worse; **bold** = significant, U test p < \(c.alpha) and 95% bootstrap CI of the median ratio excludes 1)")
+        let isPaired = c.points.contains { $0.metrics.contains { $0.paired != nil } }
+        out.append("**pagestorm compare**: base `\(c.base)` vs new `\(c.new)` (change: + better, - worse; **bold** = significant, "
+                   + (isPaired ? "timings by the paired rule: median pair change beyond 5% with all but one pair that way, or beyond 8%; column p: the U test, for information)"
+                               : "U test p < \(c.alpha) and 95% bootstrap CI of the median ratio excludes 1)"))
         for w in c.warnings { out.append(""); out.append("> warning: \(w)") }
         for p in c.points {
             out.append("")

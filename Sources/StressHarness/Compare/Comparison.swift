@@ -50,6 +50,13 @@ public struct MetricComparison: Codable, Sendable {
     public var flagged: Bool
     /// Why the test cannot decide (too few repetitions), if so.
     public var note: String?
+    /// The paired rule's decision (compare/check with pairing: repetitions paired by file name,
+    /// `pagestorm ab`'s rounds); when present it, not the U test, makes the change significant.
+    public var paired: PairedRule.Decision? = nil
+    /// The paired median change with the sign of `changePercent` (+ better, - worse), in percent.
+    public var pairedChangePercent: Double? {
+        paired.map { metric.better == .lower ? -$0.median : $0.median }
+    }
 }
 
 public struct PointComparison: Codable, Sendable {
@@ -88,6 +95,10 @@ public struct CompareOptions: Sendable {
     public var trustFlagged = false
     /// Only metrics whose id matches one of these globs (nil: all).
     public var metricFilter: [String]? = nil
+    /// Decide timing metrics with the paired rule on repetitions paired by file name (rep-<n>.json of
+    /// each side: `pagestorm ab`'s rounds), instead of the U test and bootstrap interval.
+    public var paired = false
+    public var pairedRule = PairedRule()
     public init() {}
 }
 
@@ -111,6 +122,24 @@ public enum Comparer {
         if !onlyNew.isEmpty { warnings.append("points only in the new results (no baseline): \(onlyNew.joined(separator: ", "))") }
         let points = pairs.map { comparePoint($0.0, $0.1, options: options) }
         return Comparison(base: baseName, new: newName, alpha: options.alpha, points: points, onlyInBase: onlyBase, onlyInNew: onlyNew, warnings: warnings)
+    }
+
+    /// Why the two sides cannot be paired (nil: they can): every point needs at least 3 repetitions a
+    /// side, and the same file names on both sides (`rep-1.json` ... of `pagestorm ab`).
+    public static func pairingProblem(base: [PointSet], new: [PointSet]) -> String? {
+        let nb = Dictionary(new.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+        for b in base {
+            guard let n = (base.count == 1 && new.count == 1) ? new.first : nb[b.id] else { continue }
+            let where_ = b.id.isEmpty ? "" : "point \(b.id): "
+            let kb = b.reps.map(\.pairKey), kn = n.reps.map(\.pairKey)
+            if Set(kb).count != kb.count || Set(kn).count != kn.count { return "\(where_)two repetitions of one side have the same file name; pairing is by file name" }
+            if Set(kb) != Set(kn) {
+                let only = Set(kb).symmetricDifference(Set(kn)).sorted()
+                return "\(where_)the two sides' repetitions do not pair by file name (unmatched: \(only.prefix(6).joined(separator: ", "))); --paired needs rep-<n>.json on both sides, as pagestorm ab writes them"
+            }
+            if kb.count < 3 { return "\(where_)\(kb.count) pair(s): the paired rule needs at least 3" }
+        }
+        return nil
     }
 
     public static func comparePoint(_ b: PointSet, _ n: PointSet, options: CompareOptions) -> PointComparison {
@@ -172,6 +201,23 @@ public enum Comparer {
                     if Set(bv).count > 1 || Set(nv).count > 1 { m.note = "not identical across repetitions of one side: the run is not deterministic" }
                 } else {
                     m.direction = changed ? (sn.mean > sb.mean ? "worse" : "better") : "same"
+                }
+            case .rate where options.paired, .time where options.paired:
+                // Repetitions paired by file name, in base order; the paired rule decides.
+                let newByKey = Dictionary(n.reps.map { ($0.pairKey, $0) }, uniquingKeysWith: { a, _ in a })
+                var pb: [Double] = [], pn: [Double] = []
+                for r in b.reps { if let x = r.values[id], let y = newByKey[r.pairKey]?.values[id] { pb.append(x); pn.append(y) } }
+                m.uTest = Stats.mannWhitney(bv, nv)
+                if let ci = Stats.bootstrapRatioOfMedians(base: bv, new: nv, rounds: options.bootstrapRounds) { m.ratioCI = [ci.low, ci.high] }
+                let d = options.pairedRule.decide(base: pb, new: pn)
+                m.paired = d
+                if d == nil { m.note = "paired: \(pb.count) pair(s) with this metric (at least 3 needed, base values > 0): no decision" }
+                let sig = d?.alarm ?? false
+                m.significant = sig && (options.trustFlagged || !m.flagged)
+                let better = info.better == .higher ? (d?.median ?? 0) > 0 : (d?.median ?? 0) < 0
+                m.direction = sig ? (better ? "better" : "worse") : "same"
+                if sig && m.flagged && !options.trustFlagged {
+                    m.note = (m.note.map { $0 + "; " } ?? "") + "a repetition is flagged untrustworthy: this change does not count (--trust-flagged to let it)"
                 }
             case .rate, .time:
                 let u = Stats.mannWhitney(bv, nv)

@@ -5,9 +5,9 @@ import Foundation
 /// Injects slowdowns without touching the allocator: every touching alloc
 /// operation's `touch` (bytes written and checked per page) grows by an
 /// amount found on this machine first, by measurement, to cost about 5%, 10%
-/// and 25% more per operation (`calibrate()`: a probe, then interpolation
-/// between measured points and re-measurement until each measured slowdown
-/// is close to its target). Then, for each of `comparisons` rounds, `reps`
+/// and 25% more per operation (`calibrate()`: a probe, a grid, a straight
+/// line fitted to all of it, then verification passes that measure the
+/// realised step of each target and correct the ones it missed). Then, for each of `comparisons` rounds, `reps`
 /// repetitions; each repetition runs, for every kind (A/A, then each
 /// slowdown), the original and the kind's workload back to back (ABBA: the
 /// order flips every repetition), so that the two runs of a pair are
@@ -20,10 +20,14 @@ public struct GateEval {
     public var comparisons = 20
     public var reps = 5
     public var slowdowns: [Double] = [5, 10, 25]
-    /// Interleaved rounds per calibration step.
-    public var calibrationPairs = 7
-    /// Re-measurements of the calibration at most (after the probe).
-    public var calibrationRounds = 4
+    /// Interleaved rounds per probe and grid measurement of the calibration.
+    public var calibrationPairs = 9
+    /// Interleaved rounds of each verification pass (the measurement that reports the realised step).
+    public var verificationPairs = 15
+    /// Verification passes at most (the first, then corrections of the targets it missed).
+    public var calibrationRounds = 3
+    /// Byte counts measured on the calibration grid.
+    public var gridPoints = 6
     public var log: (String) -> Void = { _ in }
     /// How one run is measured (tests put a model here; nil: a real run).
     public var measureRun: ((Workload) throws -> Sample)?
@@ -43,8 +47,14 @@ public struct GateEval {
         public var targetSlowdownPercent: Double
         /// The extra touch bytes that were calibrated to cost that.
         public var extraTouch: Int
-        /// What the calibration measured for that extra (its value on the calibration curve; nil for A/A).
+        /// What the calibration's verification pass measured for that extra (the realised step before the
+        /// evaluation: median of `verificationPairs` interleaved pair ratios, ops per CPU-second; nil for A/A).
         public var calibratedSlowdownPercent: Double?
+        /// What the calibration's straight-line fit predicted for that extra (nil for A/A).
+        public var fitSlowdownPercent: Double?
+        /// The realised step in the evaluation's own runs: median over every pair (all comparisons) of
+        /// base / variant - 1, in percent ([0] ops/s, [1] ops per CPU-second).
+        public var pairedSlowdownPercent: [Double]
         /// Median over comparisons of (median base ops/s / median variant ops/s - 1), in percent.
         public var measuredSlowdownPercent: Double
         /// The rules deciding on operations/s (wall time).
@@ -61,10 +71,27 @@ public struct GateEval {
     public struct CalibrationPoint: Codable, Sendable, Equatable {
         public var extraTouch: Int
         public var measuredSlowdownPercent: Double
+        /// "probe", "grid" or "verify".
+        public var stage: String
+        /// Interleaved rounds (pairs) the measurement is the median of.
+        public var rounds: Int
+        public init(extraTouch: Int, measuredSlowdownPercent: Double, stage: String = "grid", rounds: Int = 1) {
+            self.extraTouch = extraTouch
+            self.measuredSlowdownPercent = measuredSlowdownPercent
+            self.stage = stage
+            self.rounds = rounds
+        }
+    }
+
+    /// The straight line fitted to the calibration points: slowdown % = intercept + slope x extra bytes.
+    public struct CalibrationFit: Codable, Sendable, Equatable {
+        public var interceptPercent: Double
+        public var slopePercentPerByte: Double
+        public func bytes(for target: Double) -> Double { (target - interceptPercent) / slopePercentPerByte }
     }
 
     public struct Report: Codable, Sendable {
-        public var schema = "pagestorm.gate-eval/2"
+        public var schema = "pagestorm.gate-eval/3"
         public var startedAt: String
         public var machine: MachineInfo
         public var workload: String
@@ -73,6 +100,7 @@ public struct GateEval {
         public var comparisons: Int
         /// Every calibration measurement, in order (the probe first).
         public var calibration: [CalibrationPoint]
+        public var calibrationFit: CalibrationFit
         public var kinds: [Kind]
         public var flaggedRuns: Int
         public var wallSeconds: Double
@@ -83,15 +111,17 @@ public struct GateEval {
         "compare.py (U test, p<0.05)",
         "LKP range rule (ranges disjoint, means differ >= 1%)",
         "pagestorm check with trust_flagged (the first rule, flagged runs allowed to decide)",
-        "paired (ABBA pairs: median pair change beyond 5%, all but one pair the same way; flagged runs never decide)",
+        "paired (check --paired, ab: median pair change beyond 5% with all but one pair that way, or beyond 8%; flagged runs never decide)",
+        "paired, session 4's rule (median pair change beyond 5%, all but one pair that way)",
     ]
 
     /// Does `rule` raise an alarm? `base` and `new` are the runs in run order
     /// (run i of `new` is adjacent to run i of `base`). `worseOnly`: count only a slowdown.
     public static func alarm(rule: Int, base: [Double], new: [Double], worseOnly: Bool, flagged: Bool = false) -> Bool {
-        if rule == 4 {
+        if rule == 4 || rule == 5 {
             if flagged { return false } // as check's default: a flagged run never decides a timing change
-            guard let d = pairedChange(base: base, new: new) else { return false }
+            let rule_ = rule == 4 ? PairedRule() : PairedRule(strongPercent: .infinity)
+            guard let d = rule_.decide(base: base, new: new) else { return false }
             return d.alarm && (!worseOnly || d.median < 0)
         }
         let mb = Stats.median(base), mn = Stats.median(new)
@@ -114,21 +144,9 @@ public struct GateEval {
         }
     }
 
-    /// The paired rule on runs made in ABBA pairs (run i of each side adjacent
-    /// in time): the per-pair change c_i = new_i / base_i - 1 (a rate: negative
-    /// is slower). An alarm when the median of the c_i is beyond `limit` (5%)
-    /// and at least n - 1 of the n pairs changed in the median's direction.
-    /// It is a threshold rule, not a significance test (with 5 pairs no paired
-    /// test can reach p < 0.05 two-sided: 2/32 is its smallest p); its
-    /// false-alarm rate is what gate-eval measures. nil: fewer than 3 pairs.
-    public static func pairedChange(base: [Double], new: [Double], limitPercent: Double = 5) -> (median: Double, agreeing: Int, alarm: Bool)? {
-        let n = min(base.count, new.count)
-        guard n >= 3 else { return nil }
-        let c = (0..<n).compactMap { i in base[i] > 0 ? new[i] / base[i] - 1 : nil }
-        guard c.count == n else { return nil }
-        let m = Stats.median(c)
-        let agreeing = c.filter { m < 0 ? $0 < 0 : $0 > 0 }.count
-        return (m * 100, agreeing, abs(m) * 100 > limitPercent && agreeing >= n - 1)
+    /// The paired rule with its default limits (rule 4; what `check --paired` and `ab` use).
+    public static func pairedChange(base: [Double], new: [Double]) -> PairedRule.Decision? {
+        PairedRule().decide(base: base, new: new)
     }
 
     /// The workload with `extraTouch` more bytes touched per page by every touching alloc operation (at most a page).
@@ -183,13 +201,13 @@ public struct GateEval {
     }
 
     /// `calibrationPairs` rounds, each the original and every extra back to
-    /// back (order flipped every round); per extra, the median over rounds of
-    /// (base / variant - 1) in %, on operations per CPU-second (other jobs'
+    /// back (order flipped every round); per extra, the median over
+    /// rounds of (base / variant - 1) in %, on operations per CPU-second (other jobs'
     /// preemption does not move it; a shift of the machine's speed between
     /// rounds hits both runs of a round alike).
-    func slowdownsOf(_ extras: [Int]) throws -> [Double] {
+    func slowdownsOf(_ extras: [Int], rounds: Int? = nil) throws -> [Double] {
         var ratios = [[Double]](repeating: [], count: extras.count)
-        for p in 0..<calibrationPairs {
+        for p in 0..<max(1, rounds ?? calibrationPairs) {
             for k in (p % 2 == 0 ? Array(extras.indices) : Array(extras.indices.reversed())) {
                 let pair = [workload, Self.variant(workload, extraTouch: extras[k])]
                 var x = [0.0, 0.0]
@@ -242,50 +260,87 @@ public struct GateEval {
         return Int(min(Double(maxExtra), max(8, e)))
     }
 
+    /// Weighted least squares (weight: rounds) of slowdown on extra bytes over the points. nil: fewer
+    /// than 2 distinct byte counts, or a slope that is not positive.
+    public static func fit(_ points: [CalibrationPoint]) -> CalibrationFit? {
+        let ps = points.filter { $0.extraTouch > 0 }
+        guard Set(ps.map(\.extraTouch)).count >= 2 else { return nil }
+        let w = ps.map { Double(max(1, $0.rounds)) }, x = ps.map { Double($0.extraTouch) }, y = ps.map(\.measuredSlowdownPercent)
+        let sw = w.reduce(0, +)
+        let mx = zip(w, x).map { $0 * $1 }.reduce(0, +) / sw, my = zip(w, y).map { $0 * $1 }.reduce(0, +) / sw
+        var sxy = 0.0, sxx = 0.0
+        for i in ps.indices { sxy += w[i] * (x[i] - mx) * (y[i] - my); sxx += w[i] * (x[i] - mx) * (x[i] - mx) }
+        guard sxx > 0, sxy / sxx > 0 else { return nil }
+        let slope = sxy / sxx
+        return CalibrationFit(interceptPercent: my - slope * mx, slopePercentPerByte: slope)
+    }
+
     /// Finds, per target slowdown, the extra touch bytes that cost it on this
-    /// machine. A probe (64 bytes, doubled while it costs under 8%) gives the
-    /// first point; then up to `calibrationRounds` times: interpolate each
-    /// target's bytes between the measured points, measure them (all in one
-    /// interleaved set), and stop once every measured slowdown is within
-    /// max(1 point, 15%) of its target (where interpolation proposes the bytes
-    /// just measured, one step of 8 bytes towards the target instead). Per
-    /// target, the measured bytes whose value on the curve (`curve`: the mean
-    /// of their measurements, pooled where not monotone) is closest are the
-    /// ones evaluated, reported with that value.
-    public func calibrate() throws -> (extras: [Int], measured: [Double], points: [CalibrationPoint]) {
+    /// machine, and measures what they realise:
+    /// 1. a probe (64 bytes, doubled while it costs under 8%);
+    /// 2. a grid of `gridPoints` byte counts from a fifth to 1.2 times the
+    ///    bytes the probe suggests for the largest target, measured in one
+    ///    interleaved set (`calibrationPairs` rounds);
+    /// 3. a straight line fitted to every point (weighted by rounds), which
+    ///    pools the noise of all of them; per target its bytes on the line;
+    /// 4. verification: those bytes measured again (`verificationPairs` rounds,
+    ///    all targets interleaved), the line refitted with them, and again
+    ///    while that moves a target to bytes not verified yet (up to
+    ///    `calibrationRounds` passes, then one more for bytes still unverified).
+    /// Every measurement is the median of its rounds' pair ratios (robust to the pairs a speed phase
+    /// splits); the line pools their noise, the verification reports what the chosen bytes realise.
+    /// Per target the bytes of the final line are evaluated; reported with
+    /// their verified slowdown (the realised step) and the line's value.
+    public func calibrate() throws -> (extras: [Int], measured: [Double], fitted: [Double], points: [CalibrationPoint], fit: CalibrationFit) {
         let maxExtra = maxExtraTouch
         var points: [CalibrationPoint] = []
         var probe = min(64, maxExtra), s = 0.0
         while true {
             s = try slowdownsOf([probe])[0]
-            points.append(CalibrationPoint(extraTouch: probe, measuredSlowdownPercent: s))
-            log(String(format: "calibration: +%d touch bytes cost %+.1f%%", probe, s))
+            points.append(CalibrationPoint(extraTouch: probe, measuredSlowdownPercent: s, stage: "probe", rounds: calibrationPairs))
+            log(String(format: "calibration probe: +%d touch bytes cost %+.1f%%", probe, s))
             if s >= 8 || probe >= maxExtra { break }
             probe = min(maxExtra, probe * 2)
         }
         guard s > 0.5 else {
             throw InstructionsError(message: "gate-eval: +\(probe) touch bytes cost " + String(format: "%+.1f%%", s) + " on \(workload.name): no slowdown to calibrate on")
         }
-        var extras = slowdowns.map { Self.interpolate(points, target: $0, maxExtra: maxExtra) }
-        func close(_ m: Double, _ t: Double) -> Bool { abs(m - t) <= max(1, 0.15 * t) }
-        for round in 0..<max(1, calibrationRounds) {
-            let measured = try slowdownsOf(extras)
-            for (e, m) in zip(extras, measured) { points.append(CalibrationPoint(extraTouch: e, measuredSlowdownPercent: m)) }
-            log("calibration: " + zip(extras, measured).map { String(format: "+%d B %+.1f%%", $0, $1) }.joined(separator: ", "))
-            if zip(measured, slowdowns).allSatisfy(close) || round == max(1, calibrationRounds) - 1 { break }
-            // The next bytes to measure; where interpolation repeats a miss, one step of 8 bytes towards the target.
-            extras = slowdowns.indices.map { i in
-                if close(measured[i], slowdowns[i]) { return extras[i] }
-                let e = Self.interpolate(points, target: slowdowns[i], maxExtra: maxExtra)
-                guard e == extras[i] else { return e }
-                return min(maxExtra, max(8, e + (measured[i] < slowdowns[i] ? 8 : -8)))
-            }
+        func round8(_ e: Double) -> Int { Int(min(Double(maxExtra), max(8, (e / 8).rounded() * 8))) }
+        // The grid: up to 1.2 times the bytes the probe suggests for the largest target.
+        let top = Double(Self.interpolate(points, target: slowdowns.max() ?? 25, maxExtra: maxExtra)) * 1.2
+        let n = max(2, gridPoints)
+        var grid = Array(Set((1...n).map { round8(top * Double($0) / Double(n)) })).sorted()
+        if grid.count < 2 { grid = Array(Set([8, 16, probe].map { min($0, maxExtra) })).sorted() }
+        let gm = try slowdownsOf(grid)
+        for (e, m) in zip(grid, gm) { points.append(CalibrationPoint(extraTouch: e, measuredSlowdownPercent: m, stage: "grid", rounds: calibrationPairs)) }
+        log("calibration grid: " + zip(grid, gm).map { String(format: "+%d B %+.1f%%", $0, $1) }.joined(separator: ", "))
+        guard let firstLine = Self.fit(points) else {
+            throw InstructionsError(message: "gate-eval: the calibration grid of \(workload.name) (" + zip(grid, gm).map { String(format: "+%d B %+.1f%%", $0, $1) }.joined(separator: ", ") + ") shows no slowdown growing with touch bytes")
         }
-        // Per target, the measured bytes whose value on the curve (the mean of their measurements, pooled where
-        // the means are not monotone) is closest.
-        let c = Self.curve(points).filter { $0.x > 0 }
-        let best = slowdowns.map { t in c.min { abs($0.y - t) < abs($1.y - t) || (abs($0.y - t) == abs($1.y - t) && $0.x < $1.x) }! }
-        return (best.map(\.x), best.map(\.y), points)
+        log(String(format: "calibration fit: slowdown = %+.2f%% + %.3f%% per byte", firstLine.interceptPercent, firstLine.slopePercentPerByte))
+        // Verification: the bytes the line gives each target, measured; the line refitted with them; again
+        // while it moves a target's bytes to ones not verified yet (at most `calibrationRounds` passes, then
+        // one more for bytes still unverified).
+        var line = firstLine
+        var verified: [Int: (sum: Double, rounds: Int)] = [:]
+        var chosen = slowdowns.map { round8(line.bytes(for: $0)) }
+        for pass in 0...max(1, calibrationRounds) {
+            let todo = Array(Set(chosen)).filter { verified[$0] == nil }.sorted()
+            if todo.isEmpty { break }
+            let ms = try slowdownsOf(todo, rounds: verificationPairs)
+            for (x, m) in zip(todo, ms) {
+                verified[x, default: (0, 0)].sum += m * Double(verificationPairs)
+                verified[x, default: (0, 0)].rounds += verificationPairs
+                points.append(CalibrationPoint(extraTouch: x, measuredSlowdownPercent: m, stage: "verify", rounds: verificationPairs))
+            }
+            log("calibration verification \(pass + 1): " + zip(todo, ms).map { String(format: "+%d B %+.1f%%", $0, $1) }.joined(separator: ", "))
+            if let l = Self.fit(points) { line = l }
+            if pass < max(1, calibrationRounds) { chosen = slowdowns.map { round8(line.bytes(for: $0)) } }
+        }
+        log(String(format: "calibration fit with the verification: slowdown = %+.2f%% + %.3f%% per byte", line.interceptPercent, line.slopePercentPerByte))
+        let measured = chosen.map { x in verified[x].map { $0.sum / Double($0.rounds) } ?? .nan }
+        let fitted = chosen.map { line.interceptPercent + line.slopePercentPerByte * Double($0) }
+        return (chosen, measured, fitted, points, line)
     }
 
     public func run() throws -> Report {
@@ -328,17 +383,21 @@ public struct GateEval {
         func measured(_ k: Int, _ mi: Int) -> Double {
             Stats.median((0..<comparisons).map { (Stats.median(base[k][mi][$0]) / Stats.median(new[k][mi][$0]) - 1) * 100 })
         }
+        func paired(_ k: Int, _ mi: Int) -> Double {
+            Stats.median((0..<comparisons).flatMap { c in zip(base[k][mi][c], new[k][mi][c]).map { ($0 / $1 - 1) * 100 } })
+        }
         var kinds: [Kind] = []
         for k in kindsW.indices {
             let target = k == 0 ? 0 : slowdowns[k - 1]
             kinds.append(Kind(name: k == 0 ? "A/A" : String(format: "+%.0f%%", target), targetSlowdownPercent: target,
                               extraTouch: k == 0 ? 0 : cal.extras[k - 1], calibratedSlowdownPercent: k == 0 ? nil : cal.measured[k - 1],
+                              fitSlowdownPercent: k == 0 ? nil : cal.fitted[k - 1], pairedSlowdownPercent: [paired(k, 0), paired(k, 1)],
                               measuredSlowdownPercent: measured(k, 0), rules: outcome(k, 0, worseOnly: k > 0),
                               measuredSlowdownPercentPerCPU: measured(k, 1), rulesPerCPU: outcome(k, 1, worseOnly: k > 0),
                               base: base[k], new: new[k]))
         }
         return Report(startedAt: ISO8601DateFormatter().string(from: t0), machine: .current(), workload: workload.name,
                       durationMs: workload.run.durationMs ?? 0, reps: reps, comparisons: comparisons,
-                      calibration: cal.points, kinds: kinds, flaggedRuns: flaggedRuns, wallSeconds: Date().timeIntervalSince(t0))
+                      calibration: cal.points, calibrationFit: cal.fit, kinds: kinds, flaggedRuns: flaggedRuns, wallSeconds: Date().timeIntervalSince(t0))
     }
 }

@@ -52,6 +52,9 @@ public struct Rep: Sendable {
     public var info: [String: MetricInfo]
     /// The results file's `startedAt` (ISO 8601), when it has one.
     public var startedAt: String? = nil
+    /// What pairs this repetition with one of the other side (`check --paired`): the file's
+    /// name without `.json` (`rep-3`: round 3 of `pagestorm ab`, whose two runs were adjacent in time).
+    public var pairKey: String { ((path as NSString).lastPathComponent as NSString).deletingPathExtension }
 }
 
 /// One point (a single run or set of repetitions, or one point of a sweep).

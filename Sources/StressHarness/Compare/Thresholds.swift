@@ -35,6 +35,11 @@ public struct ThresholdError: Error, CustomStringConvertible, Sendable {
 public struct Thresholds: Sendable {
     public var alpha: Double = 0.05
     public var trustFlagged = false
+    /// `paired = true/false`: decide timings with the paired rule on repetitions paired by file name
+    /// (`pagestorm ab`'s rounds) or not; nil: the command's default (ab and check on ab's output: paired).
+    public var paired: Bool? = nil
+    /// `paired_limit`, `paired_strong_limit` (percent): the paired rule's limits.
+    public var pairedRule = PairedRule()
     public var rules: [ThresholdRule]
 
     /// The documented defaults (README "pagestorm check"): exact counters and
@@ -65,7 +70,7 @@ public struct Thresholds: Sendable {
     }
 
     static let ruleKeys = ["match", "relative", "absolute", "worse", "gate"]
-    static let topKeys = ["alpha", "trust_flagged", "rule"]
+    static let topKeys = ["alpha", "trust_flagged", "paired", "paired_limit", "paired_strong_limit", "rule"]
 
     /// Reads a thresholds file (TOML); every error names the file, line and key.
     public static func load(path: String) throws(ThresholdError) -> Thresholds {
@@ -91,6 +96,18 @@ public struct Thresholds: Sendable {
         if let f = root["trust_flagged"] {
             guard let b = f.bool else { throw err(f.line, "trust_flagged", "must be true or false, got a \(f.typeName)") }
             t.trustFlagged = b
+        }
+        if let f = root["paired"] {
+            guard let b = f.bool else { throw err(f.line, "paired", "must be true or false, got a \(f.typeName)") }
+            t.paired = b
+        }
+        for key in ["paired_limit", "paired_strong_limit"] {
+            guard let v = root[key] else { continue }
+            guard let x = v.number, x >= 0, x.isFinite else { throw err(v.line, key, "must be a percentage >= 0, got \(v.typeName == "string" ? "\"\(v.string!)\"" : v.typeName == "float" || v.typeName == "integer" ? String(v.number!) : v.typeName)") }
+            if key == "paired_limit" { t.pairedRule.limitPercent = x } else { t.pairedRule.strongPercent = x }
+        }
+        if t.pairedRule.strongPercent < t.pairedRule.limitPercent, let v = root["paired_strong_limit"] ?? root["paired_limit"] {
+            throw err(v.line, "paired_strong_limit", "must be >= paired_limit (\(t.pairedRule.limitPercent)), got \(t.pairedRule.strongPercent)")
         }
         if let r = root["rule"] {
             guard let arr = r.array else { throw err(r.line, "rule", "must be an array of tables ([[rule]]), got a \(r.typeName)") }
