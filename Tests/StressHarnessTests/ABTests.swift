@@ -44,6 +44,24 @@ import StressHarness
         #expect(out.contains("timings not paired: 2 pair(s): the paired rule needs at least 3; decided by the U test"), "\(out)")
     }
 
+    /// Three rounds or more: ab decides timings by the paired rule, and check on its two sides pairs them by itself.
+    @Test func threeRoundsArePairedAndCheckFindsThePairingAgain() throws {
+        let bin = try UserFacingTests.binary()
+        let dir = Self.tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let (code, out, err) = try UserFacingTests.pagestorm(
+            ["ab", "--a", bin, "--b", bin, "--rounds", "3", "--output-dir", dir + "/ab"] + Self.runArgs,
+            cwd: repoRoot.path, timeoutS: 300)
+        #expect(code == 0, "\(out)\n\(err)")
+        #expect(out.contains("timings decided by the paired rule on the 3 rounds"), "\(out)")
+        #expect(out.contains("paired: median"), "\(out)")
+        let (c2, o2, e2) = try UserFacingTests.pagestorm(["check", "--baseline", dir + "/ab/a", dir + "/ab/b", "--verbose"], cwd: repoRoot.path)
+        #expect(c2 == 0 && e2.contains("two sides of a pagestorm ab run") && o2.contains("paired rule on repetitions paired by file name"), "\(o2)\n\(e2)")
+        let (c3, o3, _) = try UserFacingTests.pagestorm(["ab", "--a", bin, "--b", bin, "--rounds", "3", "--no-paired", "--output-dir", dir + "/ab2"] + Self.runArgs,
+                                                        cwd: repoRoot.path, timeoutS: 300)
+        #expect(c3 == 0 && o3.contains("timings decided by the U test on two independent sets"), "\(o3)")
+    }
+
     @Test func aBWhoseOperationsDifferIsABehaviourChangeExit10() throws {
         let bin = try UserFacingTests.binary()
         let dir = Self.tempDir()
