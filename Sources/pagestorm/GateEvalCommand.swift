@@ -5,7 +5,7 @@ import StressHarness
 struct GateEvalCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gate-eval",
-        abstract: "Measure the regression gate: A/A false alarms and detection of injected 5/10/25% slowdowns, for pagestorm check's rule, compare.py's and LKP's.",
+        abstract: "Measure the regression gate: A/A false alarms and detection of injected 5/10/25% slowdowns, for check's rule, compare.py's, LKP's and the paired rule of check --paired and ab.",
         discussion: """
         A benchmark, not a test: it runs the workload (default: the built-in default, 200 ms per run) \
         2 x (1 + slowdowns) x reps x comparisons times, in adjacent pairs (ABBA), after a calibration that measures how much extra `touch` \
