@@ -62,21 +62,35 @@ extension ScenarioRuns {
     /// warnings, NOWARN suppressing them, every one counted; the
     /// unusable-free-space index.
     @Test func atomicMultiPageBuffersUnderFragmentation() throws {
-        let lines = LinesBox()
+        // Fragmentation appears once the slab worker has filled memory, which
+        // takes wall time that load stretches (a debug build among other test
+        // suites on 2 CPUs once had no order-2 failure within 600 ms): a run
+        // that has not failed yet is repeated longer (bounded: 3 runs), and
+        // the rate-limit bound follows the run's length.
+        var lines = LinesBox()
         let path = repoRoot.appendingPathComponent("Workloads/scenario7-atomic-fragmentation.toml").path
-        let w = try Workload.load(path: path).overriding(WorkloadOverrides(durationMs: 600, seed: 3))
-        var opts = RunOptions()
-        opts.measureOverhead = false
-        opts.warningSink = { lines.add($0) }
-        let r = try StressRun.run(w, options: opts)
-        expectAccounted(r)
+        var r: RunResult! = nil
+        var durationMs = 0
+        for ms in [600, 2000, 5000] {
+            lines = LinesBox()
+            let box = lines
+            let w = try Workload.load(path: path).overriding(WorkloadOverrides(durationMs: ms, seed: 3))
+            var opts = RunOptions()
+            opts.measureOverhead = false
+            opts.warningSink = { box.add($0) }
+            r = try StressRun.run(w, options: opts)
+            expectAccounted(r)
+            durationMs = ms
+            let f = r.slowPath.warnings.failures
+            if f["order:2 mode:GFP_ATOMIC", default: 0] > 0 && f["order:2 mode:GFP_ATOMIC|__GFP_NOWARN", default: 0] > 0 { break }
+        }
         let warn = r.slowPath.warnings
         let plain = warn.failures["order:2 mode:GFP_ATOMIC", default: 0]
         let quiet = warn.failures["order:2 mode:GFP_ATOMIC|__GFP_NOWARN", default: 0]
-        #expect(plain > 0 && quiet > 0, "both kinds fail: \(warn.failures)")
+        #expect(plain > 0 && quiet > 0, "both kinds fail (run of \(durationMs) ms): \(warn.failures)")
         #expect(plain + quiet == r.failures.total, "every failure is counted, printed or not")
         #expect(warn.suppressedNoWarn == quiet, "NOWARN failures are never printed")
-        #expect(warn.printed >= 1 && warn.printed <= 4, "rate limited to one per 250 ms: \(warn.printed)")
+        #expect(warn.printed >= 1 && warn.printed <= durationMs / 250 + 2, "rate limited to one per 250 ms: \(warn.printed) in \(durationMs) ms")
         #expect(warn.printed + warn.suppressedRatelimit == plain)
         #expect(lines.all.filter { $0.contains("page allocation failure") }.count == warn.printed)
         #expect(lines.all.contains { $0 == "rx.0: page allocation failure: order:2, mode:0x820(GFP_ATOMIC), nodemask=(null)" })
