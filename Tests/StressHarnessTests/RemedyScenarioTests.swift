@@ -12,7 +12,10 @@ extension ScenarioRuns {
     @Test func nofsMayFailTradesHangsForFileSystemErrors() throws {
         // Memory runs out inside a jbd2 transaction in every seed: legacy
         // loops (NOFS never fails) while the victim waits for the journal.
-        for legacy in try seededRuns("scenario5-nofs-may-fail.toml", WorkloadOverrides(durationMs: 1500)) {
+        // 3000 ms: the watchdog needs livelock_ms (1000) of no progress after
+        // memory runs out, which load delays (at 1500 ms a seed once ended
+        // `ok` still allocating, its memory not yet exhausted).
+        for legacy in try seededRuns("scenario5-nofs-may-fail.toml", WorkloadOverrides(durationMs: 3000)) {
             #expect(hung(legacy), "legacy: NOFS never fails, the victim waits for the journal: \(brief(legacy))")
             #expect(legacy.slowPath.damage.subsystemFailures == 0)
             #expect(legacy.failures.total == 0)
