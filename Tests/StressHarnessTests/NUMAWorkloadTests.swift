@@ -5,8 +5,8 @@ import PageAllocator
 /// Per-group memory policies and CPU placement in numactl's spellings, the
 /// --mempolicy override, numastat in results, and their bad input.
 @Suite struct NUMAWorkloadTests {
-    /// Two declared nodes of one CPU each.
-    func twoNodes(_ group: String, run: String = "ops = 2000") -> String {
+    /// Two declared nodes of one CPU each; `memory`: extra `[memory]` lines.
+    func twoNodes(_ group: String, run: String = "ops = 2000", memory: String = "") -> String {
         """
         [topology]
         nodes = 2
@@ -14,6 +14,7 @@ import PageAllocator
         distances = [[10, 21], [21, 10]]
         [memory]
         arena_mib = 8
+        \(memory)
         [run]
         \(run)
         [[group]]

@@ -67,27 +67,9 @@ import Topology
 /// `[memory] weighted_interleave_hit` in a workload run: the same 3:1 split and numa_hit either
 /// way; interleave_hit counted by default (6.13+) and not with false (6.9-6.12).
 @Suite struct WeightedInterleaveWorkloadTests {
+    /// NUMAWorkloadTests' two declared nodes, one group under weighted interleave 0:3,1:1.
     func workload(_ memoryLine: String) -> String {
-        """
-        [topology]
-        nodes = 2
-        cpus_per_node = 1
-        distances = [[10, 21], [21, 10]]
-        [memory]
-        arena_mib = 8
-        \(memoryLine)
-        [run]
-        ops = 2000
-        [[group]]
-        name = "w"
-        physcpubind = "0"
-        mempolicy = "weighted-interleave=0:3,1:1"
-        [[group.op]]
-        name = "a"
-        order = 0
-        free = "lifo"
-        batch = 8
-        """
+        NUMAWorkloadTests().twoNodes("physcpubind = \"0\"\nmempolicy = \"weighted-interleave=0:3,1:1\"", memory: memoryLine)
     }
 
     @Test func memoryKeyChoosesTheKernelsInterleaveHitRule() throws {
