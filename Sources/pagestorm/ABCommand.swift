@@ -14,7 +14,11 @@ struct ABCommand: ParsableCommand {
         (round k of A against round k of B, adjacent in time; median pair change beyond 5% with all but one pair that way, \
         or beyond 8%; needs 3 rounds or more): --no-paired (or paired = false in the thresholds file) for the U test on two \
         independent sets. <output-dir>/ab.json records the pairing, so that pagestorm check --baseline <dir>/a <dir>/b \
-        pairs them again. Exit codes: check's (0 unchanged, 10 regressed, 11 improved only); 2 bad input; 3 a run failed.
+        pairs them again. A round with a run flagged for a timing metric that gates (under the thresholds: a noise flag or \
+        a partial run; for throughput/ops_per_cpu_s alone, a partial run or steal time above 10%) is run again, at most \
+        --retry-flagged times (default 2; 0: never); the discarded attempts are kept as {a,b}/rep-<n>.flagged-<k>.json and \
+        listed in ab.json and the output; a round still flagged after them stays flagged and does not decide. \
+        Exit codes: check's (0 unchanged, 10 regressed, 11 improved only); 2 bad input; 3 a run failed.
         """)
 
     @Option(help: "The baseline binary (a pagestorm).")
@@ -33,6 +37,8 @@ struct ABCommand: ParsableCommand {
     var format: CompareFormat = .text
     @Flag(inversion: .prefixedNo, help: "Decide timings with the paired rule on the rounds (default; the thresholds file's paired = false turns it off).")
     var paired: Bool?
+    @Option(name: .customLong("retry-flagged"), help: "Extra attempts, at most, of a round with a run flagged for a timing metric that gates (0: none).")
+    var retryFlagged: Int = FlagRetry.defaultRetries
     @Argument(parsing: .postTerminator, help: "After --: run ARGS... or bench ARGS... (without --output).")
     var command: [String] = []
 
@@ -43,6 +49,7 @@ struct ABCommand: ParsableCommand {
         if command.contains("--output") || command.contains("--no-results") { throw ValidationError("ab sets --output itself; drop --output/--no-results from the command") }
         guard (1...100).contains(rounds) else { throw ValidationError("--rounds must be 1...100, got \(rounds)") }
         guard (1...86_400).contains(timeoutS) else { throw ValidationError("--timeout-s must be 1...86400, got \(timeoutS)") }
+        guard (0...10).contains(retryFlagged) else { throw ValidationError("--retry-flagged must be 0...10, got \(retryFlagged)") }
         for (flag, bin) in [("--a", a), ("--b", b)] where !FileManager.default.isExecutableFile(atPath: bin) {
             throw ValidationError("\(flag): \(bin) is not an executable file")
         }
@@ -60,45 +67,86 @@ struct ABCommand: ParsableCommand {
         let dir = outputDir ?? "results/ab-\(stamp)"
         for side in ["a", "b"] { try FileManager.default.createDirectory(atPath: "\(dir)/\(side)", withIntermediateDirectories: true) }
         // The pairing, written before the runs (round k: a/rep-k.json and b/rep-k.json, adjacent in time).
-        let manifest = ABManifest(a: a, b: b, rounds: rounds, order: (0..<rounds).map { $0 % 2 == 0 ? "ab" : "ba" },
-                                  pairs: (1...rounds).map { "rep-\($0)" }, command: command)
-        try ResultsFile.write(manifest, to: "\(dir)/ab.json")
-        var reps = ["a": 0, "b": 0]
-        for round in 0..<rounds {
-            for side in (round % 2 == 0 ? ["a", "b"] : ["b", "a"]) {
-                reps[side]! += 1
-                let path = "\(dir)/\(side)/rep-\(reps[side]!).json"
-                var args = command + ["--output", path]
-                if command[0] == "run" { args.append("--quiet") }
-                let p = Process()
-                p.executableURL = URL(fileURLWithPath: side == "a" ? a : b)
-                p.arguments = args
-                p.standardOutput = FileHandle.nullDevice
-                // stderr goes to a file, not a pipe, so that a chatty run can never
-                // block on a full pipe while this waits for it with a deadline.
-                let errPath = "\(dir)/\(side)/rep-\(reps[side]!).stderr"
-                _ = FileManager.default.createFile(atPath: errPath, contents: nil)
-                let errHandle = try FileHandle(forWritingTo: URL(fileURLWithPath: errPath))
-                p.standardError = errHandle
-                try p.run()
-                let deadline = Date().addingTimeInterval(Double(timeoutS))
-                while p.isRunning && Date() < deadline { usleep(20_000) }
-                let timedOut = p.isRunning
-                if timedOut { p.terminate(); usleep(500_000); if p.isRunning { kill(p.processIdentifier, SIGKILL) } }
-                p.waitUntilExit()
-                try? errHandle.close()
-                let errText = (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? ""
-                if timedOut {
-                    FileHandle.standardError.write(Data("pagestorm ab: round \(round + 1), \(side.uppercased()) (\(side == "a" ? a : b)) did not finish within --timeout-s \(timeoutS) s and was killed\n".utf8))
-                    throw ExitCode(ExitStatus.toolFailed.rawValue)
-                }
-                // run: 0 ok, 1 failures (a verdict, results written); anything else stops the A/B.
-                guard p.terminationStatus == 0 || (p.terminationStatus == 1 && command[0] == "run") else {
-                    FileHandle.standardError.write(Data("pagestorm ab: round \(round + 1), \(side.uppercased()) (\(side == "a" ? a : b)) exited \(p.terminationStatus): \(errText.suffix(2000))\n".utf8))
-                    throw ExitCode(ExitStatus.toolFailed.rawValue)
-                }
-                FileHandle.standardError.write(Data("ab: round \(round + 1)/\(rounds) \(side.uppercased()) -> \(path)\n".utf8))
+        var manifest = ABManifest(a: a, b: b, rounds: rounds, order: (0..<rounds).map { $0 % 2 == 0 ? "ab" : "ba" },
+                                  pairs: (1...rounds).map { "rep-\($0)" }, command: command, retryFlagged: retryFlagged)
+        manifest.discarded = []
+        manifest.stillFlagged = []
+        // Written once (never over another run's manifest), then replaced as retries are recorded.
+        let manifestPath = try ResultsFile.write(manifest, to: "\(dir)/ab.json")
+        let fm = FileManager.default
+        /// One run of one side into `path` (its stderr beside it); throws ExitCode 3 when it fails or hangs.
+        func runOne(round: Int, side: String, path: String) throws {
+            var args = command + ["--output", path]
+            if command[0] == "run" { args.append("--quiet") }
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: side == "a" ? a : b)
+            p.arguments = args
+            p.standardOutput = FileHandle.nullDevice
+            // stderr goes to a file, not a pipe, so that a chatty run can never
+            // block on a full pipe while this waits for it with a deadline.
+            let errPath = (path as NSString).deletingPathExtension + ".stderr"
+            _ = fm.createFile(atPath: errPath, contents: nil)
+            let errHandle = try FileHandle(forWritingTo: URL(fileURLWithPath: errPath))
+            p.standardError = errHandle
+            try p.run()
+            let deadline = Date().addingTimeInterval(Double(timeoutS))
+            while p.isRunning && Date() < deadline { usleep(20_000) }
+            let timedOut = p.isRunning
+            if timedOut { p.terminate(); usleep(500_000); if p.isRunning { kill(p.processIdentifier, SIGKILL) } }
+            p.waitUntilExit()
+            try? errHandle.close()
+            let errText = (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? ""
+            if timedOut {
+                FileHandle.standardError.write(Data("pagestorm ab: round \(round + 1), \(side.uppercased()) (\(side == "a" ? a : b)) did not finish within --timeout-s \(timeoutS) s and was killed\n".utf8))
+                throw ExitCode(ExitStatus.toolFailed.rawValue)
             }
+            // run: 0 ok, 1 failures (a verdict, results written); anything else stops the A/B.
+            guard p.terminationStatus == 0 || (p.terminationStatus == 1 && command[0] == "run") else {
+                FileHandle.standardError.write(Data("pagestorm ab: round \(round + 1), \(side.uppercased()) (\(side == "a" ? a : b)) exited \(p.terminationStatus): \(errText.suffix(2000))\n".utf8))
+                throw ExitCode(ExitStatus.toolFailed.rawValue)
+            }
+        }
+        // Which flag makes a round run again: decided from the first results file and the thresholds.
+        var blocking: FlagRetry.Blocking? = nil
+        for round in 0..<rounds {
+            let order = round % 2 == 0 ? ["a", "b"] : ["b", "a"]
+            let paths = ["a": "\(dir)/a/rep-\(round + 1).json", "b": "\(dir)/b/rep-\(round + 1).json"]
+            let outcome = try FlagRetry.attempts(limit: retryFlagged) { () throws -> String? in
+                for side in order {
+                    try runOne(round: round, side: side, path: paths[side]!)
+                    FileHandle.standardError.write(Data("ab: round \(round + 1)/\(rounds) \(side.uppercased()) -> \(paths[side]!)\n".utf8))
+                }
+                guard retryFlagged > 0 else { return nil }
+                // Results files ab cannot read as runs (e.g. bench) are compared later, and refused there if bad.
+                guard let ra = try? FlagRetry.load(paths["a"]!), let rb = try? FlagRetry.load(paths["b"]!) else { return nil }
+                if blocking == nil {
+                    blocking = FlagRetry.blocking(ra, thresholds: th)
+                    manifest.retryOn = blocking!.rawValue
+                }
+                let why = [("A", ra), ("B", rb)].compactMap { s, r in FlagRetry.reason(r, blocking: blocking!).map { "\(s): \($0)" } }
+                return why.isEmpty ? nil : why.joined(separator: "; ")
+            } flagged: { (why: String?) -> String? in why } discard: { _, attempt, why in
+                // The next attempt writes the same paths: this one's files are moved aside first (never read as repetitions).
+                var moved: [String: String] = [:]
+                for side in ["a", "b"] {
+                    let to = FlagRetry.discardedName(paths[side]!, attempt: attempt)
+                    try? fm.removeItem(atPath: to)
+                    try fm.moveItem(atPath: paths[side]!, toPath: to)
+                    let err = (paths[side]! as NSString).deletingPathExtension + ".stderr"
+                    let errTo = FlagRetry.discardedName(err, attempt: attempt)
+                    try? fm.removeItem(atPath: errTo)
+                    try? fm.moveItem(atPath: err, toPath: errTo)
+                    moved[side] = "\(side)/" + (to as NSString).lastPathComponent
+                }
+                manifest.discarded!.append(ABDiscardedAttempt(round: round + 1, attempt: attempt, a: moved["a"]!, b: moved["b"]!, reason: why))
+                try ResultsFile.replace(manifest, at: manifestPath)
+                FileHandle.standardError.write(Data("ab: round \(round + 1)/\(rounds) flagged (\(why)): attempt \(attempt) kept aside as \(moved["a"]!), \(moved["b"]!); running the round again (retry \(attempt) of at most \(retryFlagged))\n".utf8))
+            }
+            if let why = outcome.stillFlagged {
+                manifest.stillFlagged!.append(round + 1)
+                FileHandle.standardError.write(Data("ab: round \(round + 1)/\(rounds) still flagged after \(outcome.discarded.count) retr\(outcome.discarded.count == 1 ? "y" : "ies") (\(why)): kept; a flagged run does not decide a timing\n".utf8))
+            }
+            try ResultsFile.replace(manifest, at: manifestPath)
         }
         let c: Comparison
         var pairingNote: String? = nil
@@ -126,8 +174,28 @@ struct ABCommand: ParsableCommand {
             print(pairingNote ?? (c.points.contains { $0.metrics.contains { $0.paired != nil } }
                 ? "timings decided by the paired rule on the \(rounds) rounds (round k of A against round k of B; pagestorm check --baseline \(dir)/a \(dir)/b pairs them again)"
                 : "timings decided by the U test on two independent sets (not paired)"))
+            print(Self.retryLine(manifest))
             print("ab: \(report.verdict.rawValue) (results in \(dir))")
         }
         if report.exitCode != 0 { throw ExitCode(report.exitCode) }
+    }
+
+    /// What the retries of flagged rounds did, in one line (every discarded attempt named; ab.json has the same).
+    static func retryLine(_ m: ABManifest) -> String {
+        let limit = m.retryFlagged ?? 0
+        guard limit > 0 else { return "flagged rounds not retried (--retry-flagged 0)" }
+        switch m.retryOn {
+        case FlagRetry.Blocking.none.rawValue?:
+            return "flagged rounds not retried: no timing metric gates under these thresholds (or trust_flagged), so a flag decides nothing"
+        case nil:
+            return "flagged rounds: none retried (the results were not run results)"
+        default:
+            let d = m.discarded ?? [], still = m.stillFlagged ?? []
+            let on = m.retryOn == FlagRetry.Blocking.cpuTime.rawValue ? "partial or steal above 10%, the flags of throughput/ops_per_cpu_s" : "any noise flag or a partial run"
+            var line = "retries of flagged rounds (\(on); at most \(limit) a round): \(Set(d.map(\.round)).count) round(s) re-run, \(d.count) attempt(s) discarded"
+            if !d.isEmpty { line += " (" + d.map { "round \($0.round) attempt \($0.attempt): \($0.a), \($0.b): \($0.reason)" }.joined(separator: "; ") + ")" }
+            line += still.isEmpty ? "; none still flagged" : "; still flagged, not deciding: round(s) " + still.map(String.init).joined(separator: ", ")
+            return line
+        }
     }
 }

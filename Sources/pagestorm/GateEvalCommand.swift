@@ -9,7 +9,10 @@ struct GateEvalCommand: ParsableCommand {
         discussion: """
         A benchmark, not a test: it runs the workload (default: the built-in default, 200 ms per run) \
         2 x (1 + slowdowns) x reps x comparisons times, in adjacent pairs (ABBA), after a calibration that measures how much extra `touch` \
-        costs on this machine (probe, grid, fitted line, then verification passes that measure the realised step of each target and correct it). Build in release. Exit codes: 0 done; 2 bad input; 3 a run failed.
+        costs on this machine (probe, grid, fitted line, then verification passes that measure the realised step of each target and correct it; \
+        byte counts are continuous: a fraction of an 8-byte word is dithered over the allocations). A pair with a run flagged for operations \
+        per CPU-second (a partial run, or steal time above 10%) is run again, at most --retry-flagged times; the discarded attempts are listed. \
+        Build in release. Exit codes: 0 done; 2 bad input; 3 a run failed.
         """)
 
     @Argument(help: "The workload file (default: the built-in default).")
@@ -24,14 +27,17 @@ struct GateEvalCommand: ParsableCommand {
     var warmupMs: Int = 50
     @Option(help: "Injected slowdowns in percent (comma-separated).")
     var slowdowns: String = "5,10,25"
-    @Option(help: "Write the JSON report (pagestorm.gate-eval/3, every run and calibration point included) here.")
+    @Option(help: "Write the JSON report (pagestorm.gate-eval/4, every run, discarded attempt and calibration point included) here.")
     var output: String?
+    @Option(name: .customLong("retry-flagged"), help: "Extra attempts, at most, of a pair with a run flagged for operations per CPU-second (0: none).")
+    var retryFlagged: Int = FlagRetry.defaultRetries
 
     func validate() throws {
         guard (1...1000).contains(comparisons) else { throw ValidationError("--comparisons must be 1...1000, got \(comparisons)") }
         guard (2...50).contains(reps) else { throw ValidationError("--reps must be 2...50, got \(reps)") }
         guard (10...60_000).contains(durationMs) else { throw ValidationError("--duration-ms must be 10...60000, got \(durationMs)") }
         guard (0...60_000).contains(warmupMs) else { throw ValidationError("--warmup-ms must be 0...60000, got \(warmupMs)") }
+        guard (0...10).contains(retryFlagged) else { throw ValidationError("--retry-flagged must be 0...10, got \(retryFlagged)") }
         for s in slowdowns.split(separator: ",") {
             guard let v = Double(s), v > 0, v <= 500 else { throw ValidationError("--slowdowns: '\(s)' is not a percentage in (0, 500]") }
         }
@@ -52,6 +58,7 @@ struct GateEvalCommand: ParsableCommand {
         var e = GateEval(workload: w)
         e.comparisons = comparisons
         e.reps = reps
+        e.retryFlagged = retryFlagged
         e.slowdowns = slowdowns.split(separator: ",").compactMap { Double($0) }
         e.log = { FileHandle.standardError.write(Data(("gate-eval: " + $0 + "\n").utf8)) }
         let r: GateEval.Report
@@ -63,7 +70,7 @@ struct GateEvalCommand: ParsableCommand {
         for stage in ["probe", "grid", "verify"] {
             let pts = r.calibration.filter { $0.stage == stage }
             guard let first = pts.first else { continue }
-            print("calibration \(stage) (\(first.rounds) interleaved pairs each; extra touch bytes: slowdown, ops per CPU-second): " + pts.map { String(format: "+%d B %+.1f%%", $0.extraTouch, $0.measuredSlowdownPercent) }.joined(separator: ", "))
+            print("calibration \(stage) (\(first.rounds) interleaved pairs each; extra touch bytes: slowdown, ops per CPU-second): " + pts.map { Self.bytes($0.extraTouch) + String(format: " %+.1f%%", $0.measuredSlowdownPercent) }.joined(separator: ", "))
         }
         print(String(format: "calibration fit: slowdown = %+.2f%% + %.3f%% per extra byte", r.calibrationFit.interceptPercent, r.calibrationFit.slopePercentPerByte))
         print("")
@@ -76,13 +83,26 @@ struct GateEvalCommand: ParsableCommand {
                 let rules = perCPU ? k.rulesPerCPU : k.rules
                 let slow = perCPU ? k.measuredSlowdownPercentPerCPU : k.measuredSlowdownPercent
                 let pairs = k.pairedSlowdownPercent[perCPU ? 1 : 0]
-                let cal = k.calibratedSlowdownPercent.map { c in (k.fitSlowdownPercent.map { String(format: "%+.1f%%", $0) } ?? "-") + String(format: "; %+.1f%%", c) } ?? "-"
+                let at = k.verifiedExtraTouch.map { abs($0 - k.extraTouch) < 0.05 ? "" : " at " + Self.bytes($0) } ?? ""
+                let cal = k.calibratedSlowdownPercent.map { c in (k.fitSlowdownPercent.map { String(format: "%+.1f%%", $0) } ?? "-") + String(format: "; %+.1f%%", c) + at } ?? "-"
                 let cells = rules.map { "\($0.alarms)/\($0.comparisons) (\(String(format: "%.0f", $0.rate * 100))%)" }
-                print("| \(k.name) | \(k.extraTouch) B | \(cal) | \(String(format: "%+.1f%%; %+.1f%%", pairs, slow)) | " + cells.joined(separator: " | ") + " |")
+                print("| \(k.name) | \(Self.bytes(k.extraTouch).dropFirst()) | \(cal) | \(String(format: "%+.1f%%; %+.1f%%", pairs, slow)) | " + cells.joined(separator: " | ") + " |")
             }
             print("")
         }
+        let discarded = r.kinds.reduce(0) { $0 + $1.discarded.count }
+        print("retries of flagged pairs (a run flagged for operations per CPU-second: partial, or steal above 10%; at most \(r.retryFlagged) extra attempt(s) a pair): "
+              + r.kinds.map { "\($0.name) \($0.retriedPairs) pair(s) re-run, \($0.discarded.count) attempt(s) discarded, \($0.stillFlaggedPairs[1]) still flagged" }.joined(separator: "; "))
+        if discarded > 0 {
+            let all = r.kinds.flatMap { k in k.discarded.map { "\(k.name) c\($0.comparison) r\($0.repetition) #\($0.attempt) (\($0.reason))" } }
+            print("discarded attempts: " + (all.count <= 40 ? all.joined(separator: ", ") : all.prefix(40).joined(separator: ", ") + ", ... (\(all.count) in all; every one in the JSON report)"))
+        }
         print("A/A: alarms in either direction are false alarms (goal <= 5%); slowdowns: alarms in the slower direction are detections (goal >= 95% at 10%). Runs: every kind's pair (original, kind) back to back, ABBA. Realised: pairs = median over all pairs of base/variant - 1; sets = median over comparisons of median base / median variant - 1.")
         if let output { try ResultsFile.write(r, to: output); print("wrote \(output)") }
+    }
+
+    /// "+40 B", "+41.3 B".
+    static func bytes(_ x: Double) -> String {
+        abs(x - x.rounded()) < 0.05 ? String(format: "+%.0f B", x) : String(format: "+%.1f B", x)
     }
 }

@@ -99,6 +99,90 @@ import StressHarness
         #expect(Date().timeIntervalSince(t0) < 60)
     }
 
+    /// A "build" that runs `bin`, then marks its first `flagged` results files untrustworthy (the others
+    /// trustworthy, steal 0, so that the machine's own flags cannot disturb the test); counts its runs in `dir/<name>.count`.
+    static func flagging(_ dir: String, name: String, bin: String, flagged: Int) throws -> String {
+        let path = dir + "/\(name).sh"
+        let count = dir + "/\(name).count"
+        try """
+        #!/bin/sh
+        '\(bin)' "$@" || exit $?
+        out=""; prev=""
+        for a in "$@"; do [ "$prev" = "--output" ] && out="$a"; prev="$a"; done
+        n=$(cat '\(count)' 2>/dev/null || echo 0); n=$((n+1)); echo $n > '\(count)'
+        if [ $n -le \(flagged) ]; then
+          sed -i -e 's/"untrustworthy" : false/"reason" : "test flag", "untrustworthy" : true/' -e 's/"stealPercent" : [0-9.eE+-]*/"stealPercent" : 0/' "$out"
+        else
+          sed -i -e 's/"untrustworthy" : true/"untrustworthy" : false/' -e 's/"stealPercent" : [0-9.eE+-]*/"stealPercent" : 0/' "$out"
+        fi
+
+        """.write(toFile: path, atomically: true, encoding: .utf8)
+        chmod(path, 0o755)
+        return path
+    }
+
+    static func runs(_ dir: String, _ name: String) -> Int {
+        Int(((try? String(contentsOfFile: dir + "/\(name).count", encoding: .utf8)) ?? "0").trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+    }
+
+    /// Retries of flagged rounds: a round whose B run is flagged (for a timing metric that gates) runs again,
+    /// at most --retry-flagged times; the discarded attempts are kept aside, listed in ab.json and the output,
+    /// and never read as repetitions; a round still flagged after them stays flagged.
+    @Test func flaggedRoundsAreRetriedBoundedAndListed() throws {
+        let bin = try UserFacingTests.binary()
+        let dir = Self.tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let th = dir + "/t.toml"
+        try "[[rule]]\nmatch = \"throughput/*\"\nrelative = 1000\ngate = true\n".write(toFile: th, atomically: true, encoding: .utf8)
+        let a = try Self.flagging(dir, name: "a", bin: bin, flagged: 0)
+        // B's first two runs are flagged: round 1 runs three times (two retries), rounds 2 and 3 once.
+        let b = try Self.flagging(dir, name: "b", bin: bin, flagged: 2)
+        let (code, out, err) = try UserFacingTests.pagestorm(
+            ["ab", "--a", a, "--b", b, "--rounds", "3", "--retry-flagged", "2", "--thresholds", th, "--output-dir", dir + "/ab"] + Self.runArgs,
+            cwd: repoRoot.path, timeoutS: 300)
+        #expect(code == 0, "\(out)\n\(err)")
+        #expect(Self.runs(dir, "a") == 5 && Self.runs(dir, "b") == 5)
+        let m = try JSONDecoder().decode(ABManifest.self, from: Data(contentsOf: URL(fileURLWithPath: dir + "/ab/ab.json")))
+        #expect(m.retryFlagged == 2 && m.retryOn == "any" && m.stillFlagged == [])
+        #expect(m.discarded == [ABDiscardedAttempt(round: 1, attempt: 1, a: "a/rep-1.flagged-1.json", b: "b/rep-1.flagged-1.json", reason: "B: test flag"),
+                                ABDiscardedAttempt(round: 1, attempt: 2, a: "a/rep-1.flagged-2.json", b: "b/rep-1.flagged-2.json", reason: "B: test flag")])
+        for f in ["a/rep-1.flagged-1.json", "b/rep-1.flagged-2.json", "b/rep-1.flagged-2.stderr", "b/rep-3.json"] {
+            #expect(FileManager.default.fileExists(atPath: dir + "/ab/" + f), "\(f) missing")
+        }
+        #expect(err.contains("ab: round 1/3 flagged (B: test flag): attempt 1 kept aside"), "\(err)")
+        #expect(out.contains("1 round(s) re-run, 2 attempt(s) discarded") && out.contains("none still flagged"), "\(out)")
+        // The discarded attempts are not repetitions: 3 a side, none flagged, and check pairs them by itself.
+        for side in ["a", "b"] {
+            let reps = try ResultSet.load(dir + "/ab/" + side)[0].reps
+            #expect(reps.count == 3 && !reps.contains { $0.untrustworthy }, "\(reps.map(\.path))")
+        }
+        let (c2, o2, e2) = try UserFacingTests.pagestorm(["check", "--baseline", dir + "/ab/a", dir + "/ab/b", "--thresholds", th], cwd: repoRoot.path)
+        #expect(c2 == 0 && !o2.contains("untrustworthy:"), "\(o2)\n\(e2)")
+
+        // Always flagged, one retry: every round runs twice and stays flagged (it does not decide).
+        let always = try Self.flagging(dir, name: "b2", bin: bin, flagged: 1000)
+        let (code2, out2, err2) = try UserFacingTests.pagestorm(
+            ["ab", "--a", a, "--b", always, "--rounds", "2", "--retry-flagged", "1", "--thresholds", th, "--output-dir", dir + "/ab2"] + Self.runArgs,
+            cwd: repoRoot.path, timeoutS: 300)
+        #expect(code2 == 0, "\(out2)\n\(err2)")
+        #expect(Self.runs(dir, "b2") == 4)
+        let m2 = try JSONDecoder().decode(ABManifest.self, from: Data(contentsOf: URL(fileURLWithPath: dir + "/ab2/ab.json")))
+        #expect(m2.discarded?.map(\.round) == [1, 2] && m2.discarded?.map(\.attempt) == [1, 1] && m2.stillFlagged == [1, 2])
+        #expect(out2.contains("still flagged, not deciding: round(s) 1, 2") && err2.contains("still flagged after 1 retry"), "\(out2)\n\(err2)")
+
+        // No timing metric gates (no thresholds file: timings report): a flag decides nothing, nothing is retried.
+        let (code3, out3, _) = try UserFacingTests.pagestorm(
+            ["ab", "--a", a, "--b", always, "--rounds", "1", "--output-dir", dir + "/ab3"] + Self.runArgs, cwd: repoRoot.path, timeoutS: 300)
+        #expect(code3 == 0 && Self.runs(dir, "b2") == 5 && out3.contains("flagged rounds not retried: no timing metric gates"), "\(out3)")
+        let m3 = try JSONDecoder().decode(ABManifest.self, from: Data(contentsOf: URL(fileURLWithPath: dir + "/ab3/ab.json")))
+        #expect(m3.retryOn == "none" && m3.discarded == [] && m3.retryFlagged == 2)
+        // --retry-flagged 0: never.
+        let (code4, out4, _) = try UserFacingTests.pagestorm(
+            ["ab", "--a", a, "--b", always, "--rounds", "1", "--retry-flagged", "0", "--thresholds", th, "--output-dir", dir + "/ab4"] + Self.runArgs,
+            cwd: repoRoot.path, timeoutS: 300)
+        #expect(code4 == 0 && Self.runs(dir, "b2") == 6 && out4.contains("flagged rounds not retried (--retry-flagged 0)"), "\(out4)")
+    }
+
     @Test func badInputIsRefusedWithExit2() throws {
         let bin = try UserFacingTests.binary()
         for (args, says) in [
@@ -106,6 +190,7 @@ import StressHarness
             (["ab", "--a", bin, "--b", "/nonexistent/pagestorm", "--", "run"], "--b: /nonexistent/pagestorm is not an executable file"),
             (["ab", "--a", bin, "--b", bin, "--rounds", "0", "--", "run"], "--rounds must be 1...100"),
             (["ab", "--a", bin, "--b", bin, "--", "run", "--output", "x.json"], "ab sets --output itself"),
+            (["ab", "--a", bin, "--b", bin, "--retry-flagged", "11", "--", "run"], "--retry-flagged must be 0...10"),
         ] {
             let (code, _, err) = try UserFacingTests.pagestorm(args, cwd: repoRoot.path)
             #expect(code == 2, "\(args)")

@@ -10,18 +10,19 @@ import Testing
         try Workload.load(path: repoRoot.appendingPathComponent("Workloads/gate-timing.toml").path, machine: testMachine)
     }
 
-    static func touch(_ w: Workload) -> Int { w.groups[0].ops[0].touch }
+    /// The bytes the op touches per page on average (the dithered fraction of a word included).
+    static func touch(_ w: Workload) -> Double { GateEval.touchBytes(w.groups[0].ops[0]) }
 
     /// Time per operation as touch grows: a slope per byte plus a step at every
     /// 128-byte line pair (as a prefetcher pairing lines would give), so that
     /// the cost is not linear in the bytes (what broke the old calibration).
     static func model(_ w: Workload) -> GateEval.Sample {
-        let t = Double(touch(w))
+        let t = touch(w)
         let cost = 1 + 0.0015 * (t - 64) + 0.015 * floor(t / 128)
         return GateEval.Sample(opsPerSecond: 1e7 / cost, opsPerCPUSecond: 1e7 / cost)
     }
 
-    static func modelSlowdown(extra: Int, base: Workload) -> Double {
+    static func modelSlowdown(extra: Double, base: Workload) -> Double {
         let b = model(base).opsPerCPUSecond, v = model(GateEval.variant(base, extraTouch: extra)).opsPerCPUSecond
         return (b / v - 1) * 100
     }
@@ -36,19 +37,22 @@ import Testing
         #expect(cal.extras.count == 3 && cal.measured.count == 3)
         for (i, target) in [5.0, 10, 25].enumerated() {
             let truth = Self.modelSlowdown(extra: cal.extras[i], base: w)
-            // What the calibration reports is what the extra costs, and it is close to the target.
-            #expect(abs(cal.measured[i] - truth) < 1e-9)
+            // What the calibration reports is what its verified bytes cost; they are within the tolerance of the
+            // evaluated bytes on the line, and those cost close to the target.
+            #expect(abs(cal.measured[i] - Self.modelSlowdown(extra: cal.verifiedAt[i], base: w)) < 1e-9)
+            #expect(abs(cal.verifiedAt[i] - cal.extras[i]) * cal.fit.slopePercentPerByte <= e.verifyTolerancePercent + 1e-9)
             #expect(abs(truth - target) <= max(1, 0.15 * target), "target \(target)%: +\(cal.extras[i]) B costs \(truth)%")
-            #expect(cal.extras[i] % 8 == 0 && cal.extras[i] >= 8)
+            // Continuous bytes: the line's value at the evaluated bytes is the target itself.
+            #expect(abs(cal.fitted[i] - target) < 1e-9)
         }
         // The old rule (one probe at +1024 bytes, linear per byte) would have missed the 10% target on this model.
         let perByte = Self.modelSlowdown(extra: 1024, base: w) / 1024
-        let old = Self.modelSlowdown(extra: Int((10 / perByte).rounded()), base: w)
+        let old = Self.modelSlowdown(extra: ((10 / perByte).rounded() / 8).rounded(.down) * 8, base: w)
         #expect(abs(old - 10) > 1.5, "the model does not tell the calibrations apart: \(old)%")
         // The probe is recorded first, then the grid, then the verification passes (the reported values).
         #expect(cal.points.first?.extraTouch == 64 && cal.points.first?.stage == "probe")
         #expect(cal.points.filter { $0.stage == "grid" }.count >= 2)
-        for (x, y) in zip(cal.extras, cal.measured) {
+        for (x, y) in zip(cal.verifiedAt, cal.measured) {
             #expect(cal.points.contains { $0.stage == "verify" && $0.extraTouch == x && abs($0.measuredSlowdownPercent - y) < 1e-9 && $0.rounds == e.verificationPairs })
         }
         #expect(cal.fit.slopePercentPerByte > 0)
@@ -72,14 +76,14 @@ import Testing
             let rng = Noise(UInt64(seed))
             var e = GateEval(workload: w)
             e.measureRun = { v in
-                let cost = 1 + 0.0025 * Double(Self.touch(v) - 64)
+                let cost = 1 + 0.0025 * (Self.touch(v) - 64)
                 let m = 1e7 / cost * (1 + 0.03 * rng.gauss()) * (rng.next() < 0.1 ? 1.55 : 1)
                 return GateEval.Sample(opsPerSecond: m, opsPerCPUSecond: m)
             }
             let cal = try e.calibrate()
-            let truth = cal.extras.map { 0.25 * Double($0) }
+            let truth = cal.extras.map { 0.25 * $0 }
             if zip(truth, [5.0, 10, 25]).allSatisfy({ abs($0 - $1) <= ($1 > 20 ? 3 : 2) }) { good += 1 } else {
-                misses.append("seed \(seed): " + zip(cal.extras, truth).map { "+\($0) B \(String(format: "%.1f", $1))%" }.joined(separator: ", "))
+                misses.append("seed \(seed): " + zip(cal.extras, truth).map { String(format: "+%.1f B %.1f%%", $0, $1) }.joined(separator: ", "))
             }
         }
         #expect(good >= 11, "\(misses)")
@@ -95,17 +99,17 @@ import Testing
     @Test func interpolationBetweenMeasuredPoints() {
         typealias P = GateEval.CalibrationPoint
         let pts = [P(extraTouch: 64, measuredSlowdownPercent: 8), P(extraTouch: 128, measuredSlowdownPercent: 24)]
-        #expect(GateEval.interpolate(pts, target: 4, maxExtra: 4000) == 32)     // between the origin and 64
+        #expect(GateEval.interpolate(pts, target: 4, maxExtra: 4000) == 32)     // between the origin and 64 (continuous bytes)
         #expect(GateEval.interpolate(pts, target: 16, maxExtra: 4000) == 96)    // between 64 and 128
         #expect(GateEval.interpolate(pts, target: 48, maxExtra: 4000) == 256)   // through the origin and the largest point
         #expect(GateEval.interpolate(pts, target: 48, maxExtra: 200) == 200)    // at most the page
         // A noisy point that contradicts an earlier one (96 B measured under 64 B): the slowdowns are made
-        // non-decreasing (96 B counts as 8%), so 16% lies halfway between 96 and 128.
+        // non-decreasing (64 and 96 B pooled at 7%), so 16% lies 9/17 of the way from 96 to 128 (continuous bytes).
         let noisy = pts + [P(extraTouch: 96, measuredSlowdownPercent: 6)]
-        #expect(GateEval.interpolate(noisy, target: 16, maxExtra: 4000) == 112)
+        #expect(abs(GateEval.interpolate(noisy, target: 16, maxExtra: 4000) - (96 + 9.0 / 17 * 32)) < 1e-9)
         // Measurements of the same bytes are averaged (64 B: 10%).
         let again = pts + [P(extraTouch: 64, measuredSlowdownPercent: 12)]
-        #expect(GateEval.interpolate(again, target: 6, maxExtra: 4000) == 40)
+        #expect(abs(GateEval.interpolate(again, target: 6, maxExtra: 4000) - 38.4) < 1e-9)
         // The curve: means, pooled where they fall (64 and 96 B: 7%), the origin fixed at 0.
         let c = GateEval.curve(noisy + [P(extraTouch: 32, measuredSlowdownPercent: -1)])
         #expect(c.map(\.x) == [0, 32, 64, 96, 128] && c.map(\.y) == [0, 0, 7, 7, 24])
@@ -149,7 +153,7 @@ import Testing
         let seen = Count()
         e.measureRun = { seen.n += 1; return Self.model($0) }
         let r = try e.run()
-        #expect(r.schema == "pagestorm.gate-eval/3" && r.kinds.map(\.name) == ["A/A", "+5%", "+10%", "+25%"])
+        #expect(r.schema == "pagestorm.gate-eval/4" && r.kinds.map(\.name) == ["A/A", "+5%", "+10%", "+25%"])
         // Calibration: its rounds x 2 runs per point measured; evaluation: 3 x 5 x 4 kinds x 2 runs.
         #expect(seen.n == 2 * r.calibration.map(\.rounds).reduce(0, +) + 3 * 5 * 4 * 2)
         for k in r.kinds {
@@ -161,9 +165,128 @@ import Testing
                 // Noise-free: every rule detects +10% and +25% (+5% may fall under the 5% limit of two rules), and each
                 // slowdown measures what the calibration said.
                 #expect(k.name == "+5%" ? alarms[1] == 3 && alarms[2] == 3 : alarms.allSatisfy { $0 == 3 }, "\(k.name): \(alarms)")
-                #expect(abs(k.measuredSlowdownPercentPerCPU - (k.calibratedSlowdownPercent ?? .nan)) < 1e-9)
-                #expect(abs(k.pairedSlowdownPercent[1] - (k.calibratedSlowdownPercent ?? .nan)) < 1e-9)
+                let truth = Self.modelSlowdown(extra: k.extraTouch, base: w)
+                #expect(abs(k.measuredSlowdownPercentPerCPU - truth) < 1e-9)
+                #expect(abs(k.pairedSlowdownPercent[1] - truth) < 1e-9)
+                // The verification was made at bytes within the tolerance of the evaluated ones.
+                #expect(abs((k.verifiedExtraTouch ?? .nan) - k.extraTouch) < 3)
+                // No run was flagged: nothing retried.
+                #expect(k.retriedPairs == 0 && k.discarded.isEmpty && k.stillFlaggedPairs == [0, 0])
             }
         }
+    }
+
+    /// The variant's bookkeeping: whole words in `touch`, the rest as a dithered fraction; 0 and whole
+    /// words give an ordinary workload (no fraction), so A/A runs the original unchanged.
+    @Test func variantsSplitBytesIntoWordsAndAFraction() throws {
+        let w = try gateWorkload()
+        #expect(GateEval.variant(w, extraTouch: 0) == w)
+        let v16 = GateEval.variant(w, extraTouch: 16)
+        #expect(v16.groups[0].ops[0].touch == 80 && v16.groups[0].ops[0].touchFraction == nil)
+        let v = GateEval.variant(w, extraTouch: 41.5)
+        #expect(v.groups[0].ops[0].touch == 104 && v.groups[0].ops[0].touchFraction == 0.1875)
+        #expect(GateEval.touchBytes(v.groups[0].ops[0]) == 105.5)
+        for x in [0.3, 7.9, 12.25, 100.01] { #expect(abs(GateEval.touchBytes(GateEval.variant(w, extraTouch: x).groups[0].ops[0]) - 64 - x) < 1e-9) }
+        // At most a page: no fraction beyond it.
+        let full = GateEval.variant(w, extraTouch: 5000)
+        #expect(full.groups[0].ops[0].touch == 4096 && full.groups[0].ops[0].touchFraction == nil)
+        let nearly = GateEval.variant(w, extraTouch: 4096 - 64 - 4)
+        #expect(nearly.groups[0].ops[0].touch == 4088 && nearly.groups[0].ops[0].touchFraction == 0.5)
+        // Operations that touch nothing stay untouched.
+        var two = w
+        two.groups[0].ops.append(w.groups[0].ops[0])
+        two.groups[0].ops[1].touch = 0
+        let v2 = GateEval.variant(two, extraTouch: 12)
+        #expect(v2.groups[0].ops[1].touch == 0 && v2.groups[0].ops[1].touchFraction == nil)
+        #expect(v2.groups[0].ops[0].touch == 72 && v2.groups[0].ops[0].touchFraction == 0.5)
+    }
+
+    /// Retries of flagged pairs in the evaluation, on the noise-free model with flags set by a rule:
+    /// the +10% variant's runs are flagged for ops per CPU-second on its 1st, 3rd, 5th ... evaluation run
+    /// (so each pair is run twice), the +25% variant's always (so each pair runs 1 + 2 times and stays
+    /// flagged), the +5% variant's on wall time only (not retried: the retries follow the CPU-second flag).
+    @Test func flaggedPairsAreRetriedCountedAndBounded() throws {
+        let w = try gateWorkload()
+        func setUp(retries: Int) throws -> (GateEval, () -> Int) {
+            var e = GateEval(workload: w)
+            e.comparisons = 3
+            e.reps = 5
+            e.calibrationPairs = 2
+            e.retryFlagged = retries
+            // The model is noise-free, so the calibration is the same every time: learn its bytes and runs first.
+            final class Count: @unchecked Sendable { var n = 0; var ten = 0 }
+            let calCount = Count()
+            var c0 = e
+            c0.measureRun = { calCount.n += 1; return Self.model($0) }
+            let cal = try c0.calibrate()
+            let count = Count()
+            e.measureRun = { v in
+                count.n += 1
+                var m = Self.model(v)
+                guard count.n > calCount.n else { return m }
+                let t = Self.touch(v) - 64
+                if abs(t - cal.extras[2]) < 1e-9 { m.flagged = [false, true]; m.reason = "steal 25.0%" }
+                if abs(t - cal.extras[1]) < 1e-9 {
+                    count.ten += 1
+                    if count.ten % 2 == 1 { m.flagged = [false, true]; m.reason = "steal 12.0%" }
+                }
+                if abs(t - cal.extras[0]) < 1e-9 { m.flagged = [true, false]; m.reason = "worker 0 got 50% of the wall time" }
+                return m
+            }
+            return (e, { count.n - calCount.n })
+        }
+        let (e, evaluationRuns) = try setUp(retries: 2)
+        let r = try e.run()
+        #expect(r.retryFlagged == 2)
+        let k = Dictionary(uniqueKeysWithValues: r.kinds.map { ($0.name, $0) })
+        let pairs = 3 * 5
+        // Every pair once, +10%'s again once each, +25%'s twice more each (the bound).
+        #expect(evaluationRuns() == 2 * (4 * pairs + pairs + 2 * pairs))
+        #expect(k["A/A"]!.retriedPairs == 0 && k["A/A"]!.discarded.isEmpty && k["A/A"]!.stillFlaggedPairs == [0, 0])
+        #expect(k["+5%"]!.retriedPairs == 0 && k["+5%"]!.stillFlaggedPairs == [pairs, 0])
+        #expect(k["+10%"]!.retriedPairs == pairs && k["+10%"]!.discarded.count == pairs && k["+10%"]!.stillFlaggedPairs == [0, 0])
+        #expect(k["+10%"]!.discarded.allSatisfy { $0.attempt == 1 && $0.flagged == ["new"] && $0.reason == "new: steal 12.0%" })
+        #expect(k["+10%"]!.discarded.map { "\($0.comparison).\($0.repetition)" } == (1...3).flatMap { c in (1...5).map { "\(c).\($0)" } })
+        #expect(k["+25%"]!.retriedPairs == pairs && k["+25%"]!.discarded.count == 2 * pairs && k["+25%"]!.stillFlaggedPairs == [0, pairs])
+        #expect(k["+25%"]!.discarded.map(\.attempt) == Array(repeating: [1, 2], count: pairs).flatMap { $0 })
+        // The kept runs: 5 a side per comparison, whatever was discarded.
+        for kind in r.kinds { #expect(kind.base[1].allSatisfy { $0.count == 5 } && kind.new[1].allSatisfy { $0.count == 5 }) }
+        // Decisions: the retried +10% pairs decide (every rule detects it); the +25% pairs still flagged for
+        // CPU time never decide on it unless flags are trusted, and decide on ops/s (not flagged there);
+        // the +5% pairs flagged on wall time decide on CPU time.
+        let rule = { (rs: [GateEval.RuleOutcome], i: Int) in rs[i].alarms }
+        #expect(rule(k["+10%"]!.rulesPerCPU, 4) == 3 && rule(k["+10%"]!.rulesPerCPU, 0) == 3)
+        #expect(rule(k["+25%"]!.rulesPerCPU, 4) == 0 && rule(k["+25%"]!.rulesPerCPU, 0) == 0 && rule(k["+25%"]!.rulesPerCPU, 3) == 3)
+        #expect(rule(k["+25%"]!.rules, 4) == 3)
+        #expect(rule(k["+5%"]!.rules, 4) == 0 && rule(k["+5%"]!.rulesPerCPU, 1) == 3)
+        #expect(r.flaggedRuns == pairs, "the +5% variant's kept runs, flagged on wall time")
+        // Deterministic: the same model gives the same retries.
+        let (e2, _) = try setUp(retries: 2)
+        let r2 = try e2.run()
+        #expect(r2.kinds.map(\.discarded) == r.kinds.map(\.discarded) && r2.kinds.map(\.stillFlaggedPairs) == r.kinds.map(\.stillFlaggedPairs))
+        // --retry-flagged 0: nothing retried; the +10% pairs whose variant run was flagged (its 1st, 3rd, ... run) stay flagged.
+        let (e0, runs0) = try setUp(retries: 0)
+        let r0 = try e0.run()
+        let k0 = Dictionary(uniqueKeysWithValues: r0.kinds.map { ($0.name, $0) })
+        #expect(runs0() == 2 * 4 * pairs)
+        #expect(r0.kinds.allSatisfy { $0.retriedPairs == 0 && $0.discarded.isEmpty })
+        #expect(k0["+10%"]!.stillFlaggedPairs == [0, 8] && k0["+25%"]!.stillFlaggedPairs == [0, pairs])
+        #expect(rule(k0["+10%"]!.rulesPerCPU, 4) == 0, "every comparison holds a flagged pair")
+    }
+
+    @Test func flagRetryIsBounded() throws {
+        // Flagged on attempts 1 and 2, clean on 3: with 2 retries the third counts; with 1 the second stays flagged.
+        final class N { var n = 0 }
+        for (limit, kept, still) in [(2, 3, false), (1, 2, true), (0, 1, true), (5, 3, false)] {
+            let n = N()
+            var told: [Int] = []
+            let o = FlagRetry.attempts(limit: limit, { n.n += 1; return n.n }, flagged: { $0 < 3 ? "flagged \($0)" : nil },
+                                       discard: { x, a, _ in told.append(a); #expect(x == a) })
+            #expect(o.kept == kept && (o.stillFlagged != nil) == still && o.attempts == kept && n.n == kept)
+            #expect(o.discarded.map(\.attempt) == Array(1..<kept) && o.discarded.map(\.reason) == (1..<kept).map { "flagged \($0)" })
+            #expect(told == Array(1..<kept))
+        }
+        #expect(FlagRetry.discardedName("/x/a/rep-3.json", attempt: 2) == "/x/a/rep-3.flagged-2.json")
+        #expect(!ResultSet.isRepFile("rep-3.flagged-2.json") && ResultSet.isRepFile("rep-3.json"))
     }
 }

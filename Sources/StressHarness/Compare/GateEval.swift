@@ -28,6 +28,13 @@ public struct GateEval {
     public var calibrationRounds = 3
     /// Byte counts measured on the calibration grid.
     public var gridPoints = 6
+    /// A target's bytes count as verified when a verification measured bytes within this many points of
+    /// slowdown (on the fitted line) of them; otherwise the next pass measures them.
+    public var verifyTolerancePercent = 0.5
+    /// Extra attempts of an evaluation pair (original, variant) whose run is flagged for operations per
+    /// CPU-second (a partial run, or steal time above the limit), at most, per pair (0: none). A pair still
+    /// flagged after them stays flagged and does not decide (as before). Every discarded attempt is listed.
+    public var retryFlagged = FlagRetry.defaultRetries
     public var log: (String) -> Void = { _ in }
     /// How one run is measured (tests put a model here; nil: a real run).
     public var measureRun: ((Workload) throws -> Sample)?
@@ -41,15 +48,33 @@ public struct GateEval {
         public var rate: Double
     }
 
+    /// An evaluation pair's attempt that was discarded because a run of it was flagged (and re-run).
+    public struct DiscardedAttempt: Codable, Sendable, Equatable {
+        /// Comparison and repetition (from 1) of the pair, and the attempt (1: the first run of the pair).
+        public var comparison: Int
+        public var repetition: Int
+        public var attempt: Int
+        /// The two runs: [0] ops/s, [1] ops per CPU-second.
+        public var base: [Double]
+        public var new: [Double]
+        /// Which runs were flagged ("base", "new") and why.
+        public var flagged: [String]
+        public var reason: String
+    }
+
     public struct Kind: Codable, Sendable {
         /// "A/A" or "+10%".
         public var name: String
         public var targetSlowdownPercent: Double
-        /// The extra touch bytes that were calibrated to cost that.
-        public var extraTouch: Int
-        /// What the calibration's verification pass measured for that extra (the realised step before the
-        /// evaluation: median of `verificationPairs` interleaved pair ratios, ops per CPU-second; nil for A/A).
+        /// The extra touch bytes per page that were calibrated to cost that (a fraction of an 8-byte
+        /// word is dithered over the allocations: `OpSpec.touchFraction`).
+        public var extraTouch: Double
+        /// What the calibration's verification measured (the realised step before the evaluation:
+        /// median of `verificationPairs` interleaved pair ratios, ops per CPU-second; nil for A/A) ...
         public var calibratedSlowdownPercent: Double?
+        /// ... at these extra bytes (the verified bytes nearest `extraTouch`; within `verifyTolerancePercent`
+        /// of it on the line unless the passes ran out).
+        public var verifiedExtraTouch: Double?
         /// What the calibration's straight-line fit predicted for that extra (nil for A/A).
         public var fitSlowdownPercent: Double?
         /// The realised step in the evaluation's own runs: median over every pair (all comparisons) of
@@ -62,6 +87,11 @@ public struct GateEval {
         /// The same on operations per CPU-second of the workers.
         public var measuredSlowdownPercentPerCPU: Double
         public var rulesPerCPU: [RuleOutcome]
+        /// Pairs re-run because a run was flagged for ops per CPU-second, and the attempts discarded
+        /// (in run order); pairs still flagged after `retryFlagged` extra attempts ([0] ops/s, [1] ops per CPU-second).
+        public var retriedPairs: Int
+        public var discarded: [DiscardedAttempt]
+        public var stillFlaggedPairs: [Int]
         /// The runs, [metric][comparison][repetition] ([0] ops/s, [1] ops per CPU-second): the original's, and this kind's (repetition i of the two adjacent in time).
         public var base: [[[Double]]]
         public var new: [[[Double]]]
@@ -69,13 +99,13 @@ public struct GateEval {
 
     /// One calibration measurement: extra touch bytes and the slowdown they cost (ops per CPU-second).
     public struct CalibrationPoint: Codable, Sendable, Equatable {
-        public var extraTouch: Int
+        public var extraTouch: Double
         public var measuredSlowdownPercent: Double
         /// "probe", "grid" or "verify".
         public var stage: String
         /// Interleaved rounds (pairs) the measurement is the median of.
         public var rounds: Int
-        public init(extraTouch: Int, measuredSlowdownPercent: Double, stage: String = "grid", rounds: Int = 1) {
+        public init(extraTouch: Double, measuredSlowdownPercent: Double, stage: String = "grid", rounds: Int = 1) {
             self.extraTouch = extraTouch
             self.measuredSlowdownPercent = measuredSlowdownPercent
             self.stage = stage
@@ -91,7 +121,7 @@ public struct GateEval {
     }
 
     public struct Report: Codable, Sendable {
-        public var schema = "pagestorm.gate-eval/3"
+        public var schema = "pagestorm.gate-eval/4"
         public var startedAt: String
         public var machine: MachineInfo
         public var workload: String
@@ -102,7 +132,10 @@ public struct GateEval {
         public var calibration: [CalibrationPoint]
         public var calibrationFit: CalibrationFit
         public var kinds: [Kind]
+        /// Kept runs flagged on wall time (ops/s).
         public var flaggedRuns: Int
+        /// The bound on extra attempts per flagged pair (`--retry-flagged`).
+        public var retryFlagged: Int
         public var wallSeconds: Double
     }
 
@@ -149,17 +182,27 @@ public struct GateEval {
         PairedRule().decide(base: base, new: new)
     }
 
-    /// The workload with `extraTouch` more bytes touched per page by every touching alloc operation (at most a page).
-    public static func variant(_ w: Workload, extraTouch: Int) -> Workload {
+    /// The workload with `extraTouch` more bytes touched per page, on average, by every touching alloc
+    /// operation (at most a page): whole 8-byte words in `touch`, the rest as `touchFraction` of one more
+    /// word, dithered over the allocations without a random draw. 0 (or a whole number of words) leaves
+    /// `touchFraction` nil, so such a variant is an ordinary workload.
+    public static func variant(_ w: Workload, extraTouch: Double) -> Workload {
         var w = w
         let page = w.memory.pageSize
         for g in w.groups.indices {
             for i in w.groups[g].ops.indices where w.groups[g].ops[i].kind == .alloc && w.groups[g].ops[i].touch > 0 {
-                w.groups[g].ops[i].touch = min(page, (w.groups[g].ops[i].touch + extraTouch) / 8 * 8)
+                let bytes = min(Double(page), Double(w.groups[g].ops[i].touch) + max(0, extraTouch))
+                let words = (bytes / 8).rounded(.down)
+                let fraction = bytes / 8 - words
+                w.groups[g].ops[i].touch = Int(words) * 8
+                w.groups[g].ops[i].touchFraction = HotOp.q32(fraction) != 0 && Int(words) * 8 + 8 <= page ? fraction : nil
             }
         }
         return w
     }
+
+    /// The bytes an op touches per page on average: `touch` plus its dithered fraction of a word.
+    public static func touchBytes(_ op: OpSpec) -> Double { Double(op.touch) + 8 * (op.touchFraction ?? 0) }
 
     /// One run: operations/s, operations per CPU-second of the workers, and whether it flagged itself untrustworthy.
     public struct Sample: Sendable {
@@ -167,10 +210,13 @@ public struct GateEval {
         public var opsPerCPUSecond: Double
         /// Per metric ([0] ops/s, [1] ops per CPU-second): flagged?
         public var flagged: [Bool]
-        public init(opsPerSecond: Double, opsPerCPUSecond: Double, flagged: [Bool] = [false, false]) {
+        /// Why it is flagged (the noise report's reason, or "partial run"), when it is.
+        public var reason: String?
+        public init(opsPerSecond: Double, opsPerCPUSecond: Double, flagged: [Bool] = [false, false], reason: String? = nil) {
             self.opsPerSecond = opsPerSecond
             self.opsPerCPUSecond = opsPerCPUSecond
             self.flagged = flagged
+            self.reason = reason
         }
     }
 
@@ -185,19 +231,24 @@ public struct GateEval {
         let flagged = Self.isFlagged(r)
         let cpuNs = r.noise?.workers.reduce(0) { $0 + $1.cpuNs } ?? 0
         // As compare does: operations per CPU-second are flagged only by a partial run or steal time.
-        let cpuFlagged = r.status.partial || (r.noise?.stealPercent ?? 0) > NoiseReport.maxStealPercent
+        let steal = r.noise?.stealPercent ?? 0
+        let cpuFlagged = r.status.partial || steal > NoiseReport.maxStealPercent
+        var reasons: [String] = []
+        if r.status.partial { reasons.append("partial run") }
+        if steal > NoiseReport.maxStealPercent { reasons.append(String(format: "steal %.1f%%", steal)) }
+        if let why = r.noise?.reason, r.noise?.untrustworthy == true, !(steal > NoiseReport.maxStealPercent) { reasons.append(why) }
         return Sample(opsPerSecond: r.throughput.operationsPerSecond,
                       opsPerCPUSecond: cpuNs > 0 ? Double(r.throughput.operations) / (Double(cpuNs) / 1e9) : r.throughput.operationsPerSecond,
-                      flagged: [flagged, cpuFlagged])
+                      flagged: [flagged, cpuFlagged], reason: reasons.isEmpty ? nil : reasons.joined(separator: "; "))
     }
 
     /// Hook for noise flags (set when results carry them).
     static func isFlagged(_ r: RunResult) -> Bool { r.status.partial || (r.noise?.untrustworthy ?? false) }
 
     /// The most extra touch bytes: until the largest touching operation touches a whole page.
-    var maxExtraTouch: Int {
+    var maxExtraTouch: Double {
         let touches = workload.groups.flatMap { $0.ops.filter { $0.kind == .alloc && $0.touch > 0 }.map(\.touch) }
-        return max(8, (workload.memory.pageSize - (touches.min() ?? 0)) / 8 * 8)
+        return Double(max(8, workload.memory.pageSize - (touches.min() ?? 0)))
     }
 
     /// `calibrationPairs` rounds, each the original and every extra back to
@@ -205,7 +256,7 @@ public struct GateEval {
     /// rounds of (base / variant - 1) in %, on operations per CPU-second (other jobs'
     /// preemption does not move it; a shift of the machine's speed between
     /// rounds hits both runs of a round alike).
-    func slowdownsOf(_ extras: [Int], rounds: Int? = nil) throws -> [Double] {
+    func slowdownsOf(_ extras: [Double], rounds: Int? = nil) throws -> [Double] {
         var ratios = [[Double]](repeating: [], count: extras.count)
         for p in 0..<max(1, rounds ?? calibrationPairs) {
             for k in (p % 2 == 0 ? Array(extras.indices) : Array(extras.indices.reversed())) {
@@ -221,14 +272,14 @@ public struct GateEval {
     /// The calibration curve: per measured byte count, the mean of its
     /// measurements, made non-decreasing in the bytes by pooling adjacent
     /// violators (weighted by how often each was measured), from the origin (0 bytes: 0%).
-    public static func curve(_ points: [CalibrationPoint]) -> [(x: Int, y: Double)] {
-        var sums: [Int: (sum: Double, n: Int)] = [:]
+    public static func curve(_ points: [CalibrationPoint]) -> [(x: Double, y: Double)] {
+        var sums: [Double: (sum: Double, n: Int)] = [:]
         for p in points where p.extraTouch > 0 {
             sums[p.extraTouch, default: (0, 0)].sum += p.measuredSlowdownPercent
             sums[p.extraTouch, default: (0, 0)].n += 1
         }
         // Blocks of pooled points: the origin's weight is infinite (it is not measured, it is 0).
-        var blocks: [(xs: [Int], y: Double, w: Double)] = [([0], 0, .infinity)]
+        var blocks: [(xs: [Double], y: Double, w: Double)] = [([0], 0, .infinity)]
         for x in sums.keys.sorted() {
             let (sum, n) = sums[x]!
             blocks.append(([x], sum / Double(n), Double(n)))
@@ -241,23 +292,23 @@ public struct GateEval {
         return blocks.flatMap { b in b.xs.map { (x: $0, y: b.y) } }
     }
 
-    /// The extra bytes (a multiple of 8, 8...max) that should cost `target`%
-    /// on the curve of the measured points: interpolated linearly between the
-    /// two points around the target, or extrapolated through the origin and the largest point.
-    public static func interpolate(_ points: [CalibrationPoint], target: Double, maxExtra: Int) -> Int {
+    /// The extra bytes (1...max) that should cost `target`% on the curve of the
+    /// measured points: interpolated linearly between the two points around the
+    /// target, or extrapolated through the origin and the largest point. (The
+    /// calibration uses it for the probe's guess of the grid's range.)
+    public static func interpolate(_ points: [CalibrationPoint], target: Double, maxExtra: Double) -> Double {
         let c = curve(points)
         var e: Double
         if let i = c.firstIndex(where: { $0.y >= target }), i > 0 {
-            let (x0, y0, x1, y1) = (Double(c[i - 1].x), c[i - 1].y, Double(c[i].x), c[i].y)
+            let (x0, y0, x1, y1) = (c[i - 1].x, c[i - 1].y, c[i].x, c[i].y)
             e = y1 > y0 ? x0 + (target - y0) / (y1 - y0) * (x1 - x0) : x1
         } else if c.first.map({ $0.y >= target }) == true {
-            e = 8
+            e = 1
         } else {
-            let (x1, y1) = (Double(c.last!.x), c.last!.y)
-            e = y1 > 0 ? x1 * target / y1 : Double(maxExtra)
+            let (x1, y1) = (c.last!.x, c.last!.y)
+            e = y1 > 0 ? x1 * target / y1 : maxExtra
         }
-        e = (e / 8).rounded() * 8
-        return Int(min(Double(maxExtra), max(8, e)))
+        return min(maxExtra, max(1, e))
     }
 
     /// Weighted least squares (weight: rounds) of slowdown on extra bytes over the points. nil: fewer
@@ -265,7 +316,7 @@ public struct GateEval {
     public static func fit(_ points: [CalibrationPoint]) -> CalibrationFit? {
         let ps = points.filter { $0.extraTouch > 0 }
         guard Set(ps.map(\.extraTouch)).count >= 2 else { return nil }
-        let w = ps.map { Double(max(1, $0.rounds)) }, x = ps.map { Double($0.extraTouch) }, y = ps.map(\.measuredSlowdownPercent)
+        let w = ps.map { Double(max(1, $0.rounds)) }, x = ps.map(\.extraTouch), y = ps.map(\.measuredSlowdownPercent)
         let sw = w.reduce(0, +)
         let mx = zip(w, x).map { $0 * $1 }.reduce(0, +) / sw, my = zip(w, y).map { $0 * $1 }.reduce(0, +) / sw
         var sxy = 0.0, sxx = 0.0
@@ -276,71 +327,77 @@ public struct GateEval {
     }
 
     /// Finds, per target slowdown, the extra touch bytes that cost it on this
-    /// machine, and measures what they realise:
+    /// machine, and measures what they realise. Byte counts are continuous (a
+    /// fraction of an 8-byte word is dithered over the allocations, see `variant`):
     /// 1. a probe (64 bytes, doubled while it costs under 8%);
-    /// 2. a grid of `gridPoints` byte counts from a fifth to 1.2 times the
-    ///    bytes the probe suggests for the largest target, measured in one
-    ///    interleaved set (`calibrationPairs` rounds);
+    /// 2. a grid of `gridPoints` byte counts (whole bytes) from a fifth to 1.2
+    ///    times the bytes the probe suggests for the largest target, measured in
+    ///    one interleaved set (`calibrationPairs` rounds);
     /// 3. a straight line fitted to every point (weighted by rounds), which
     ///    pools the noise of all of them; per target its bytes on the line;
     /// 4. verification: those bytes measured again (`verificationPairs` rounds,
-    ///    all targets interleaved), the line refitted with them, and again
-    ///    while that moves a target to bytes not verified yet (up to
-    ///    `calibrationRounds` passes, then one more for bytes still unverified).
+    ///    all targets interleaved), the line refitted with them; a pass again for
+    ///    the targets whose bytes the refitted line moved by more than
+    ///    `verifyTolerancePercent` points of slowdown from every verified byte
+    ///    count (at most `calibrationRounds` passes).
     /// Every measurement is the median of its rounds' pair ratios (robust to the pairs a speed phase
     /// splits); the line pools their noise, the verification reports what the chosen bytes realise.
-    /// Per target the bytes of the final line are evaluated; reported with
-    /// their verified slowdown (the realised step) and the line's value.
-    public func calibrate() throws -> (extras: [Int], measured: [Double], fitted: [Double], points: [CalibrationPoint], fit: CalibrationFit) {
+    /// Per target the bytes of the final line are evaluated (the line's value there is the target,
+    /// unless clamped); reported with the verified measurement nearest them and its bytes.
+    public func calibrate() throws -> (extras: [Double], measured: [Double], verifiedAt: [Double], fitted: [Double], points: [CalibrationPoint], fit: CalibrationFit) {
         let maxExtra = maxExtraTouch
+        func b(_ x: Double) -> String { x == x.rounded() ? String(format: "+%.0f B", x) : String(format: "+%.1f B", x) }
         var points: [CalibrationPoint] = []
         var probe = min(64, maxExtra), s = 0.0
         while true {
             s = try slowdownsOf([probe])[0]
             points.append(CalibrationPoint(extraTouch: probe, measuredSlowdownPercent: s, stage: "probe", rounds: calibrationPairs))
-            log(String(format: "calibration probe: +%d touch bytes cost %+.1f%%", probe, s))
+            log(String(format: "calibration probe: %@ touch bytes cost %+.1f%%", b(probe), s))
             if s >= 8 || probe >= maxExtra { break }
             probe = min(maxExtra, probe * 2)
         }
         guard s > 0.5 else {
-            throw InstructionsError(message: "gate-eval: +\(probe) touch bytes cost " + String(format: "%+.1f%%", s) + " on \(workload.name): no slowdown to calibrate on")
+            throw InstructionsError(message: "gate-eval: \(b(probe)) touch bytes cost " + String(format: "%+.1f%%", s) + " on \(workload.name): no slowdown to calibrate on")
         }
-        func round8(_ e: Double) -> Int { Int(min(Double(maxExtra), max(8, (e / 8).rounded() * 8))) }
-        // The grid: up to 1.2 times the bytes the probe suggests for the largest target.
-        let top = Double(Self.interpolate(points, target: slowdowns.max() ?? 25, maxExtra: maxExtra)) * 1.2
+        func clamp(_ e: Double) -> Double { min(maxExtra, max(1, e)) }
+        // The grid: up to 1.2 times the bytes the probe suggests for the largest target, whole bytes.
+        let top = Self.interpolate(points, target: slowdowns.max() ?? 25, maxExtra: maxExtra) * 1.2
         let n = max(2, gridPoints)
-        var grid = Array(Set((1...n).map { round8(top * Double($0) / Double(n)) })).sorted()
+        var grid = Array(Set((1...n).map { clamp((top * Double($0) / Double(n)).rounded()) })).sorted()
         if grid.count < 2 { grid = Array(Set([8, 16, probe].map { min($0, maxExtra) })).sorted() }
         let gm = try slowdownsOf(grid)
         for (e, m) in zip(grid, gm) { points.append(CalibrationPoint(extraTouch: e, measuredSlowdownPercent: m, stage: "grid", rounds: calibrationPairs)) }
-        log("calibration grid: " + zip(grid, gm).map { String(format: "+%d B %+.1f%%", $0, $1) }.joined(separator: ", "))
+        log("calibration grid: " + zip(grid, gm).map { b($0) + String(format: " %+.1f%%", $1) }.joined(separator: ", "))
         guard let firstLine = Self.fit(points) else {
-            throw InstructionsError(message: "gate-eval: the calibration grid of \(workload.name) (" + zip(grid, gm).map { String(format: "+%d B %+.1f%%", $0, $1) }.joined(separator: ", ") + ") shows no slowdown growing with touch bytes")
+            throw InstructionsError(message: "gate-eval: the calibration grid of \(workload.name) (" + zip(grid, gm).map { b($0) + String(format: " %+.1f%%", $1) }.joined(separator: ", ") + ") shows no slowdown growing with touch bytes")
         }
         log(String(format: "calibration fit: slowdown = %+.2f%% + %.3f%% per byte", firstLine.interceptPercent, firstLine.slopePercentPerByte))
         // Verification: the bytes the line gives each target, measured; the line refitted with them; again
-        // while it moves a target's bytes to ones not verified yet (at most `calibrationRounds` passes, then
-        // one more for bytes still unverified).
+        // for the targets it moves by more than the tolerance from every verified byte count.
         var line = firstLine
-        var verified: [Int: (sum: Double, rounds: Int)] = [:]
-        var chosen = slowdowns.map { round8(line.bytes(for: $0)) }
-        for pass in 0...max(1, calibrationRounds) {
-            let todo = Array(Set(chosen)).filter { verified[$0] == nil }.sorted()
+        var verified: [(x: Double, slowdown: Double)] = []
+        func nearestVerified(_ x: Double) -> (x: Double, slowdown: Double)? {
+            verified.min { abs($0.x - x) < abs($1.x - x) }
+        }
+        var chosen = slowdowns.map { clamp(line.bytes(for: $0)) }
+        for pass in 0..<max(1, calibrationRounds) {
+            let tolerance = verifyTolerancePercent / line.slopePercentPerByte
+            var todo: [Double] = []
+            for x in chosen where !(nearestVerified(x).map { abs($0.x - x) <= tolerance } ?? false) && !todo.contains(x) { todo.append(x) }
             if todo.isEmpty { break }
             let ms = try slowdownsOf(todo, rounds: verificationPairs)
             for (x, m) in zip(todo, ms) {
-                verified[x, default: (0, 0)].sum += m * Double(verificationPairs)
-                verified[x, default: (0, 0)].rounds += verificationPairs
+                verified.append((x, m))
                 points.append(CalibrationPoint(extraTouch: x, measuredSlowdownPercent: m, stage: "verify", rounds: verificationPairs))
             }
-            log("calibration verification \(pass + 1): " + zip(todo, ms).map { String(format: "+%d B %+.1f%%", $0, $1) }.joined(separator: ", "))
+            log("calibration verification \(pass + 1): " + zip(todo, ms).map { b($0) + String(format: " %+.1f%%", $1) }.joined(separator: ", "))
             if let l = Self.fit(points) { line = l }
-            if pass < max(1, calibrationRounds) { chosen = slowdowns.map { round8(line.bytes(for: $0)) } }
+            chosen = slowdowns.map { clamp(line.bytes(for: $0)) }
         }
         log(String(format: "calibration fit with the verification: slowdown = %+.2f%% + %.3f%% per byte", line.interceptPercent, line.slopePercentPerByte))
-        let measured = chosen.map { x in verified[x].map { $0.sum / Double($0.rounds) } ?? .nan }
-        let fitted = chosen.map { line.interceptPercent + line.slopePercentPerByte * Double($0) }
-        return (chosen, measured, fitted, points, line)
+        let near = chosen.map { nearestVerified($0) }
+        let fitted = chosen.map { line.interceptPercent + line.slopePercentPerByte * $0 }
+        return (chosen, near.map { $0?.slowdown ?? .nan }, near.map { $0?.x ?? .nan }, fitted, points, line)
     }
 
     public func run() throws -> Report {
@@ -356,16 +413,37 @@ public struct GateEval {
         // Per kind, per metric, per comparison: was a run of the pair flagged?
         var flaggedCmp = [[[Bool]]](repeating: [[Bool]](repeating: [Bool](repeating: false, count: comparisons), count: 2), count: kindsW.count)
         var flaggedRuns = 0
+        var retried = [Int](repeating: 0, count: kindsW.count)
+        var discarded = [[DiscardedAttempt]](repeating: [], count: kindsW.count)
+        var stillFlagged = [[Int]](repeating: [0, 0], count: kindsW.count)
         for c in 0..<comparisons {
             for r in 0..<reps {
                 // Every kind's pair back to back; the order within pairs and of the kinds flips every repetition (ABBA).
                 for k in (r % 2 == 0 ? Array(kindsW.indices) : Array(kindsW.indices.reversed())) {
-                    for side in (r % 2 == 0 ? [0, 1] : [1, 0]) {
-                        let m = try measure(side == 0 ? workload : kindsW[k])
+                    // A pair with a run flagged for ops per CPU-second is run again (at most `retryFlagged` times).
+                    let pair = try FlagRetry.attempts(limit: retryFlagged) { () throws -> [Sample] in
+                        var m = [Sample](repeating: Sample(opsPerSecond: 0, opsPerCPUSecond: 0), count: 2)
+                        for side in (r % 2 == 0 ? [0, 1] : [1, 0]) { m[side] = try measure(side == 0 ? workload : kindsW[k]) }
+                        return m
+                    } flagged: { m in
+                        let sides = [0, 1].filter { m[$0].flagged[1] }
+                        return sides.isEmpty ? nil : sides.map { (i: Int) -> String in (i == 0 ? "base" : "new") + ": " + (m[i].reason ?? "flagged") }.joined(separator: "; ")
+                    }
+                    if pair.discarded.count > 0 { retried[k] += 1 }
+                    for (a, (m, reason)) in pair.discarded.enumerated() {
+                        discarded[k].append(DiscardedAttempt(comparison: c + 1, repetition: r + 1, attempt: a + 1,
+                                                             base: [m[0].opsPerSecond, m[0].opsPerCPUSecond], new: [m[1].opsPerSecond, m[1].opsPerCPUSecond],
+                                                             flagged: [0, 1].filter { m[$0].flagged[1] }.map { $0 == 0 ? "base" : "new" }, reason: reason))
+                    }
+                    for mi in 0..<2 where pair.kept[0].flagged[mi] || pair.kept[1].flagged[mi] {
+                        flaggedCmp[k][mi][c] = true
+                        stillFlagged[k][mi] += 1
+                    }
+                    for side in 0..<2 {
+                        let m = pair.kept[side]
                         if m.flagged[0] { flaggedRuns += 1 }
                         for (mi, x) in [m.opsPerSecond, m.opsPerCPUSecond].enumerated() {
                             if side == 0 { base[k][mi][c].append(x) } else { new[k][mi][c].append(x) }
-                            if m.flagged[mi] { flaggedCmp[k][mi][c] = true }
                         }
                     }
                 }
@@ -391,13 +469,16 @@ public struct GateEval {
             let target = k == 0 ? 0 : slowdowns[k - 1]
             kinds.append(Kind(name: k == 0 ? "A/A" : String(format: "+%.0f%%", target), targetSlowdownPercent: target,
                               extraTouch: k == 0 ? 0 : cal.extras[k - 1], calibratedSlowdownPercent: k == 0 ? nil : cal.measured[k - 1],
+                              verifiedExtraTouch: k == 0 ? nil : cal.verifiedAt[k - 1],
                               fitSlowdownPercent: k == 0 ? nil : cal.fitted[k - 1], pairedSlowdownPercent: [paired(k, 0), paired(k, 1)],
                               measuredSlowdownPercent: measured(k, 0), rules: outcome(k, 0, worseOnly: k > 0),
                               measuredSlowdownPercentPerCPU: measured(k, 1), rulesPerCPU: outcome(k, 1, worseOnly: k > 0),
+                              retriedPairs: retried[k], discarded: discarded[k], stillFlaggedPairs: stillFlagged[k],
                               base: base[k], new: new[k]))
         }
         return Report(startedAt: ISO8601DateFormatter().string(from: t0), machine: .current(), workload: workload.name,
                       durationMs: workload.run.durationMs ?? 0, reps: reps, comparisons: comparisons,
-                      calibration: cal.points, calibrationFit: cal.fit, kinds: kinds, flaggedRuns: flaggedRuns, wallSeconds: Date().timeIntervalSince(t0))
+                      calibration: cal.points, calibrationFit: cal.fit, kinds: kinds, flaggedRuns: flaggedRuns, retryFlagged: retryFlagged,
+                      wallSeconds: Date().timeIntervalSince(t0))
     }
 }

@@ -14,9 +14,20 @@ public struct ABManifest: Codable, Sendable {
     /// Pairing key (file name without .json) of each round: ["rep-1", ...].
     public var pairs: [String]
     public var command: [String]
+    /// `--retry-flagged`: extra attempts per round at most when a run of the round is flagged for a timing
+    /// metric that decides (nil: a manifest written before retries existed).
+    public var retryFlagged: Int?
+    /// Which flag made a round run again ("none": no timing metric gates, so no round is retried; "cpu-time";
+    /// "any"), decided from the first results file and the thresholds.
+    public var retryOn: String?
+    /// Every attempt discarded because a run of it was flagged, in run order (its files were renamed
+    /// `rep-N.flagged-K.json`); rounds still flagged after their retries (they stay flagged and do not decide).
+    public var discarded: [ABDiscardedAttempt]?
+    public var stillFlagged: [Int]?
 
-    public init(a: String, b: String, rounds: Int, order: [String], pairs: [String], command: [String]) {
+    public init(a: String, b: String, rounds: Int, order: [String], pairs: [String], command: [String], retryFlagged: Int? = nil) {
         self.a = a; self.b = b; self.rounds = rounds; self.order = order; self.pairs = pairs; self.command = command
+        self.retryFlagged = retryFlagged
     }
 
     /// The manifest that says BASE and NEW are the two sides of one `ab` run: both are

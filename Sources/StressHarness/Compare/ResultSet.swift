@@ -112,9 +112,11 @@ public enum ResultSet {
     }
 
     /// A results file of a directory: not hidden (a sweep's temporaries), not a sweep's kept-aside partial
-    /// (`rep-N.partial-PID.json`) or failure record (`rep-N.failed.json`).
+    /// (`rep-N.partial-PID.json`) or failure record (`rep-N.failed.json`), not an attempt `pagestorm ab`
+    /// discarded because a run of it was flagged (`rep-N.flagged-K.json`, listed in ab.json).
     static func isRepFile(_ name: String) -> Bool {
         name.hasSuffix(".json") && !name.hasPrefix(".") && !name.contains(".partial-") && !name.hasSuffix(".failed.json")
+            && !name.contains(".flagged-")
     }
 
     /// A file in a directory: other pagestorm files (a sweep manifest, a debate table) are skipped.

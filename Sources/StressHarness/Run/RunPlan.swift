@@ -194,6 +194,8 @@ struct RunPlan {
                     if let offset = op.nodeOffset, let own = ownNode {
                         spec.node = (own + offset) % topology.nodeCount
                     }
+                    // The dithered extra word (gate-eval's variants) must fit in the page: else no fraction.
+                    if (spec.touchFraction ?? 0) > 0 && spec.touch + 8 > w.memory.pageSize { spec.touchFraction = nil }
                     var plan = OpPlan(spec: spec, gfp: gfp, allocClassByOrder: byOrder, lockIndex: op.lock.flatMap { lockIndex[$0] } ?? -1, ring: r)
                     if op.kind == .alloc && w.harness.callerLoop && gfp.contains(.noFail) {
                         plan.callerLoop = true

@@ -22,6 +22,10 @@ struct HotOp {
     var lockIndex: Int
     /// 8-byte words written into each block and verified at its free.
     var touchWords: Int
+    /// `OpSpec.touchFraction` in 2^-32 steps (0: off): how often an allocation touches one word more.
+    var touchFractionQ32: UInt32
+    /// The dither's accumulator: an allocation touches one more word when adding the fraction carries.
+    var touchAccumulator: UInt32
     /// The preferred node (nil: the worker's policy or its CPU's node).
     var node: NodeID?
     /// The hand-off ring its blocks go to (-1: freed by this worker).
@@ -59,6 +63,8 @@ extension HotOp {
         limit = s.kind == .consume ? (s.batch ?? 16) : (s.batch ?? s.live ?? 1)
         lockIndex = p.lockIndex
         touchWords = s.touch / 8
+        touchFractionQ32 = HotOp.q32(s.touchFraction ?? 0)
+        touchAccumulator = 0
         node = s.node.map(NodeID.init)
         ring = p.ring
         self.pool = pool
@@ -69,6 +75,24 @@ extension HotOp {
         initial = s.initial
         reserve = p.reserve
         callerLoop = p.callerLoop
+    }
+
+    /// A fraction in [0, 1) in 2^-32 steps, rounded (0 when it rounds to 0 or is not a fraction).
+    static func q32(_ f: Double) -> UInt32 {
+        guard f.isFinite, f > 0, f < 1 else { return 0 }
+        return UInt32(min((f * 4_294_967_296).rounded(), 4_294_967_295))
+    }
+
+    /// The words the next allocation touches: `touchWords`, plus one when the
+    /// fraction's accumulator carries (a deterministic dither: no random draw,
+    /// so the run's random sequence and its exact counters do not change).
+    /// Without a fraction it is `touchWords`, one compare more.
+    @inline(__always)
+    mutating func nextTouchWords() -> Int {
+        guard touchFractionQ32 != 0 else { return touchWords }
+        let (sum, carry) = touchAccumulator.addingReportingOverflow(touchFractionQ32)
+        touchAccumulator = sum
+        return carry ? touchWords &+ 1 : touchWords
     }
 
     /// Frees what `init` allocated.

@@ -85,7 +85,7 @@ extension Worker {
     /// A block just allocated: written (touch), then held, or handed to the LRU.
     @inline(__always)
     mutating func got(_ op: UnsafeMutablePointer<HotOp>, _ b: B.Block) -> H? {
-        let words = op.pointee.touchWords
+        let words = op.pointee.nextTouchWords()
         if let kind = op.pointee.reclaimKind {
             if words > 0 { _ = touch(b, words: words) }
             lru(b, kind: kind)

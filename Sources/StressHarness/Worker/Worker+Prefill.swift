@@ -22,8 +22,9 @@ extension Worker {
                     failures += 1
                     continue
                 }
-                let tag = touch(b, words: op.touchWords)
-                mem.pools[op.pool].pushBack(H(block: b, tag: tag, words: op.touchWords))
+                let words = mem.ops[i].nextTouchWords()
+                let tag = touch(b, words: words)
+                mem.pools[op.pool].pushBack(H(block: b, tag: tag, words: words))
                 heldPages &+= 1 &<< backend.order(of: b)
             }
         }
@@ -36,7 +37,7 @@ extension Worker {
                     failures += 1
                     continue
                 }
-                _ = touch(b, words: op.touchWords)
+                _ = touch(b, words: mem.ops[i].nextTouchWords())
                 lru(b, kind: op.reclaimKind!)
                 made += 1
             }

@@ -197,6 +197,17 @@ public struct OpSpec: Codable, Sendable, Equatable {
     public var freeOn: String?
     /// Bytes written (and checked before the free) at the start of every page.
     public var touch: Int
+    /// Not read from workload files: set only by `pagestorm gate-eval`'s
+    /// variants (`GateEval.variant`), so that an injected slowdown can be any
+    /// number of bytes, not only whole 8-byte words. A fraction f (0 < f < 1)
+    /// of one more 8-byte word, on average over this op's allocations: each
+    /// allocation touches `touch / 8` or `touch / 8 + 1` words (every page of
+    /// the block the same), chosen without a random draw by an accumulator
+    /// per worker and op (allocation k gets the extra word when
+    /// floor((k + 1) f) > floor(k f), f in 2^-32 steps), so that over N
+    /// allocations the extra words number floor(N f) exactly. nil or 0: off
+    /// (the default; results files then carry no such key).
+    public var touchFraction: Double? = nil
     /// Preferred node (nil: the node of the worker's CPU).
     public var node: Int?
     /// Prefer the node this many after the worker's own node, modulo the
