@@ -58,10 +58,10 @@ import Testing
         #expect(cal.fit.slopePercentPerByte > 0)
     }
 
-    /// A machine like this VM: 0.25% per extra byte (so one 8-byte step is 2 points), each run +-3%
+    /// A machine like this VM: 0.25% per extra byte (one 8-byte word is 2 points; bytes are continuous since session 6), each run +-3%
     /// noise, and one run in ten in a fast phase (+55%) that its neighbour does not share (about the
     /// split pairs of session 4's quiet runs). Over 12 seeds the calibration's choices cost (without
-    /// noise) within one 8-byte step of 5 and 10% and 3 points of 25% in at least 11.
+    /// noise) within 2 points of 5 and 10% and 3 points of 25% in at least 11.
     @Test func calibrationIsStableOnANoisyMachine() throws {
         let w = try gateWorkload()
         final class Noise: @unchecked Sendable {
