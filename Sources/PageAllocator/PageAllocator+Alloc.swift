@@ -23,19 +23,28 @@ extension PageAllocator {
         // Fast path: the local node's first eligible zone, this CPU's list,
         // a LOW watermark that is clearly met, and a non-empty list.
         let o = order.rawValue
-        if o <= fastMaxOrder, reserve != .transaction {
+        // The zone type's row of cpuFast, before any branch: it depends on
+        // the flags and on `let`s only, so a loop that allocates with the same
+        // flags computes it once (the CPU is then a scaled index into it).
+        let t = ZoneType.highestIndex(for: flags)
+        let row = cpuFast + t &* cpuCount
+        if reserve != .transaction {
             let c = cpu?.rawValue ?? thisCPU()
             // thisCPU() is always in range: only a CPU the caller names is checked.
             if cpu == nil || UInt(bitPattern: c) < UInt(bitPattern: cpuCount), node == nil || node!.rawValue == cpuNode[c] {
-                let t = ZoneType.highestIndex(for: flags)
-                if let sb = cpuFast[c &<< 2 | t] {
+                // cpuFast is all nil when the fast path is off (fastMaxOrder < 0).
+                if let sb = row[c] {
                     let slot = PerCPUPages(base: sb)
                     // The above-LOW flag is 0 or 1, so `flag > o` is "order 0 and
-                    // the flag set" in one compare; anything else takes the check
-                    // it took before (fastLowCheck for order 0, watermarkOK above).
+                    // the flag set" in one compare, and order 0 is always one the
+                    // fast path serves here (fastMaxOrder >= 0, or cpuFast has no
+                    // slot): the order limit is needed only for the other cases,
+                    // which take the check they took before (fastLowCheck for
+                    // order 0, watermarkOK for orders 1...fastMaxOrder).
                     if slot.aboveLow.pointee.load(ordering: .relaxed) > o
-                        || (o == 0 ? fastLowCheck(slot: slot, classzone: t)
-                                   : watermarkOK(slot.zone, order: o, mark: slot.zone.info.pointee.wmarkLow, classzone: t, flags: [])),
+                        || (o <= fastMaxOrder
+                            && (o == 0 ? fastLowCheck(slot: slot, classzone: t)
+                                       : watermarkOK(slot.zone, order: o, mark: slot.zone.info.pointee.wmarkLow, classzone: t, flags: []))),
                        tryTakeSlotFast(slot, cpu: c) {
                         let idx = slot.heads[o]
                         // A zone has at most 2^30 pages (maxPagesPerNode), so
@@ -44,7 +53,7 @@ extension PageAllocator {
                         if Int32(bitPattern: idx) >= 0 {
                             let m = slot.meta
                             slot.heads[o] = m[Int(idx)].next
-                            slot.count.pointee &-= Int(slot.pagesOf[o])
+                            slot.excess.pointee &-= Int(slot.pagesOf[o])
                             m[Int(idx)].state = .allocated
                             m[Int(idx)].owner = owner
                             slot.counters[VMEvent.fastAlloc.rawValue &+ o] &+= 1
@@ -55,6 +64,8 @@ extension PageAllocator {
                     }
                 }
             }
+            // The CPU looked up above goes along (no second lookup).
+            return try allocateGeneral(order: order, flags: flags, node: node, cpu: cpu ?? CPUID(c), owner: owner, reserve: reserve)
         }
         return try allocateGeneral(order: order, flags: flags, node: node, cpu: cpu, owner: owner, reserve: reserve)
     }
@@ -161,7 +172,7 @@ extension PageAllocator {
             slot.bump(.pcpAllocHit)
         }
         slot.heads[order] = zone.meta[Int(idx)].next
-        slot.count.pointee &-= 1 << order
+        slot.excess.pointee &-= 1 << order
         return idx
     }
 
@@ -187,11 +198,11 @@ extension PageAllocator {
         guard got > 0 else { return PageMeta.none }
         modFreePages(zone, cpu: cpu, -(got << order))
         slot.heads[order] = first
-        slot.count.pointee &+= got << order
+        slot.excess.pointee &+= got << order
         slot.bump(.pcpRefill)
         slot.bump(.pcpRefillPages, got << order)
-        if slot.high.pointee < slot.highMax.pointee {
-            slot.high.pointee = min(slot.high.pointee + batch, slot.highMax.pointee)
+        if slot.high < slot.highMax.pointee {
+            slot.high = min(slot.high + batch, slot.highMax.pointee)
         }
         return first
     }

@@ -12,18 +12,18 @@ extension PageAllocator {
         let slot = zone.pcp(cpu.rawValue)
         lockCPUSlots(cpu.rawValue)
         defer { unlockCPUSlots(cpu.rawValue) }
-        if slot.count.pointee > 0 { freePCPBulkLocked(zone, slot: slot, pages: slot.count.pointee, cpu: cpu.rawValue) }
+        if slot.count > 0 { freePCPBulkLocked(zone, slot: slot, pages: slot.count, cpu: cpu.rawValue) }
         var rt: UInt64 = 0, dt: UInt64 = 0, rp = 0, dp = 0
         for _ in 0..<rounds {
             let t0 = cnuma_cycles()
             _ = refillPCPLocked(zone, slot: slot, order: 0, cpu: cpu.rawValue)
             let t1 = cnuma_cycles()
-            let n = slot.count.pointee
+            let n = slot.count
             freePCPBulkLocked(zone, slot: slot, pages: n, cpu: cpu.rawValue)
             let t2 = cnuma_cycles()
             rt &+= t1 &- t0; dt &+= t2 &- t1
-            rp += n; dp += n - slot.count.pointee
-            slot.high.pointee = slot.highMin.pointee
+            rp += n; dp += n - slot.count
+            slot.high = slot.highMin.pointee
         }
         return (rt, rp, dt, dp)
     }

@@ -37,9 +37,11 @@ extension PageAllocator {
                 m[idx].next = slot.heads[o]
                 slot.heads[o] = UInt32(truncatingIfNeeded: idx)
                 let n = Int(slot.pagesOf[o])
-                slot.count.pointee &+= n
                 slot.counters[VMEvent.pgfree.rawValue] &+= n
-                if slot.count.pointee >= slot.high.pointee {
+                // count += n; count >= high: excess += n; excess >= 0 (the
+                // add's own sign flag).
+                slot.excess.pointee &+= n
+                if slot.excess.pointee >= 0 {
                     freePCPBulkLocked(slot.zone, slot: slot, pages: slot.batch.pointee, cpu: c)
                 }
                 releaseSlot(slot)
@@ -117,9 +119,9 @@ extension PageAllocator {
                 m[Int(idx)].owner = PageMeta.freedMark
                 m[Int(idx)].next = slot.heads[order]
                 slot.heads[order] = idx
-                slot.count.pointee &+= 1 << order
+                slot.excess.pointee &+= 1 << order
                 slot.bump(.pgfree, 1 << order)
-                if slot.count.pointee >= slot.high.pointee {
+                if slot.excess.pointee >= 0 {
                     freePCPBulkLocked(zone, slot: slot, pages: slot.batch.pointee, cpu: cpu)
                 }
                 releaseSlot(slot)
@@ -186,14 +188,14 @@ extension PageAllocator {
         var order = 0
         var emptyLook = 0
         zone.lockZone()
-        while freed < pages && slot.count.pointee > 0 && emptyLook < PerCPUPages.lists {
+        while freed < pages && slot.count > 0 && emptyLook < PerCPUPages.lists {
             let idx = slot.heads[order]
             if idx == PageMeta.none {
                 emptyLook += 1
             } else {
                 emptyLook = 0
                 slot.heads[order] = m[Int(idx)].next
-                slot.count.pointee -= 1 << order
+                slot.excess.pointee -= 1 << order
                 zone.freeOneLocked(idx, order: order)
                 freed += 1 << order
             }
@@ -216,9 +218,9 @@ extension PageAllocator {
         for z in 0..<zoneCount {
             let zone = zones[z]
             let slot = zone.pcp(cpu.rawValue)
-            let n = slot.count.pointee
+            let n = slot.count
             if n > 0 { freePCPBulkLocked(zone, slot: slot, pages: n, cpu: cpu.rawValue) }
-            slot.high.pointee = slot.highMin.pointee
+            slot.high = slot.highMin.pointee
             total += n
         }
         unlockCPUSlots(cpu.rawValue)

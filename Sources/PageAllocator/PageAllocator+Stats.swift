@@ -57,7 +57,7 @@ extension PageAllocator {
         let s = zones[index].pcp(cpu)
         lockSlot(s, cpu: cpu)
         defer { releaseSlot(s) }
-        return (s.count.pointee, s.high.pointee, s.batch.pointee, s.highMin.pointee, s.highMax.pointee)
+        return (s.count, s.high, s.batch.pointee, s.highMin.pointee, s.highMax.pointee)
     }
 
     /// Free blocks per order of a zone (/proc/buddyinfo's row).

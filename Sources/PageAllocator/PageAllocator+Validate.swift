@@ -111,7 +111,7 @@ extension PageAllocator {
                         idx = pm.next
                     }
                 }
-                if slot.count.pointee != pages { fail("\(name): cpu \(c) pcp count \(slot.count.pointee) but lists hold \(pages) pages") }
+                if slot.count != pages { fail("\(name): cpu \(c) pcp count \(slot.count) but lists hold \(pages) pages") }
                 acct.perCPU += pages
             }
             // Allocated blocks, and the tail rule.

@@ -81,9 +81,12 @@ public final class PageAllocator: @unchecked Sendable {
     @usableFromInline let realCPUCount: Int
     /// Logical CPU i is real CPU i (a discovered topology): skip the table.
     @usableFromInline let identityCPUMap: Bool
-    /// The fast path's shortcut, per logical CPU and zone type t:
-    /// cpuFast[cpu * 4 + t] = the per-CPU slot of this CPU in the first zone
-    /// of that CPU's node's zonelist for t (nil: no zone).
+    /// The fast path's shortcut, per zone type t and logical CPU:
+    /// cpuFast[t * cpuCount + cpu] = the per-CPU slot of this CPU in the first
+    /// zone of that CPU's node's zonelist for t (nil: no zone). One row per
+    /// type: a caller's flags fix the row, which a loop computes once, and
+    /// the CPU is a scaled index into it (no shift and add per call). All
+    /// nil when the allocation fast path serves no order (fastMaxOrder < 0).
     @usableFromInline let cpuFast: UnsafeMutablePointer<UnsafeMutableRawPointer?>
     /// The free fast path's zone table, indexed by a block's zone byte (0...255)
     /// without a bounds check: rows of 256 words, `freeZoneRows` apart: the
@@ -252,7 +255,9 @@ public final class PageAllocator: @unchecked Sendable {
                 let slot = (cpuNode[c] * 2) * ZoneType.count + t
                 guard zonelistLens[slot] > 0 else { continue }
                 let zone = zones[Int(zonelists[slot * stride])]
-                cpuFast[c * ZoneType.count + t] = zone.pcp(c).base
+                // No slots when the fast path serves no order: allocate() then
+                // needs no order limit for order 0 (see there).
+                if fastMaxOrder >= 0 { cpuFast[t * cpuCount + c] = zone.pcp(c).base }
                 // The fast path checks LOW with classzone t in this zone: the flag's level covers every such t.
                 let i = zone.info
                 i.pointee.fastMark = i.pointee.fastMark == .max ? 0 : i.pointee.fastMark

@@ -6,7 +6,9 @@ import Synchronization
 /// ```
 ///   0  owner word (Atomic<Int>): 0 free; see PageAllocator+PCPLock.swift
 ///   8  vmstat delta of NR_FREE_PAGES (Atomic<Int>), folded past the threshold
-///  16  count, high (Int)
+///  16  excess = count - high, high (Int): count is the pages on the lists;
+///      the free fast path's `count >= high` is `excess >= 0`: one add and
+///      a sign test
 ///  32  list heads for orders 0...3 (UInt32, singly linked by PageMeta.next)
 ///  48  "free pages clearly above LOW" flag (Atomic<Int>, 0/1), see aboveLow
 ///  56  copies of the zone's base, meta, memory and page size, the pages of
@@ -16,11 +18,12 @@ import Synchronization
 /// 128  counters[VMEvent.count] (Int), written only under this slot's lock
 /// 304  batch, high_min, high_max (Int; set-up only, read on refill and drain)
 /// ```
+/// (512 bytes: four lines; a power of two, so a slot's address is one shift.)
 /// The offsets are `PerCPUPages.Field`'s rows (the one table; accessors go
 /// through it, debug builds check indexes and types: RawLayout.swift).
 /// Invariants: `count` is the pages on the four lists; every list member is a
-/// `.pcp` head of that list's order. Slots are 384 bytes apart, so no two
-/// CPUs share a cache line (or an adjacent-line prefetch pair).
+/// `.pcp` head of that list's order (`count` = `high + excess`). Slots are 512 bytes
+/// apart, so no two CPUs share a cache line (or an adjacent-line prefetch pair).
 ///
 /// Lock contract: the slot is protected by its owner word (`pcp_lock`,
 /// PageAllocator+PCPLock.swift and docs/allocator.md): with rseq, the thread
@@ -35,8 +38,8 @@ import Synchronization
 /// |---|---|
 /// | owner word (`lock`, `word`) | itself: an atomic (rseq commit is a plain store on the slot's own CPU) |
 /// | `freeDelta` | an atomic (relaxed): any path that changes the buddy's free pages adds to the delta of the CPU it runs as, often under the zone lock but not under this slot; read locklessly by `freePagesSnapshot` |
-/// | `count`, `heads` (the four lists) | the slot's owner |
-/// | `high` | the slot's owner (grows by `batch` on a refill miss, back to `high_min` on a drain) |
+/// | `excess` (`count` = `high + excess`), `heads` (the four lists) | the slot's owner |
+/// | `high` | the slot's owner (grows by `batch` on a refill miss, back to `high_min` on a drain; `excess` moves against it, so `count` stays) |
 /// | `batch`, `highMin`, `highMax` | nothing: set-up only |
 /// | `counters` | the slot's owner; the statistics take the slot to read them (exact, no atomics) |
 /// | metadata of pages on the lists (`state`, `order`, `owner`, `next`) | the slot's owner (PageMeta) |
@@ -56,19 +59,20 @@ import Synchronization
     /// go through it; `Field.layoutProblems()` (tested) finds overlaps,
     /// misalignment and fields past the slot.
     @usableFromInline enum Field: Int, RawLayout {
-        case owner, freeDelta, count, high, heads, aboveLow
+        case owner, freeDelta, excess, high, heads, aboveLow
         case zone, meta, memory, pageSize, pagesOf, blockBits, counters
         case batch, highMin, highMax
 
-        /// 384: three lines, so no two CPUs share a line or an adjacent-line prefetch pair.
-        @usableFromInline static var byteSize: Int { 384 }
+        /// 512: four lines, so no two CPUs share a line or an adjacent-line prefetch pair;
+        /// a power of two, so slot `c` is `slots + c << 9` (one shift, no lea + shl).
+        @usableFromInline static var byteSize: Int { 512 }
         @usableFromInline static var baseAlignment: Int { 128 }
 
         @inlinable var offset: Int {
             switch self {
             case .owner: 0
             case .freeDelta: 8
-            case .count: 16
+            case .excess: 16
             case .high: 24
             case .heads: 32
             case .aboveLow: 48
@@ -88,7 +92,7 @@ import Synchronization
         @usableFromInline var row: RawFieldRow {
             switch self {
             case .owner, .freeDelta, .aboveLow: RawFieldRow(offset, Atomic<Int>.self)
-            case .count, .high, .batch, .highMin, .highMax, .pageSize: RawFieldRow(offset, Int.self)
+            case .excess, .high, .batch, .highMin, .highMax, .pageSize: RawFieldRow(offset, Int.self)
             case .heads: RawFieldRow(offset, UInt32.self, count: PerCPUPages.lists)
             case .zone, .memory: RawFieldRow(offset, UnsafeMutableRawPointer.self)
             case .meta: RawFieldRow(offset, UnsafeMutablePointer<PageMeta>.self)
@@ -103,8 +107,23 @@ import Synchronization
     /// The owner word as a plain pointer, for the rseq sequence in the C shim.
     @inlinable var word: UnsafeMutablePointer<Int> { base.rawField(Field.owner, as: Int.self) }
     @inlinable var freeDelta: UnsafeMutablePointer<Atomic<Int>> { base.rawField(Field.freeDelta, as: Atomic<Int>.self) }
-    @inlinable var count: UnsafeMutablePointer<Int> { base.rawField(Field.count, as: Int.self) }
-    @inlinable var high: UnsafeMutablePointer<Int> { base.rawField(Field.high, as: Int.self) }
+    /// `count - high`: negative while the lists hold fewer than `high`
+    /// pages. The fast paths move it instead of `count`, so a free's
+    /// `count >= high` is `excess >= 0` right after its add (one add to
+    /// memory and a sign test: no load of `count` or `high`).
+    @inlinable var excess: UnsafeMutablePointer<Int> { base.rawField(Field.excess, as: Int.self) }
+    /// The word behind `high` (set it through `high`, which moves `excess` against it).
+    @inlinable var highWord: UnsafeMutablePointer<Int> { base.rawField(Field.high, as: Int.self) }
+    /// Pages on the four lists (`high + excess`). Setting it sets `excess`.
+    @inlinable var count: Int {
+        get { highWord.pointee &+ excess.pointee }
+        nonmutating set { excess.pointee = newValue &- highWord.pointee }
+    }
+    /// pcp->high. Setting it moves `excess` by the opposite amount, so `count` is unchanged.
+    @inlinable var high: Int {
+        get { highWord.pointee }
+        nonmutating set { excess.pointee &-= newValue &- highWord.pointee; highWord.pointee = newValue }
+    }
     @inlinable var batch: UnsafeMutablePointer<Int> { base.rawField(Field.batch, as: Int.self) }
     @inlinable var highMin: UnsafeMutablePointer<Int> { base.rawField(Field.highMin, as: Int.self) }
     @inlinable var highMax: UnsafeMutablePointer<Int> { base.rawField(Field.highMax, as: Int.self) }
@@ -164,7 +183,8 @@ import Synchronization
         for c in 0..<cpus {
             let s = PerCPUPages(slots: raw, cpu: c).base
             for f in [Field.owner, .freeDelta, .aboveLow] { (s + f.offset).bindMemory(to: Atomic<Int>.self, capacity: 1).initialize(to: Atomic(0)) }
-            for (f, v) in [(Field.count, 0), (.high, highMin), (.batch, batch), (.highMin, highMin), (.highMax, highMax)] {
+            // count 0: excess = -high = -high_min.
+            for (f, v) in [(Field.excess, -highMin), (.high, highMin), (.batch, batch), (.highMin, highMin), (.highMax, highMax)] {
                 (s + f.offset).bindMemory(to: Int.self, capacity: 1).initialize(to: v)
             }
             (s + Field.heads.offset).bindMemory(to: UInt32.self, capacity: lists).initialize(repeating: PageMeta.none, count: lists)

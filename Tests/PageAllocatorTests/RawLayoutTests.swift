@@ -25,7 +25,7 @@ import Testing
         // Slot stride: whole lines, at least an adjacent-line prefetch pair, so no two CPUs share a pair.
         #expect(PerCPUPages.stride % 128 == 0 && PerCPUPages.stride >= 256)
         // Everything the order-0 fast path touches is in the slot's first line.
-        for f in [F.owner, .count, .heads, .aboveLow, .meta, .memory, .pageSize, .pagesOf, .blockBits] {
+        for f in [F.owner, .excess, .heads, .aboveLow, .meta, .memory, .pageSize, .pagesOf, .blockBits] {
             #expect(f.row.end <= 128, "\(f) is outside the fast path's line")
         }
         #expect(F.counters.offset == 128)
@@ -72,7 +72,9 @@ import Testing
         #expect(z.lockedCounters.count == Zone.Field.lockedCounters.row.count && z.rare.count == Zone.Field.rare.row.count)
         let s0 = z.pcp(0), s1 = z.pcp(1)
         #expect(s1.base - s0.base == PerCPUPages.stride && Int(bitPattern: s0.base) % 128 == 0)
-        #expect(at(s0.count, s0.base) == PerCPUPages.Field.count.offset)
+        #expect(at(s0.excess, s0.base) == PerCPUPages.Field.excess.offset)
+        // count is high + excess: an empty slot's excess is -high.
+        #expect(s0.count == 0 && s0.excess.pointee == -s0.high && s0.high == z.info.pointee.highMin)
         #expect(at(s0.aboveLow, s0.base) == PerCPUPages.Field.aboveLow.offset)
         #expect(at(s0.heads.start, s0.base) == PerCPUPages.Field.heads.offset && s0.heads.count == PerCPUPages.lists)
         #expect(s0.counters.count == PerCPUPages.Field.counters.row.count)
