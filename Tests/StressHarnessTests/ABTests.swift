@@ -128,23 +128,42 @@ import StressHarness
         Int(((try? String(contentsOfFile: dir + "/\(name).count", encoding: .utf8)) ?? "0").trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
     }
 
+    @Test func badInputIsRefusedWithExit2() throws {
+        let bin = try UserFacingTests.binary()
+        for (args, says) in [
+            (["ab", "--a", bin, "--b", bin, "--", "smoke"], "give the command after --"),
+            (["ab", "--a", bin, "--b", "/nonexistent/pagestorm", "--", "run"], "--b: /nonexistent/pagestorm is not an executable file"),
+            (["ab", "--a", bin, "--b", bin, "--rounds", "0", "--", "run"], "--rounds must be 1...100"),
+            (["ab", "--a", bin, "--b", bin, "--", "run", "--output", "x.json"], "ab sets --output itself"),
+            (["ab", "--a", bin, "--b", bin, "--retry-flagged", "11", "--", "run"], "--retry-flagged must be 0...10"),
+        ] {
+            let (code, _, err) = try UserFacingTests.pagestorm(args, cwd: repoRoot.path)
+            #expect(code == 2, "\(args)")
+            #expect(err.contains(says), "\(args): \(err)")
+        }
+    }
+}
+
+/// `pagestorm ab --retry-flagged` end to end (about 20 runs of the binary): its own suite, so that it runs beside
+/// ABTests' serialized chain instead of after it (the longest chain sets `make test`'s wall time).
+@Suite(.serialized) struct ABRetryTests {
     /// Retries of flagged rounds: a round whose B run is flagged (for a timing metric that gates) runs again,
     /// at most --retry-flagged times; the discarded attempts are kept aside, listed in ab.json and the output,
     /// and never read as repetitions; a round still flagged after them stays flagged.
     @Test func flaggedRoundsAreRetriedBoundedAndListed() throws {
         let bin = try UserFacingTests.binary()
-        let dir = Self.tempDir()
+        let dir = ABTests.tempDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let th = dir + "/t.toml"
         try "[[rule]]\nmatch = \"throughput/*\"\nrelative = 1000\ngate = true\n".write(toFile: th, atomically: true, encoding: .utf8)
-        let a = try Self.flagging(dir, name: "a", bin: bin, flagged: 0)
+        let a = try ABTests.flagging(dir, name: "a", bin: bin, flagged: 0)
         // B's first two runs are flagged: round 1 runs three times (two retries), rounds 2 and 3 once.
-        let b = try Self.flagging(dir, name: "b", bin: bin, flagged: 2)
+        let b = try ABTests.flagging(dir, name: "b", bin: bin, flagged: 2)
         let (code, out, err) = try UserFacingTests.pagestorm(
-            ["ab", "--a", a, "--b", b, "--rounds", "3", "--retry-flagged", "2", "--thresholds", th, "--output-dir", dir + "/ab"] + Self.runArgs,
+            ["ab", "--a", a, "--b", b, "--rounds", "3", "--retry-flagged", "2", "--thresholds", th, "--output-dir", dir + "/ab"] + ABTests.runArgs,
             cwd: repoRoot.path, timeoutS: 300)
         #expect(code == 0, "\(out)\n\(err)")
-        #expect(Self.runs(dir, "a") == 5 && Self.runs(dir, "b") == 5)
+        #expect(ABTests.runs(dir, "a") == 5 && ABTests.runs(dir, "b") == 5)
         let m = try JSONDecoder().decode(ABManifest.self, from: Data(contentsOf: URL(fileURLWithPath: dir + "/ab/ab.json")))
         #expect(m.retryFlagged == 2 && m.retryOn == "any" && m.stillFlagged == [])
         #expect(m.discarded == [ABDiscardedAttempt(round: 1, attempt: 1, a: "a/rep-1.flagged-1.json", b: "b/rep-1.flagged-1.json", reason: "B: test flag"),
@@ -163,41 +182,26 @@ import StressHarness
         #expect(c2 == 0 && !o2.contains("untrustworthy:"), "\(o2)\n\(e2)")
 
         // Always flagged, one retry: every round runs twice and stays flagged (it does not decide).
-        let always = try Self.flagging(dir, name: "b2", bin: bin, flagged: 1000)
+        let always = try ABTests.flagging(dir, name: "b2", bin: bin, flagged: 1000)
         let (code2, out2, err2) = try UserFacingTests.pagestorm(
-            ["ab", "--a", a, "--b", always, "--rounds", "2", "--retry-flagged", "1", "--thresholds", th, "--output-dir", dir + "/ab2"] + Self.runArgs,
+            ["ab", "--a", a, "--b", always, "--rounds", "2", "--retry-flagged", "1", "--thresholds", th, "--output-dir", dir + "/ab2"] + ABTests.runArgs,
             cwd: repoRoot.path, timeoutS: 300)
         #expect(code2 == 0, "\(out2)\n\(err2)")
-        #expect(Self.runs(dir, "b2") == 4)
+        #expect(ABTests.runs(dir, "b2") == 4)
         let m2 = try JSONDecoder().decode(ABManifest.self, from: Data(contentsOf: URL(fileURLWithPath: dir + "/ab2/ab.json")))
         #expect(m2.discarded?.map(\.round) == [1, 2] && m2.discarded?.map(\.attempt) == [1, 1] && m2.stillFlagged == [1, 2])
         #expect(out2.contains("still flagged, not deciding: round(s) 1, 2") && err2.contains("still flagged after 1 retry"), "\(out2)\n\(err2)")
 
         // No timing metric gates (no thresholds file: timings report): a flag decides nothing, nothing is retried.
         let (code3, out3, _) = try UserFacingTests.pagestorm(
-            ["ab", "--a", a, "--b", always, "--rounds", "1", "--output-dir", dir + "/ab3"] + Self.runArgs, cwd: repoRoot.path, timeoutS: 300)
-        #expect(code3 == 0 && Self.runs(dir, "b2") == 5 && out3.contains("flagged rounds not retried: no timing metric gates"), "\(out3)")
+            ["ab", "--a", a, "--b", always, "--rounds", "1", "--output-dir", dir + "/ab3"] + ABTests.runArgs, cwd: repoRoot.path, timeoutS: 300)
+        #expect(code3 == 0 && ABTests.runs(dir, "b2") == 5 && out3.contains("flagged rounds not retried: no timing metric gates"), "\(out3)")
         let m3 = try JSONDecoder().decode(ABManifest.self, from: Data(contentsOf: URL(fileURLWithPath: dir + "/ab3/ab.json")))
         #expect(m3.retryOn == "none" && m3.discarded == [] && m3.retryFlagged == 2)
         // --retry-flagged 0: never.
         let (code4, out4, _) = try UserFacingTests.pagestorm(
-            ["ab", "--a", a, "--b", always, "--rounds", "1", "--retry-flagged", "0", "--thresholds", th, "--output-dir", dir + "/ab4"] + Self.runArgs,
+            ["ab", "--a", a, "--b", always, "--rounds", "1", "--retry-flagged", "0", "--thresholds", th, "--output-dir", dir + "/ab4"] + ABTests.runArgs,
             cwd: repoRoot.path, timeoutS: 300)
-        #expect(code4 == 0 && Self.runs(dir, "b2") == 6 && out4.contains("flagged rounds not retried (--retry-flagged 0)"), "\(out4)")
-    }
-
-    @Test func badInputIsRefusedWithExit2() throws {
-        let bin = try UserFacingTests.binary()
-        for (args, says) in [
-            (["ab", "--a", bin, "--b", bin, "--", "smoke"], "give the command after --"),
-            (["ab", "--a", bin, "--b", "/nonexistent/pagestorm", "--", "run"], "--b: /nonexistent/pagestorm is not an executable file"),
-            (["ab", "--a", bin, "--b", bin, "--rounds", "0", "--", "run"], "--rounds must be 1...100"),
-            (["ab", "--a", bin, "--b", bin, "--", "run", "--output", "x.json"], "ab sets --output itself"),
-            (["ab", "--a", bin, "--b", bin, "--retry-flagged", "11", "--", "run"], "--retry-flagged must be 0...10"),
-        ] {
-            let (code, _, err) = try UserFacingTests.pagestorm(args, cwd: repoRoot.path)
-            #expect(code == 2, "\(args)")
-            #expect(err.contains(says), "\(args): \(err)")
-        }
+        #expect(code4 == 0 && ABTests.runs(dir, "b2") == 6 && out4.contains("flagged rounds not retried (--retry-flagged 0)"), "\(out4)")
     }
 }
