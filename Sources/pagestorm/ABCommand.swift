@@ -191,7 +191,7 @@ struct ABCommand: ParsableCommand {
             return "flagged rounds: none retried (the results were not run results)"
         default:
             let d = m.discarded ?? [], still = m.stillFlagged ?? []
-            let on = m.retryOn == FlagRetry.Blocking.cpuTime.rawValue ? "partial or steal above 10%, the flags of throughput/ops_per_cpu_s" : "any noise flag or a partial run"
+            let on = m.retryOn == FlagRetry.Blocking.cpuTime.rawValue ? "partial or steal above \(Int(NoiseReport.maxStealPercent))%, the flags of throughput/ops_per_cpu_s" : "any noise flag or a partial run"
             var line = "retries of flagged rounds (\(on); at most \(limit) a round): \(Set(d.map(\.round)).count) round(s) re-run, \(d.count) attempt(s) discarded"
             if !d.isEmpty { line += " (" + d.map { "round \($0.round) attempt \($0.attempt): \($0.a), \($0.b): \($0.reason)" }.joined(separator: "; ") + ")" }
             line += still.isEmpty ? "; none still flagged" : "; still flagged, not deciding: round(s) " + still.map(String.init).joined(separator: ", ")

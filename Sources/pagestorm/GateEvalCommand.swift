@@ -70,7 +70,7 @@ struct GateEvalCommand: ParsableCommand {
         for stage in ["probe", "grid", "verify"] {
             let pts = r.calibration.filter { $0.stage == stage }
             guard let first = pts.first else { continue }
-            print("calibration \(stage) (\(first.rounds) interleaved pairs each; extra touch bytes: slowdown, ops per CPU-second): " + pts.map { Self.bytes($0.extraTouch) + String(format: " %+.1f%%", $0.measuredSlowdownPercent) }.joined(separator: ", "))
+            print("calibration \(stage) (\(first.rounds) interleaved pairs each; extra touch bytes: slowdown, ops per CPU-second): " + pts.map { GateEval.bytesLabel($0.extraTouch) + String(format: " %+.1f%%", $0.measuredSlowdownPercent) }.joined(separator: ", "))
         }
         print(String(format: "calibration fit: slowdown = %+.2f%% + %.3f%% per extra byte", r.calibrationFit.interceptPercent, r.calibrationFit.slopePercentPerByte))
         print("")
@@ -83,15 +83,15 @@ struct GateEvalCommand: ParsableCommand {
                 let rules = perCPU ? k.rulesPerCPU : k.rules
                 let slow = perCPU ? k.measuredSlowdownPercentPerCPU : k.measuredSlowdownPercent
                 let pairs = k.pairedSlowdownPercent[perCPU ? 1 : 0]
-                let at = k.verifiedExtraTouch.map { abs($0 - k.extraTouch) < 0.05 ? "" : " at " + Self.bytes($0) } ?? ""
+                let at = k.verifiedExtraTouch.map { abs($0 - k.extraTouch) < 0.05 ? "" : " at " + GateEval.bytesLabel($0) } ?? ""
                 let cal = k.calibratedSlowdownPercent.map { c in (k.fitSlowdownPercent.map { String(format: "%+.1f%%", $0) } ?? "-") + String(format: "; %+.1f%%", c) + at } ?? "-"
                 let cells = rules.map { "\($0.alarms)/\($0.comparisons) (\(String(format: "%.0f", $0.rate * 100))%)" }
-                print("| \(k.name) | \(Self.bytes(k.extraTouch).dropFirst()) | \(cal) | \(String(format: "%+.1f%%; %+.1f%%", pairs, slow)) | " + cells.joined(separator: " | ") + " |")
+                print("| \(k.name) | \(GateEval.bytesLabel(k.extraTouch).dropFirst()) | \(cal) | \(String(format: "%+.1f%%; %+.1f%%", pairs, slow)) | " + cells.joined(separator: " | ") + " |")
             }
             print("")
         }
         let discarded = r.kinds.reduce(0) { $0 + $1.discarded.count }
-        print("retries of flagged pairs (a run flagged for operations per CPU-second: partial, or steal above 10%; at most \(r.retryFlagged) extra attempt(s) a pair): "
+        print("retries of flagged pairs (a run flagged for operations per CPU-second: partial, or steal above \(Int(NoiseReport.maxStealPercent))%; at most \(r.retryFlagged) extra attempt(s) a pair): "
               + r.kinds.map { "\($0.name) \($0.retriedPairs) pair(s) re-run, \($0.discarded.count) attempt(s) discarded, \($0.stillFlaggedPairs[1]) still flagged" }.joined(separator: "; "))
         if discarded > 0 {
             let all = r.kinds.flatMap { k in k.discarded.map { "\(k.name) c\($0.comparison) r\($0.repetition) #\($0.attempt) (\($0.reason))" } }
@@ -99,10 +99,5 @@ struct GateEvalCommand: ParsableCommand {
         }
         print("A/A: alarms in either direction are false alarms (goal <= 5%); slowdowns: alarms in the slower direction are detections (goal >= 95% at 10%). Runs: every kind's pair (original, kind) back to back, ABBA. Realised: pairs = median over all pairs of base/variant - 1; sets = median over comparisons of median base / median variant - 1.")
         if let output { try ResultsFile.write(r, to: output); print("wrote \(output)") }
-    }
-
-    /// "+40 B", "+41.3 B".
-    static func bytes(_ x: Double) -> String {
-        abs(x - x.rounded()) < 0.05 ? String(format: "+%.0f B", x) : String(format: "+%.1f B", x)
     }
 }

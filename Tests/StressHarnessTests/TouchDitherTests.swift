@@ -57,28 +57,23 @@ import PageAllocator
     @Test func verifyChecksTheDitheredWord() throws {
         var w = try parse(small("[[group]]\nworkers = 1\n[[group.op]]\nfree = \"keep\"\nlive = 1\nprefill = true\ntouch = 64\n"))
         w.groups[0].ops[0].touchFraction = 0.75
-        let plan = RunPlan(w, topology: testMachine)
         let memory = UnsafeMutableRawPointer.allocate(byteCount: 4096, alignment: 4096)
         defer { memory.deallocate() }
         memory.initializeMemory(as: UInt8.self, repeating: 0, count: 4096)
-        let locks = NamedLocks(count: 0)
-        defer { locks.destroy() }
-        let rings = UnsafeMutablePointer<HandoffRing<Held<NullBlock>>>.allocate(capacity: 1)
-        defer { rings.deallocate() }
-        var worker = Worker<NullBackend>(plan: plan.workers[0], backend: NullBackend(scratch: memory), control: RunControl(workers: 1),
-                                         timing: timing(), rings: rings, locks: locks, lockCount: 0, seed: 1)
-        // One allocation's worth of the accumulator spent (0.75): the prefilled block is the one with the extra word.
-        #expect(worker.mem.ops[0].nextTouchWords() == 8)
-        worker.prefill()
-        #expect(worker.mem.pools[0].count == 1)
-        #expect(worker.mem.pools[0].slot(0).pointee.words == 9)
-        let words = memory.assumingMemoryBound(to: UInt64.self)
-        #expect(words[8] != 0, "the ninth word was written")
-        #expect(words[9] == 0, "and no more")
-        words[8] ^= 1 // one flipped bit in the dithered word
-        #expect(worker.freeEverything() == (pools: 1, inbound: 0))
-        #expect(worker.c.corruptions == 1)
-        #expect(worker.record.firstProblem?.contains("page 0, word 8") == true)
+        WorkerTests.withNullWorker(w, memory: memory, timing: timing()) { worker in
+            // One allocation's worth of the accumulator spent (0.75): the prefilled block is the one with the extra word.
+            #expect(worker.mem.ops[0].nextTouchWords() == 8)
+            worker.prefill()
+            #expect(worker.mem.pools[0].count == 1)
+            #expect(worker.mem.pools[0].slot(0).pointee.words == 9)
+            let words = memory.assumingMemoryBound(to: UInt64.self)
+            #expect(words[8] != 0, "the ninth word was written")
+            #expect(words[9] == 0, "and no more")
+            words[8] ^= 1 // one flipped bit in the dithered word
+            #expect(worker.freeEverything() == (pools: 1, inbound: 0))
+            #expect(worker.c.corruptions == 1)
+            #expect(worker.record.firstProblem?.contains("page 0, word 8") == true)
+        }
     }
 
     /// No random draw: a deterministic run with a fraction makes the same allocator calls as without

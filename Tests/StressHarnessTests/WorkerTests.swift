@@ -11,23 +11,31 @@ import PageAllocator
 
     @Test func corruptedPatternsAreCaught() throws {
         let w = try parse(small("[[group]]\nworkers = 1\n[[group.op]]\nfree = \"keep\"\nlive = 1\nprefill = true\ntouch = 64\n"))
-        let plan = RunPlan(w, topology: testMachine)
         let memory = UnsafeMutableRawPointer.allocate(byteCount: 4096, alignment: 4096)
         defer { memory.deallocate() }
+        Self.withNullWorker(w, memory: memory, timing: timing()) { worker in
+            worker.prefill()
+            #expect(worker.mem.pools[0].count == 1)
+            let words = memory.assumingMemoryBound(to: UInt64.self)
+            #expect(words[0] != 0 && words[7] != 0, "the pattern was written")
+            words[5] ^= 1 // one flipped bit in a touched word
+            #expect(worker.freeEverything() == (pools: 1, inbound: 0))
+            #expect(worker.c.corruptions == 1)
+            #expect(worker.record.firstProblem?.contains("page 0, word 5") == true)
+        }
+    }
+
+    /// The one worker of `w`'s single group against the null backend, its blocks in `memory`; `body` runs with it.
+    static func withNullWorker<R>(_ w: Workload, memory: UnsafeMutableRawPointer, timing: WorkerTiming,
+                                  _ body: (inout Worker<NullBackend>) throws -> R) rethrows -> R {
+        let plan = RunPlan(w, topology: testMachine)
         let locks = NamedLocks(count: 0)
         defer { locks.destroy() }
         let rings = UnsafeMutablePointer<HandoffRing<Held<NullBlock>>>.allocate(capacity: 1)
         defer { rings.deallocate() }
         var worker = Worker<NullBackend>(plan: plan.workers[0], backend: NullBackend(scratch: memory), control: RunControl(workers: 1),
-                                         timing: timing(), rings: rings, locks: locks, lockCount: 0, seed: 1)
-        worker.prefill()
-        #expect(worker.mem.pools[0].count == 1)
-        let words = memory.assumingMemoryBound(to: UInt64.self)
-        #expect(words[0] != 0 && words[7] != 0, "the pattern was written")
-        words[5] ^= 1 // one flipped bit in a touched word
-        #expect(worker.freeEverything() == (pools: 1, inbound: 0))
-        #expect(worker.c.corruptions == 1)
-        #expect(worker.record.firstProblem?.contains("page 0, word 5") == true)
+                                         timing: timing, rings: rings, locks: locks, lockCount: 0, seed: 1)
+        return try body(&worker)
     }
 
     @Test func poolsReleaseInTheirOrder() {

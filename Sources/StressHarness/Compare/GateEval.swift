@@ -201,6 +201,11 @@ public struct GateEval {
         return w
     }
 
+    /// Extra touch bytes as printed: "+40 B", "+41.3 B".
+    public static func bytesLabel(_ x: Double) -> String {
+        abs(x - x.rounded()) < 0.05 ? String(format: "+%.0f B", x) : String(format: "+%.1f B", x)
+    }
+
     /// The bytes an op touches per page on average: `touch` plus its dithered fraction of a word.
     public static func touchBytes(_ op: OpSpec) -> Double { Double(op.touch) + 8 * (op.touchFraction ?? 0) }
 
@@ -346,7 +351,7 @@ public struct GateEval {
     /// unless clamped); reported with the verified measurement nearest them and its bytes.
     public func calibrate() throws -> (extras: [Double], measured: [Double], verifiedAt: [Double], fitted: [Double], points: [CalibrationPoint], fit: CalibrationFit) {
         let maxExtra = maxExtraTouch
-        func b(_ x: Double) -> String { x == x.rounded() ? String(format: "+%.0f B", x) : String(format: "+%.1f B", x) }
+        let b = Self.bytesLabel
         var points: [CalibrationPoint] = []
         var probe = min(64, maxExtra), s = 0.0
         while true {
