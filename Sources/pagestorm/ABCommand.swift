@@ -18,6 +18,10 @@ struct ABCommand: ParsableCommand {
         a partial run; for throughput/ops_per_cpu_s alone, a partial run or steal time above 10%) is run again, at most \
         --retry-flagged times (default 2; 0: never); the discarded attempts are kept as {a,b}/rep-<n>.flagged-<k>.json and \
         listed in ab.json and the output; a round still flagged after them stays flagged and does not decide. \
+        --co-run: each round's two runs run at the same time (started in the round's order), their workers sharing the \
+        workload's pinned CPUs, so the kernel time-slices A and B milliseconds apart and a speed phase of the machine hits both \
+        alike (docs/gate.md); each side gets about half the CPU, so only throughput/ops_per_cpu_s compares: wall-time timings \
+        and latencies are flagged and do not decide, and retries follow the CPU-time flags. Give twice the --duration-ms. \
         Exit codes: check's (0 unchanged, 10 regressed, 11 improved only); 2 bad input; 3 a run failed.
         """)
 
@@ -39,6 +43,8 @@ struct ABCommand: ParsableCommand {
     var paired: Bool?
     @Option(name: .customLong("retry-flagged"), help: "Extra attempts, at most, of a round with a run flagged for a timing metric that gates (0: none).")
     var retryFlagged: Int = FlagRetry.defaultRetries
+    @Flag(name: .customLong("co-run"), help: "Run each round's A and B at the same time on the workload's CPUs (time-sliced) instead of back to back; only operations per CPU-second compare.")
+    var coRun = false
     @Argument(parsing: .postTerminator, help: "After --: run ARGS... or bench ARGS... (without --output).")
     var command: [String] = []
 
@@ -71,38 +77,46 @@ struct ABCommand: ParsableCommand {
                                   pairs: (1...rounds).map { "rep-\($0)" }, command: command, retryFlagged: retryFlagged)
         manifest.discarded = []
         manifest.stillFlagged = []
+        if coRun { manifest.coRun = true }
         // Written once (never over another run's manifest), then replaced as retries are recorded.
         let manifestPath = try ResultsFile.write(manifest, to: "\(dir)/ab.json")
         let fm = FileManager.default
-        /// One run of one side into `path` (its stderr beside it); throws ExitCode 3 when it fails or hangs.
-        func runOne(round: Int, side: String, path: String) throws {
+        /// Starts one run of one side into `path` (its stderr beside it, in a file: a chatty run can
+        /// never block on a full pipe while this waits for it with a deadline).
+        func start(side: String, path: String) throws -> (p: Process, err: FileHandle, errPath: String) {
             var args = command + ["--output", path]
             if command[0] == "run" { args.append("--quiet") }
             let p = Process()
             p.executableURL = URL(fileURLWithPath: side == "a" ? a : b)
             p.arguments = args
             p.standardOutput = FileHandle.nullDevice
-            // stderr goes to a file, not a pipe, so that a chatty run can never
-            // block on a full pipe while this waits for it with a deadline.
             let errPath = (path as NSString).deletingPathExtension + ".stderr"
             _ = fm.createFile(atPath: errPath, contents: nil)
             let errHandle = try FileHandle(forWritingTo: URL(fileURLWithPath: errPath))
             p.standardError = errHandle
             try p.run()
+            return (p, errHandle, errPath)
+        }
+        /// Waits for the started runs until one deadline; a run past it is killed (and the others with it),
+        /// and a run that failed stops the A/B: ExitCode 3.
+        func finish(round: Int, _ runs: [(side: String, p: Process, err: FileHandle, errPath: String)]) throws {
             let deadline = Date().addingTimeInterval(Double(timeoutS))
-            while p.isRunning && Date() < deadline { usleep(20_000) }
-            let timedOut = p.isRunning
-            if timedOut { p.terminate(); usleep(500_000); if p.isRunning { kill(p.processIdentifier, SIGKILL) } }
-            p.waitUntilExit()
-            try? errHandle.close()
-            let errText = (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? ""
-            if timedOut {
-                FileHandle.standardError.write(Data("pagestorm ab: round \(round + 1), \(side.uppercased()) (\(side == "a" ? a : b)) did not finish within --timeout-s \(timeoutS) s and was killed\n".utf8))
+            while runs.contains(where: { $0.p.isRunning }) && Date() < deadline { usleep(20_000) }
+            let late = runs.filter { $0.p.isRunning }.map(\.side)
+            if !late.isEmpty {
+                for r in runs where r.p.isRunning { r.p.terminate() }
+                usleep(500_000)
+                for r in runs where r.p.isRunning { kill(r.p.processIdentifier, SIGKILL) }
+            }
+            for r in runs { r.p.waitUntilExit(); try? r.err.close() }
+            if let r = runs.first(where: { late.contains($0.side) }) {
+                FileHandle.standardError.write(Data("pagestorm ab: round \(round + 1), \(r.side.uppercased()) (\(r.side == "a" ? a : b)) did not finish within --timeout-s \(timeoutS) s and was killed\n".utf8))
                 throw ExitCode(ExitStatus.toolFailed.rawValue)
             }
             // run: 0 ok, 1 failures (a verdict, results written); anything else stops the A/B.
-            guard p.terminationStatus == 0 || (p.terminationStatus == 1 && command[0] == "run") else {
-                FileHandle.standardError.write(Data("pagestorm ab: round \(round + 1), \(side.uppercased()) (\(side == "a" ? a : b)) exited \(p.terminationStatus): \(errText.suffix(2000))\n".utf8))
+            for r in runs where !(r.p.terminationStatus == 0 || (r.p.terminationStatus == 1 && command[0] == "run")) {
+                let errText = (try? String(contentsOfFile: r.errPath, encoding: .utf8)) ?? ""
+                FileHandle.standardError.write(Data("pagestorm ab: round \(round + 1), \(r.side.uppercased()) (\(r.side == "a" ? a : b)) exited \(r.p.terminationStatus): \(errText.suffix(2000))\n".utf8))
                 throw ExitCode(ExitStatus.toolFailed.rawValue)
             }
         }
@@ -112,15 +126,25 @@ struct ABCommand: ParsableCommand {
             let order = round % 2 == 0 ? ["a", "b"] : ["b", "a"]
             let paths = ["a": "\(dir)/a/rep-\(round + 1).json", "b": "\(dir)/b/rep-\(round + 1).json"]
             let outcome = try FlagRetry.attempts(limit: retryFlagged) { () throws -> String? in
-                for side in order {
-                    try runOne(round: round, side: side, path: paths[side]!)
-                    FileHandle.standardError.write(Data("ab: round \(round + 1)/\(rounds) \(side.uppercased()) -> \(paths[side]!)\n".utf8))
+                if coRun {
+                    let runs = try order.map { side in let s = try start(side: side, path: paths[side]!); return (side, s.p, s.err, s.errPath) }
+                    try finish(round: round, runs)
+                    FileHandle.standardError.write(Data("ab: round \(round + 1)/\(rounds) \(order.map { $0.uppercased() }.joined(separator: "+")) together -> \(paths["a"]!), \(paths["b"]!)\n".utf8))
+                } else {
+                    for side in order {
+                        let s = try start(side: side, path: paths[side]!)
+                        try finish(round: round, [(side, s.p, s.err, s.errPath)])
+                        FileHandle.standardError.write(Data("ab: round \(round + 1)/\(rounds) \(side.uppercased()) -> \(paths[side]!)\n".utf8))
+                    }
                 }
                 guard retryFlagged > 0 else { return nil }
                 // Results files ab cannot read as runs (e.g. bench) are compared later, and refused there if bad.
                 guard let ra = try? FlagRetry.load(paths["a"]!), let rb = try? FlagRetry.load(paths["b"]!) else { return nil }
                 if blocking == nil {
                     blocking = FlagRetry.blocking(ra, thresholds: th)
+                    // Co-run: every run shares its CPUs, so wall-time timings are always flagged; retrying on
+                    // that flag would re-run every round for nothing. The CPU-time flags (partial, steal) decide.
+                    if coRun && blocking == .any { blocking = .cpuTime }
                     manifest.retryOn = blocking!.rawValue
                 }
                 let why = [("A", ra), ("B", rb)].compactMap { s, r in FlagRetry.reason(r, blocking: blocking!).map { "\(s): \($0)" } }
@@ -174,6 +198,9 @@ struct ABCommand: ParsableCommand {
             print(pairingNote ?? (c.points.contains { $0.metrics.contains { $0.paired != nil } }
                 ? "timings decided by the paired rule on the \(rounds) rounds (round k of A against round k of B; pagestorm check --baseline \(dir)/a \(dir)/b pairs them again)"
                 : "timings decided by the U test on two independent sets (not paired)"))
+            if coRun {
+                print("co-run: each round's A and B ran at the same time on the workload's CPUs, each with about half of their time; only throughput/ops_per_cpu_s compares (wall-time timings and latencies are flagged and do not decide)")
+            }
             print(Self.retryLine(manifest))
             print("ab: \(report.verdict.rawValue) (results in \(dir))")
         }

@@ -12,6 +12,9 @@ struct GateEvalCommand: ParsableCommand {
         costs on this machine (probe, grid, fitted line, then verification passes that measure the realised step of each target and correct it; \
         byte counts are continuous: a fraction of an 8-byte word is dithered over the allocations). A pair with a run flagged for operations \
         per CPU-second (a partial run, or steal time above 10%) is run again, at most --retry-flagged times; the discarded attempts are listed. \
+        --co-run: the two runs of every pair run at the same time, sharing the workload's CPUs (the kernel time-slices them \
+        milliseconds apart, so a machine-wide speed phase hits both alike); only operations per CPU-second compare then, and each run \
+        gets about half the CPU of its window (give twice the --duration-ms for the same work). \
         Build in release. Exit codes: 0 done; 2 bad input; 3 a run failed.
         """)
 
@@ -27,10 +30,12 @@ struct GateEvalCommand: ParsableCommand {
     var warmupMs: Int = 50
     @Option(help: "Injected slowdowns in percent (comma-separated).")
     var slowdowns: String = "5,10,25"
-    @Option(help: "Write the JSON report (pagestorm.gate-eval/4, every run, discarded attempt and calibration point included) here.")
+    @Option(help: "Write the JSON report (pagestorm.gate-eval/5, every run, discarded attempt and calibration point included) here.")
     var output: String?
     @Option(name: .customLong("retry-flagged"), help: "Extra attempts, at most, of a pair with a run flagged for operations per CPU-second (0: none).")
     var retryFlagged: Int = FlagRetry.defaultRetries
+    @Flag(name: .customLong("co-run"), help: "Run the two runs of every pair at the same time on the workload's CPUs (time-sliced) instead of back to back; only operations per CPU-second compare.")
+    var coRun = false
 
     func validate() throws {
         guard (1...1000).contains(comparisons) else { throw ValidationError("--comparisons must be 1...1000, got \(comparisons)") }
@@ -59,6 +64,7 @@ struct GateEvalCommand: ParsableCommand {
         e.comparisons = comparisons
         e.reps = reps
         e.retryFlagged = retryFlagged
+        e.coRun = coRun
         e.slowdowns = slowdowns.split(separator: ",").compactMap { Double($0) }
         e.log = { FileHandle.standardError.write(Data(("gate-eval: " + $0 + "\n").utf8)) }
         let r: GateEval.Report
@@ -93,11 +99,16 @@ struct GateEvalCommand: ParsableCommand {
         let discarded = r.kinds.reduce(0) { $0 + $1.discarded.count }
         print("retries of flagged pairs (a run flagged for operations per CPU-second: partial, or steal above \(Int(NoiseReport.maxStealPercent))%; at most \(r.retryFlagged) extra attempt(s) a pair): "
               + r.kinds.map { "\($0.name) \($0.retriedPairs) pair(s) re-run, \($0.discarded.count) attempt(s) discarded, \($0.stillFlaggedPairs[1]) still flagged" }.joined(separator: "; "))
+        if r.pairing == "co-run" {
+            print("co-run pairs: the two runs of each pair ran at the same time on the workload's CPUs; overlap of their measured windows (median over pairs, of the shorter window): "
+                  + r.kinds.map { k in k.name + " " + (k.coRunOverlap.map { String(format: "%.0f%%", $0 * 100) } ?? "-") }.joined(separator: ", ")
+                  + ". Each side had about half the CPU time, so its wall-time runs are flagged: decide on operations per CPU-second.")
+        }
         if discarded > 0 {
             let all = r.kinds.flatMap { k in k.discarded.map { "\(k.name) c\($0.comparison) r\($0.repetition) #\($0.attempt) (\($0.reason))" } }
             print("discarded attempts: " + (all.count <= 40 ? all.joined(separator: ", ") : all.prefix(40).joined(separator: ", ") + ", ... (\(all.count) in all; every one in the JSON report)"))
         }
-        print("A/A: alarms in either direction are false alarms (goal <= 5%); slowdowns: alarms in the slower direction are detections (goal >= 95% at 10%). Runs: every kind's pair (original, kind) back to back, ABBA. Realised: pairs = median over all pairs of base/variant - 1; sets = median over comparisons of median base / median variant - 1.")
+        print("A/A: alarms in either direction are false alarms (goal <= 5%); slowdowns: alarms in the slower direction are detections (goal >= 95% at 10%). Runs: every kind's pair (original, kind) \(r.pairing == "co-run" ? "at the same time (co-run), started in ABBA order" : "back to back, ABBA"). Realised: pairs = median over all pairs of base/variant - 1; sets = median over comparisons of median base / median variant - 1.")
         if let output { try ResultsFile.write(r, to: output); print("wrote \(output)") }
     }
 }

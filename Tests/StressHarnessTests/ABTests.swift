@@ -128,6 +128,40 @@ import StressHarness
         Int(((try? String(contentsOfFile: dir + "/\(name).count", encoding: .utf8)) ?? "0").trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
     }
 
+    /// --co-run: each round's A and B run at the same time (a wrapper logs when each process starts and ends:
+    /// every round's two intervals overlap), the manifest says so, and the deterministic counters still agree.
+    @Test func coRunRunsEachRoundsTwoSidesAtTheSameTime() throws {
+        let bin = try UserFacingTests.binary()
+        let dir = Self.tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let log = dir + "/times.log"
+        func timed(_ name: String) throws -> String {
+            let path = dir + "/\(name).sh"
+            try "#!/bin/sh\necho \"\(name) start $(date +%s%N)\" >> '\(log)'\n'\(bin)' \"$@\"; rc=$?\necho \"\(name) end $(date +%s%N)\" >> '\(log)'\nexit $rc\n"
+                .write(toFile: path, atomically: true, encoding: .utf8)
+            chmod(path, 0o755)
+            return path
+        }
+        let (code, out, err) = try UserFacingTests.pagestorm(
+            ["ab", "--a", try timed("a"), "--b", try timed("b"), "--rounds", "3", "--co-run", "--output-dir", dir + "/ab"] + Self.runArgs,
+            cwd: repoRoot.path, timeoutS: 300)
+        #expect(code == 0 && out.contains("ab: unchanged") && out.contains("co-run: each round's A and B ran at the same time"), "\(out)\n\(err)")
+        #expect(err.contains("ab: round 1/3 A+B together") && err.contains("ab: round 2/3 B+A together"), "\(err)")
+        let m = try JSONDecoder().decode(ABManifest.self, from: Data(contentsOf: URL(fileURLWithPath: dir + "/ab/ab.json")))
+        #expect(m.coRun == true && m.order == ["ab", "ba", "ab"])
+        // Per side, the k-th start and end are round k's; each round's intervals overlap.
+        var t: [String: [Int]] = [:]
+        for line in try String(contentsOfFile: log, encoding: .utf8).split(separator: "\n") {
+            let f = line.split(separator: " ")
+            if f.count == 3, let ns = Int(f[2]) { t["\(f[0]) \(f[1])", default: []].append(ns) }
+        }
+        #expect(t["a start"]?.count == 3 && t["b end"]?.count == 3, "\(t)")
+        for k in 0..<3 {
+            guard let as_ = t["a start"]?[safe: k], let ae = t["a end"]?[safe: k], let bs = t["b start"]?[safe: k], let be = t["b end"]?[safe: k] else { continue }
+            #expect(as_ < be && bs < ae, "round \(k + 1): A \(as_)...\(ae), B \(bs)...\(be) do not overlap")
+        }
+    }
+
     @Test func badInputIsRefusedWithExit2() throws {
         let bin = try UserFacingTests.binary()
         for (args, says) in [
@@ -204,4 +238,8 @@ import StressHarness
             cwd: repoRoot.path, timeoutS: 300)
         #expect(code4 == 0 && ABTests.runs(dir, "b2") == 6 && out4.contains("flagged rounds not retried (--retry-flagged 0)"), "\(out4)")
     }
+}
+
+extension Array {
+    subscript(safe i: Int) -> Element? { indices.contains(i) ? self[i] : nil }
 }

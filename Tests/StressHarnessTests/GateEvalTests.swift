@@ -153,7 +153,7 @@ import Testing
         let seen = Count()
         e.measureRun = { seen.n += 1; return Self.model($0) }
         let r = try e.run()
-        #expect(r.schema == "pagestorm.gate-eval/4" && r.kinds.map(\.name) == ["A/A", "+5%", "+10%", "+25%"])
+        #expect(r.schema == "pagestorm.gate-eval/5" && r.kinds.map(\.name) == ["A/A", "+5%", "+10%", "+25%"])
         // Calibration: its rounds x 2 runs per point measured; evaluation: 3 x 5 x 4 kinds x 2 runs.
         #expect(seen.n == 2 * r.calibration.map(\.rounds).reduce(0, +) + 3 * 5 * 4 * 2)
         for k in r.kinds {
@@ -272,6 +272,25 @@ import Testing
         #expect(r0.kinds.allSatisfy { $0.retriedPairs == 0 && $0.discarded.isEmpty })
         #expect(k0["+10%"]!.stillFlaggedPairs == [0, 8] && k0["+25%"]!.stillFlaggedPairs == [0, pairs])
         #expect(rule(k0["+10%"]!.rulesPerCPU, 4) == 0, "every comparison holds a flagged pair")
+    }
+
+    /// Co-run pairs: the two runs (real ones, of gate-timing shortened) run at the same time, so their measured
+    /// windows overlap; back to back they do not. The overlap is what lets a speed phase of the machine hit
+    /// both sides alike (docs/gate.md); its size on a real evaluation is gate-eval's `coRunOverlap`.
+    @Test func coRunPairsRunAtTheSameTimeAndBackToBackPairsDoNot() throws {
+        let w = try gateWorkload().overriding(WorkloadOverrides(durationMs: 150, warmupMs: 10))
+        var e = GateEval(workload: w)
+        e.coRun = true
+        let v = GateEval.variant(w, extraTouch: 8)
+        let co = try e.measurePair([w, v], order: [1, 0])
+        let both = try #require(GateEval.overlap(co[0].window, co[1].window))
+        #expect(both > 0.5, "co-run windows \(String(describing: co[0].window)) and \(String(describing: co[1].window)) overlap \(both)")
+        #expect(co.allSatisfy { $0.opsPerCPUSecond > 0 })
+        e.coRun = false
+        let seq = try e.measurePair([w, v], order: [0, 1])
+        let none = try #require(GateEval.overlap(seq[0].window, seq[1].window))
+        #expect(none == 0, "back-to-back windows \(String(describing: seq[0].window)) and \(String(describing: seq[1].window)) overlap \(none)")
+        #expect(GateEval.overlap(0...2, 1...5) == 0.5 && GateEval.overlap(0...1, 2...3) == 0 && GateEval.overlap(nil, 0...1) == nil)
     }
 
     @Test func flagRetryIsBounded() throws {

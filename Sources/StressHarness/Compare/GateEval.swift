@@ -35,6 +35,14 @@ public struct GateEval {
     /// CPU-second (a partial run, or steal time above the limit), at most, per pair (0: none). A pair still
     /// flagged after them stays flagged and does not decide (as before). Every discarded attempt is listed.
     public var retryFlagged = FlagRetry.defaultRetries
+    /// Co-run (`--co-run`): the two runs of every pair (calibration and evaluation) run at the same time,
+    /// each on its own threads, their workers pinned to the same CPUs (the workload's), so the kernel
+    /// time-slices the two sides a few milliseconds apart and a machine-wide speed phase hits both alike.
+    /// Only operations per CPU-second compare (each side gets about half of the CPUs' time; its ops/s
+    /// halves and its runs are flagged for wall time). False: the two runs back to back (ABBA).
+    public var coRun = false
+    /// The longest a co-run pair may take before gate-eval gives up on it (a bounded wait).
+    public var coRunTimeoutS: Double = 600
     public var log: (String) -> Void = { _ in }
     /// How one run is measured (tests put a model here; nil: a real run).
     public var measureRun: ((Workload) throws -> Sample)?
@@ -92,6 +100,9 @@ public struct GateEval {
         public var retriedPairs: Int
         public var discarded: [DiscardedAttempt]
         public var stillFlaggedPairs: [Int]
+        /// Co-run only: the median over this kind's kept pairs of how much of the shorter measured window
+        /// (from the end of warm-up to the run's return) the other run's window overlapped, 0...1 (nil: back to back).
+        public var coRunOverlap: Double?
         /// The runs, [metric][comparison][repetition] ([0] ops/s, [1] ops per CPU-second): the original's, and this kind's (repetition i of the two adjacent in time).
         public var base: [[[Double]]]
         public var new: [[[Double]]]
@@ -121,7 +132,7 @@ public struct GateEval {
     }
 
     public struct Report: Codable, Sendable {
-        public var schema = "pagestorm.gate-eval/4"
+        public var schema = "pagestorm.gate-eval/5"
         public var startedAt: String
         public var machine: MachineInfo
         public var workload: String
@@ -136,6 +147,8 @@ public struct GateEval {
         public var flaggedRuns: Int
         /// The bound on extra attempts per flagged pair (`--retry-flagged`).
         public var retryFlagged: Int
+        /// How a pair's two runs ran: "co-run" (at the same time, sharing the workload's CPUs) or "back to back" (ABBA).
+        public var pairing: String
         public var wallSeconds: Double
     }
 
@@ -217,12 +230,59 @@ public struct GateEval {
         public var flagged: [Bool]
         /// Why it is flagged (the noise report's reason, or "partial run"), when it is.
         public var reason: String?
-        public init(opsPerSecond: Double, opsPerCPUSecond: Double, flagged: [Bool] = [false, false], reason: String? = nil) {
+        /// The measured window, approximately: [end - measured, end], seconds on CLOCK_MONOTONIC, where end is
+        /// when the run returned (its teardown, a few ms, is inside). Nil for a model's sample.
+        public var window: ClosedRange<Double>?
+        public init(opsPerSecond: Double, opsPerCPUSecond: Double, flagged: [Bool] = [false, false], reason: String? = nil,
+                    window: ClosedRange<Double>? = nil) {
             self.opsPerSecond = opsPerSecond
             self.opsPerCPUSecond = opsPerCPUSecond
             self.flagged = flagged
             self.reason = reason
+            self.window = window
         }
+    }
+
+    /// How much of the shorter of two windows the other one overlaps (0...1); nil when either is unknown.
+    public static func overlap(_ a: ClosedRange<Double>?, _ b: ClosedRange<Double>?) -> Double? {
+        guard let a, let b else { return nil }
+        let shorter = min(a.upperBound - a.lowerBound, b.upperBound - b.lowerBound)
+        guard shorter > 0 else { return 0 }
+        return max(0, min(a.upperBound, b.upperBound) - max(a.lowerBound, b.lowerBound)) / shorter
+    }
+
+    static func monotonicSeconds() -> Double {
+        var t = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &t)
+        return Double(t.tv_sec) + Double(t.tv_nsec) / 1e9
+    }
+
+    /// One pair: `pair[0]` the original, `pair[1]` the variant, started in `order`. Back to back, or
+    /// co-run: both at once on two threads, waited for at most `coRunTimeoutS` (a run that does not
+    /// return by then fails gate-eval). A model (`measureRun`) is asked for the two in order.
+    func measurePair(_ pair: [Workload], order: [Int]) throws -> [Sample] {
+        var m = [Sample](repeating: Sample(opsPerSecond: 0, opsPerCPUSecond: 0), count: 2)
+        guard coRun, measureRun == nil else {
+            for side in order { m[side] = try measure(pair[side]) }
+            return m
+        }
+        let box = CoRunBox()
+        let group = DispatchGroup()
+        nonisolated(unsafe) let me = self
+        for side in order {
+            let w = pair[side]
+            group.enter()
+            Thread.detachNewThread {
+                let r = Result { try me.measure(w) }
+                box.put(side, r)
+                group.leave()
+            }
+        }
+        guard group.wait(timeout: .now() + coRunTimeoutS) == .success else {
+            throw InstructionsError(message: "gate-eval: a co-run pair of \(workload.name) did not finish within \(Int(coRunTimeoutS)) s")
+        }
+        for side in 0..<2 { m[side] = try box.get(side) }
+        return m
     }
 
     func measure(_ w: Workload) throws -> Sample {
@@ -242,9 +302,11 @@ public struct GateEval {
         if r.status.partial { reasons.append("partial run") }
         if steal > NoiseReport.maxStealPercent { reasons.append(String(format: "steal %.1f%%", steal)) }
         if let why = r.noise?.reason, r.noise?.untrustworthy == true, !(steal > NoiseReport.maxStealPercent) { reasons.append(why) }
+        let end = Self.monotonicSeconds()
         return Sample(opsPerSecond: r.throughput.operationsPerSecond,
                       opsPerCPUSecond: cpuNs > 0 ? Double(r.throughput.operations) / (Double(cpuNs) / 1e9) : r.throughput.operationsPerSecond,
-                      flagged: [flagged, cpuFlagged], reason: reasons.isEmpty ? nil : reasons.joined(separator: "; "))
+                      flagged: [flagged, cpuFlagged], reason: reasons.isEmpty ? nil : reasons.joined(separator: "; "),
+                      window: (end - Double(r.timing.measuredNs) / 1e9)...end)
     }
 
     /// Hook for noise flags (set when results carry them).
@@ -266,8 +328,7 @@ public struct GateEval {
         for p in 0..<max(1, rounds ?? calibrationPairs) {
             for k in (p % 2 == 0 ? Array(extras.indices) : Array(extras.indices.reversed())) {
                 let pair = [workload, Self.variant(workload, extraTouch: extras[k])]
-                var x = [0.0, 0.0]
-                for j in (p % 2 == 0 ? [0, 1] : [1, 0]) { x[j] = try measure(pair[j]).opsPerCPUSecond }
+                let x = try measurePair(pair, order: p % 2 == 0 ? [0, 1] : [1, 0]).map(\.opsPerCPUSecond)
                 ratios[k].append(x[0] / x[1] - 1)
             }
         }
@@ -421,20 +482,20 @@ public struct GateEval {
         var retried = [Int](repeating: 0, count: kindsW.count)
         var discarded = [[DiscardedAttempt]](repeating: [], count: kindsW.count)
         var stillFlagged = [[Int]](repeating: [0, 0], count: kindsW.count)
+        var overlaps = [[Double]](repeating: [], count: kindsW.count)
         for c in 0..<comparisons {
             for r in 0..<reps {
                 // Every kind's pair back to back; the order within pairs and of the kinds flips every repetition (ABBA).
                 for k in (r % 2 == 0 ? Array(kindsW.indices) : Array(kindsW.indices.reversed())) {
                     // A pair with a run flagged for ops per CPU-second is run again (at most `retryFlagged` times).
                     let pair = try FlagRetry.attempts(limit: retryFlagged) { () throws -> [Sample] in
-                        var m = [Sample](repeating: Sample(opsPerSecond: 0, opsPerCPUSecond: 0), count: 2)
-                        for side in (r % 2 == 0 ? [0, 1] : [1, 0]) { m[side] = try measure(side == 0 ? workload : kindsW[k]) }
-                        return m
+                        try measurePair([workload, kindsW[k]], order: r % 2 == 0 ? [0, 1] : [1, 0])
                     } flagged: { m in
                         let sides = [0, 1].filter { m[$0].flagged[1] }
                         return sides.isEmpty ? nil : sides.map { (i: Int) -> String in (i == 0 ? "base" : "new") + ": " + (m[i].reason ?? "flagged") }.joined(separator: "; ")
                     }
                     if pair.discarded.count > 0 { retried[k] += 1 }
+                    if let o = Self.overlap(pair.kept[0].window, pair.kept[1].window) { overlaps[k].append(o) }
                     for (a, (m, reason)) in pair.discarded.enumerated() {
                         discarded[k].append(DiscardedAttempt(comparison: c + 1, repetition: r + 1, attempt: a + 1,
                                                              base: [m[0].opsPerSecond, m[0].opsPerCPUSecond], new: [m[1].opsPerSecond, m[1].opsPerCPUSecond],
@@ -479,11 +540,24 @@ public struct GateEval {
                               measuredSlowdownPercent: measured(k, 0), rules: outcome(k, 0, worseOnly: k > 0),
                               measuredSlowdownPercentPerCPU: measured(k, 1), rulesPerCPU: outcome(k, 1, worseOnly: k > 0),
                               retriedPairs: retried[k], discarded: discarded[k], stillFlaggedPairs: stillFlagged[k],
+                              coRunOverlap: coRun && !overlaps[k].isEmpty ? Stats.median(overlaps[k]) : nil,
                               base: base[k], new: new[k]))
         }
         return Report(startedAt: ISO8601DateFormatter().string(from: t0), machine: .current(), workload: workload.name,
                       durationMs: workload.run.durationMs ?? 0, reps: reps, comparisons: comparisons,
                       calibration: cal.points, calibrationFit: cal.fit, kinds: kinds, flaggedRuns: flaggedRuns, retryFlagged: retryFlagged,
-                      wallSeconds: Date().timeIntervalSince(t0))
+                      pairing: coRun ? "co-run" : "back to back", wallSeconds: Date().timeIntervalSince(t0))
+    }
+}
+
+/// The two results of a co-run pair, handed from the runs' threads to the waiting one.
+final class CoRunBox: @unchecked Sendable {
+    private let lock = NSLock()
+    private var results: [Int: Result<GateEval.Sample, any Error>] = [:]
+    func put(_ side: Int, _ r: Result<GateEval.Sample, any Error>) { lock.lock(); results[side] = r; lock.unlock() }
+    func get(_ side: Int) throws -> GateEval.Sample {
+        lock.lock(); let r = results[side]; lock.unlock()
+        guard let r else { throw InstructionsError(message: "gate-eval: a co-run side returned no result") }
+        return try r.get()
     }
 }

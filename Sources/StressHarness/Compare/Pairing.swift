@@ -24,6 +24,9 @@ public struct ABManifest: Codable, Sendable {
     /// `rep-N.flagged-K.json`); rounds still flagged after their retries (they stay flagged and do not decide).
     public var discarded: [ABDiscardedAttempt]?
     public var stillFlagged: [Int]?
+    /// `--co-run`: each round's two runs ran at the same time on the workload's CPUs (started in `order`);
+    /// nil or false: back to back.
+    public var coRun: Bool?
 
     public init(a: String, b: String, rounds: Int, order: [String], pairs: [String], command: [String], retryFlagged: Int? = nil) {
         self.a = a; self.b = b; self.rounds = rounds; self.order = order; self.pairs = pairs; self.command = command
