@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Paired-rule candidates on the pair changes of a gate-eval report (docs/gate.md,
-"How the paired rule was chosen"). Reads one or more pagestorm.gate-eval/2 or /3
+"How the paired rule was chosen"). Reads one or more pagestorm.gate-eval/2 to /5
 JSON reports (every run is in them), takes the A/A kind's pair log-ratios
 new/base on operations per CPU-second as the noise, and estimates by resampling
 (5 pairs drawn with replacement, shifted by the step) each rule's A/A

@@ -15,7 +15,7 @@ struct ABCommand: ParsableCommand {
         or beyond 8%; needs 3 rounds or more): --no-paired (or paired = false in the thresholds file) for the U test on two \
         independent sets. <output-dir>/ab.json records the pairing, so that pagestorm check --baseline <dir>/a <dir>/b \
         pairs them again. A round with a run flagged for a timing metric that gates (under the thresholds: a noise flag or \
-        a partial run; for throughput/ops_per_cpu_s alone, a partial run or steal time above 10%) is run again, at most \
+        a partial run; for throughput/ops_per_cpu_s alone, a partial run or steal time above \(Int(NoiseReport.maxStealPercent))%) is run again, at most \
         --retry-flagged times (default 2; 0: never); the discarded attempts are kept as {a,b}/rep-<n>.flagged-<k>.json and \
         listed in ab.json and the output; a round still flagged after them stays flagged and does not decide. \
         --co-run: each round's two runs run at the same time (started in the round's order), their workers sharing the \
@@ -141,10 +141,7 @@ struct ABCommand: ParsableCommand {
                 // Results files ab cannot read as runs (e.g. bench) are compared later, and refused there if bad.
                 guard let ra = try? FlagRetry.load(paths["a"]!), let rb = try? FlagRetry.load(paths["b"]!) else { return nil }
                 if blocking == nil {
-                    blocking = FlagRetry.blocking(ra, thresholds: th)
-                    // Co-run: every run shares its CPUs, so wall-time timings are always flagged; retrying on
-                    // that flag would re-run every round for nothing. The CPU-time flags (partial, steal) decide.
-                    if coRun && blocking == .any { blocking = .cpuTime }
+                    blocking = FlagRetry.blocking(ra, thresholds: th, coRun: coRun)
                     manifest.retryOn = blocking!.rawValue
                 }
                 let why = [("A", ra), ("B", rb)].compactMap { s, r in FlagRetry.reason(r, blocking: blocking!).map { "\(s): \($0)" } }

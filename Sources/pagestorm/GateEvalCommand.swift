@@ -11,7 +11,7 @@ struct GateEvalCommand: ParsableCommand {
         2 x (1 + slowdowns) x reps x comparisons times, in adjacent pairs (ABBA), after a calibration that measures how much extra `touch` \
         costs on this machine (probe, grid, fitted line, then verification passes that measure the realised step of each target and correct it; \
         byte counts are continuous: a fraction of an 8-byte word is dithered over the allocations). A pair with a run flagged for operations \
-        per CPU-second (a partial run, or steal time above 10%) is run again, at most --retry-flagged times; the discarded attempts are listed. \
+        per CPU-second (a partial run, or steal time above \(Int(NoiseReport.maxStealPercent))%) is run again, at most --retry-flagged times; the discarded attempts are listed. \
         --co-run: the two runs of every pair run at the same time, sharing the workload's CPUs (the kernel time-slices them \
         milliseconds apart, so a machine-wide speed phase hits both alike); only operations per CPU-second compare then, and each run \
         gets about half the CPU of its window (give twice the --duration-ms for the same work). \

@@ -293,6 +293,25 @@ import Testing
         #expect(GateEval.overlap(0...2, 1...5) == 0.5 && GateEval.overlap(0...1, 2...3) == 0 && GateEval.overlap(nil, 0...1) == nil)
     }
 
+    /// The co-run thresholds file gates operations per CPU-second alone; under any thresholds that gate a
+    /// wall-time timing, `ab --co-run` retries rounds on the CPU-time flags only (a co-run run is always short
+    /// of wall-time CPU, so retrying on that flag would re-run every round for nothing).
+    @Test func coRunThresholdsGateCPUTimeAndRetryOnItsFlags() throws {
+        let d = FakeResults.dir()
+        defer { try? FileManager.default.removeItem(atPath: d) }
+        FakeResults.write(FakeResults.run(callsPerSecond: 1e7, p99: 100, workerCPUNs: [50_000_000]), d + "/r.json")
+        let rep = try FlagRetry.load(d + "/r.json")
+        let co = try Thresholds.load(path: repoRoot.appendingPathComponent("results/baselines/gate/corun-thresholds.toml").path)
+        let timing = try Thresholds.load(path: repoRoot.appendingPathComponent("results/baselines/gate/timing-thresholds.toml").path)
+        let gates = rep.info.values.filter { $0.timing && co.limit(for: $0).gate }.map(\.id)
+        #expect(gates == [Comparer.perCPUMetric], "\(gates)")
+        #expect(FlagRetry.blocking(rep, thresholds: co) == .cpuTime && FlagRetry.blocking(rep, thresholds: co, coRun: true) == .cpuTime)
+        #expect(FlagRetry.blocking(rep, thresholds: timing) == .any && FlagRetry.blocking(rep, thresholds: timing, coRun: true) == .cpuTime)
+        #expect(FlagRetry.blocking(rep, thresholds: Thresholds(), coRun: true) == .none)
+        // The run is short of wall-time CPU (50%): flagged for `any`, not for the CPU-time flags.
+        #expect(FlagRetry.reason(rep, blocking: .any) != nil && FlagRetry.reason(rep, blocking: .cpuTime) == nil)
+    }
+
     @Test func flagRetryIsBounded() throws {
         // Flagged on attempts 1 and 2, clean on 3: with 2 retries the third counts; with 1 the second stays flagged.
         final class N { var n = 0 }

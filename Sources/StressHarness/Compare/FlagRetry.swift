@@ -48,12 +48,14 @@ public enum FlagRetry {
         case any
     }
 
-    /// From the metrics of a results file (a repetition) and the thresholds.
-    public static func blocking(_ rep: Rep, thresholds: Thresholds) -> Blocking {
+    /// From the metrics of a results file (a repetition) and the thresholds. Co-run (`ab --co-run`): every
+    /// run shares its CPUs with the other side's, so its wall-time timings are always flagged; retrying on
+    /// that flag would re-run every round for nothing, so the CPU-time flags (partial, steal) decide.
+    public static func blocking(_ rep: Rep, thresholds: Thresholds, coRun: Bool = false) -> Blocking {
         if thresholds.trustFlagged { return .none }
         let gating = rep.info.values.filter { $0.timing && thresholds.limit(for: $0).gate }
         if gating.isEmpty { return .none }
-        return gating.allSatisfy { $0.id == Comparer.perCPUMetric } ? .cpuTime : .any
+        return coRun || gating.allSatisfy { $0.id == Comparer.perCPUMetric } ? .cpuTime : .any
     }
 
     /// Why `rep` is flagged for `blocking` (nil: not flagged for it).

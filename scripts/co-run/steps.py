@@ -1,0 +1,69 @@
+#!/usr/bin/env python3
+"""Co-run pairs against back-to-back pairs, interleaved (docs/gate.md, "Co-run pairs").
+
+For each of N rounds and each kind (A/A, then one variant per extra touch size), one pair
+co-run (the original and the kind's workload started at the same time, both workers pinned to
+the workload's CPU, so the kernel time-slices them) and one pair back to back (the order flips
+every round); per pair the change new/base - 1 of operations per CPU-second (operations over the
+workers' own CPU time). Reports per kind and mode: the median change (the step as that mode reads
+it), the spread of the pair log ratios, and how many pairs a speed phase split (|log ratio| > 15%).
+A benchmark script, not a test. Build in release first.
+
+usage: scripts/co-run/steps.py BIN [N] [--extra 8,32,96] [--workload Workloads/gate-timing.toml]
+       [--duration-ms 100] [--output FILE]
+Co-run pairs get twice --duration-ms (each side has about half the CPU), so every pair costs the
+same machine time in both modes.
+"""
+import argparse, json, math, os, re, statistics as st, subprocess, sys, tempfile
+
+ap = argparse.ArgumentParser()
+ap.add_argument("bin"); ap.add_argument("n", nargs="?", type=int, default=30)
+ap.add_argument("--extra", default="8,32,96"); ap.add_argument("--workload", default="Workloads/gate-timing.toml")
+ap.add_argument("--duration-ms", type=int, default=100); ap.add_argument("--output")
+a = ap.parse_args()
+tmp = tempfile.mkdtemp(prefix="co-run-steps-")
+text = open(a.workload).read()
+m = re.search(r"^touch = (\d+)", text, re.M)
+if not m: sys.exit(f"{a.workload}: no 'touch = N' line to vary")
+kinds = [("A/A", a.workload)]
+for e in [int(x) for x in a.extra.split(",")]:
+    p = os.path.join(tmp, f"extra{e}.toml")
+    open(p, "w").write(text[:m.start()] + f"touch = {int(m.group(1)) + e}" + text[m.end():])
+    kinds.append((f"+{e} B", p))
+
+def start(wl, dur, out):
+    return subprocess.Popen([a.bin, "run", wl, "--duration-ms", str(dur), "--warmup-ms", str(dur // 5), "--quiet",
+                             "--no-overhead", "--output", out], stdout=subprocess.DEVNULL)
+
+def value(out):
+    d = json.load(open(out)); os.remove(out)
+    if d["status"]["verdict"] not in ("ok", "failures"): sys.exit(f"a run ended {d['status']['verdict']}")
+    cpu = sum(w["cpuNs"] for w in d["noise"]["workers"])
+    return d["throughput"]["operations"] / (cpu / 1e9)
+
+res = {}
+k = 0
+for i in range(a.n):
+    for name, wl in kinds:
+        for mode in ("co-run", "back to back"):
+            k += 1
+            outs = [os.path.join(tmp, f"{k}-base.json"), os.path.join(tmp, f"{k}-new.json")]
+            order = [(a.workload, outs[0]), (wl, outs[1])]
+            if i % 2: order.reverse()
+            if mode == "co-run":
+                ps = [start(w, 2 * a.duration_ms, o) for w, o in order]
+                if any(p.wait() not in (0, 1) for p in ps): sys.exit("a run failed")
+            else:
+                for w, o in order:
+                    if start(w, a.duration_ms, o).wait() not in (0, 1): sys.exit("a run failed")
+            res.setdefault(f"{mode} {name}", []).append((value(outs[0]), value(outs[1])))
+print(f"{a.n} rounds; {a.workload}; ops per CPU-second; co-run {2 * a.duration_ms} ms, back to back {a.duration_ms} ms a run")
+print("| kind | mode | step (median of base/new - 1) | sd of log(new/base) | pairs split >15% |")
+print("| --- | --- | ---: | ---: | ---: |")
+for name, _ in kinds:
+    for mode in ("co-run", "back to back"):
+        l = res[f"{mode} {name}"]
+        logs = [math.log(n / b) for b, n in l]
+        print(f"| {name} | {mode} | {100 * st.median([b / n - 1 for b, n in l]):+.1f}% | {st.pstdev(logs):.3f} | "
+              f"{sum(abs(x) > math.log(1.15) for x in logs)}/{len(logs)} |")
+if a.output: json.dump(res, open(a.output, "w"), indent=1)
