@@ -6,21 +6,45 @@ co-run (the original and the kind's workload started at the same time, both work
 the workload's CPU, so the kernel time-slices them) and one pair back to back (the order flips
 every round); per pair the change new/base - 1 of operations per CPU-second (operations over the
 workers' own CPU time). Reports per kind and mode: the median change (the step as that mode reads
-it), the spread of the pair log ratios, and how many pairs a speed phase split (|log ratio| > 15%).
+it), the spread of the pair log ratios, and how many pairs a speed phase split (a log ratio more than
+15% from the kind's median one).
 A benchmark script, not a test. Build in release first.
 
 usage: scripts/co-run/steps.py BIN [N] [--extra 8,32,96] [--workload Workloads/gate-timing.toml]
        [--duration-ms 100] [--output FILE]
+       scripts/co-run/steps.py --from FILE     (print the table of a saved --output again)
 Co-run pairs get twice --duration-ms (each side has about half the CPU), so every pair costs the
 same machine time in both modes.
 """
 import argparse, json, math, os, re, statistics as st, subprocess, sys, tempfile
 
 ap = argparse.ArgumentParser()
-ap.add_argument("bin"); ap.add_argument("n", nargs="?", type=int, default=30)
+ap.add_argument("bin", nargs="?"); ap.add_argument("n", nargs="?", type=int, default=30)
+ap.add_argument("--from", dest="saved")
 ap.add_argument("--extra", default="8,32,96"); ap.add_argument("--workload", default="Workloads/gate-timing.toml")
 ap.add_argument("--duration-ms", type=int, default=100); ap.add_argument("--output")
 a = ap.parse_args()
+
+MODES = ("co-run", "back to back")
+
+def table(res):
+    print("| kind | mode | step (median of base/new - 1) | sd of log(new/base) | pairs split (>15% from the median) |")
+    print("| --- | --- | ---: | ---: | ---: |")
+    names = []
+    for key in res:
+        name = next(key[len(m) + 1:] for m in MODES if key.startswith(m + " "))
+        if name not in names: names.append(name)
+    for name in names:
+        for mode in MODES:
+            l = res[f"{mode} {name}"]
+            logs = [math.log(n / b) for b, n in l]
+            mid = st.median(logs)
+            print(f"| {name} | {mode} | {100 * st.median([b / n - 1 for b, n in l]):+.1f}% | {st.pstdev(logs):.3f} | "
+                  f"{sum(abs(x - mid) > math.log(1.15) for x in logs)}/{len(logs)} |")
+
+if a.saved:
+    table(json.load(open(a.saved))); sys.exit(0)
+if not a.bin: sys.exit("give BIN (a release build of pagestorm), or --from FILE")
 tmp = tempfile.mkdtemp(prefix="co-run-steps-")
 text = open(a.workload).read()
 m = re.search(r"^touch = (\d+)", text, re.M)
@@ -58,12 +82,5 @@ for i in range(a.n):
                     if start(w, a.duration_ms, o).wait() not in (0, 1): sys.exit("a run failed")
             res.setdefault(f"{mode} {name}", []).append((value(outs[0]), value(outs[1])))
 print(f"{a.n} rounds; {a.workload}; ops per CPU-second; co-run {2 * a.duration_ms} ms, back to back {a.duration_ms} ms a run")
-print("| kind | mode | step (median of base/new - 1) | sd of log(new/base) | pairs split >15% |")
-print("| --- | --- | ---: | ---: | ---: |")
-for name, _ in kinds:
-    for mode in ("co-run", "back to back"):
-        l = res[f"{mode} {name}"]
-        logs = [math.log(n / b) for b, n in l]
-        print(f"| {name} | {mode} | {100 * st.median([b / n - 1 for b, n in l]):+.1f}% | {st.pstdev(logs):.3f} | "
-              f"{sum(abs(x) > math.log(1.15) for x in logs)}/{len(logs)} |")
+table(res)
 if a.output: json.dump(res, open(a.output, "w"), indent=1)
