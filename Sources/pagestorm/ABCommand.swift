@@ -53,6 +53,9 @@ struct ABCommand: ParsableCommand {
             throw ValidationError("give the command after --: `-- run [WORKLOAD] [FLAGS]` or `-- bench [FLAGS]`")
         }
         if command.contains("--output") || command.contains("--no-results") { throw ValidationError("ab sets --output itself; drop --output/--no-results from the command") }
+        if coRun && first != "run" {
+            throw ValidationError("--co-run compares operations per CPU-second, which only `run` results have: use it with `-- run [WORKLOAD] [FLAGS]`")
+        }
         guard (1...100).contains(rounds) else { throw ValidationError("--rounds must be 1...100, got \(rounds)") }
         guard (1...86_400).contains(timeoutS) else { throw ValidationError("--timeout-s must be 1...86400, got \(timeoutS)") }
         guard (0...10).contains(retryFlagged) else { throw ValidationError("--retry-flagged must be 0...10, got \(retryFlagged)") }
@@ -163,6 +166,10 @@ struct ABCommand: ParsableCommand {
                 try ResultsFile.replace(manifest, at: manifestPath)
                 FileHandle.standardError.write(Data("ab: round \(round + 1)/\(rounds) flagged (\(why)): attempt \(attempt) kept aside as \(moved["a"]!), \(moved["b"]!); running the round again (retry \(attempt) of at most \(retryFlagged))\n".utf8))
             }
+            if coRun && round == 0, let n = Self.unpinnedWorkers("\(dir)/a/rep-1.json"), n > 0 {
+                let line = "ab: --co-run: \(n) worker(s) of A's run are not pinned (the workload sets no cpus): A's and B's workers may then run on different CPUs, where a speed phase of the machine does not hit both alike; pin them (cpus = [...])"
+                FileHandle.standardError.write(Data((line + "\n").utf8))
+            }
             if let why = outcome.stillFlagged {
                 manifest.stillFlagged!.append(round + 1)
                 FileHandle.standardError.write(Data("ab: round \(round + 1)/\(rounds) still flagged after \(outcome.discarded.count) retr\(outcome.discarded.count == 1 ? "y" : "ies") (\(why)): kept; a flagged run does not decide a timing\n".utf8))
@@ -202,6 +209,14 @@ struct ABCommand: ParsableCommand {
             print("ab: \(report.verdict.rawValue) (results in \(dir))")
         }
         if report.exitCode != 0 { throw ExitCode(report.exitCode) }
+    }
+
+    /// How many workers of a run's results file were not pinned to a CPU or node (nil: not a run's results).
+    static func unpinnedWorkers(_ path: String) -> Int? {
+        guard let data = FileManager.default.contents(atPath: path),
+              let o = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+              let workers = o["workers"] as? [[String: Any]] else { return nil }
+        return workers.filter { ($0["pinnedTo"] as? String) == "unpinned" }.count
     }
 
     /// What the retries of flagged rounds did, in one line (every discarded attempt named; ab.json has the same).

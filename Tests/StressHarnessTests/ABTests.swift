@@ -170,6 +170,7 @@ import StressHarness
             (["ab", "--a", bin, "--b", bin, "--rounds", "0", "--", "run"], "--rounds must be 1...100"),
             (["ab", "--a", bin, "--b", bin, "--", "run", "--output", "x.json"], "ab sets --output itself"),
             (["ab", "--a", bin, "--b", bin, "--retry-flagged", "11", "--", "run"], "--retry-flagged must be 0...10"),
+            (["ab", "--a", bin, "--b", bin, "--co-run", "--", "bench"], "--co-run compares operations per CPU-second, which only `run` results have"),
         ] {
             let (code, _, err) = try UserFacingTests.pagestorm(args, cwd: repoRoot.path)
             #expect(code == 2, "\(args)")
