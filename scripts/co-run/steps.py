@@ -10,7 +10,7 @@ it), the spread of the pair log ratios, and how many pairs a speed phase split (
 15% from the kind's median one).
 A benchmark script, not a test. Build in release first.
 
-usage: scripts/co-run/steps.py BIN [N] [--extra 8,32,96] [--workload Workloads/gate-timing.toml]
+usage: scripts/co-run/steps.py BIN [N] [--extra 8,32,96] [--workload Workloads/gate-timing.toml] [--modes co-run,back to back,cross]
        [--duration-ms 100] [--output FILE]
        scripts/co-run/steps.py --from FILE     (print the table of a saved --output again)
 Co-run pairs get twice --duration-ms (each side has about half the CPU), so every pair costs the
@@ -23,20 +23,23 @@ ap.add_argument("bin", nargs="?"); ap.add_argument("n", nargs="?", type=int, def
 ap.add_argument("--from", dest="saved")
 ap.add_argument("--extra", default="8,32,96"); ap.add_argument("--workload", default="Workloads/gate-timing.toml")
 ap.add_argument("--duration-ms", type=int, default=100); ap.add_argument("--output")
+ap.add_argument("--modes", default="co-run,back to back",
+                help="comma-separated: co-run, back to back, cross (both at once, one on CPU 0 and one on CPU 1, swapped every round)")
 a = ap.parse_args()
 
-MODES = ("co-run", "back to back")
+ALL_MODES = ("co-run", "back to back", "cross")
 
 def table(res):
     print("| kind | mode | step (median of base/new - 1) | sd of log(new/base) | pairs split (>15% from the median) |")
     print("| --- | --- | ---: | ---: | ---: |")
     names = []
     for key in res:
-        name = next(key[len(m) + 1:] for m in MODES if key.startswith(m + " "))
+        name = next(key[len(m) + 1:] for m in ALL_MODES if key.startswith(m + " "))
         if name not in names: names.append(name)
     for name in names:
-        for mode in MODES:
-            l = res[f"{mode} {name}"]
+        for mode in ALL_MODES:
+            l = res.get(f"{mode} {name}")
+            if not l: continue
             logs = [math.log(n / b) for b, n in l]
             mid = st.median(logs)
             print(f"| {name} | {mode} | {100 * st.median([b / n - 1 for b, n in l]):+.1f}% | {st.pstdev(logs):.3f} | "
@@ -49,8 +52,15 @@ tmp = tempfile.mkdtemp(prefix="co-run-steps-")
 text = open(a.workload).read()
 m = re.search(r"^touch = (\d+)", text, re.M)
 if not m: sys.exit(f"{a.workload}: no 'touch = N' line to vary")
+modes = [m.strip() for m in a.modes.split(",")]
+if any(m not in ALL_MODES for m in modes): sys.exit(f"--modes: each of {', '.join(ALL_MODES)}")
+if "cross" in modes and not re.search(r"^cpus = \[1\]", text, re.M): sys.exit(f"cross needs a workload pinned with 'cpus = [1]'")
+def on_cpu0(path):
+    p = path[:-5] + ".cpu0.toml" if path.startswith(tmp) else os.path.join(tmp, "base.cpu0.toml")
+    open(p, "w").write(re.sub(r"^cpus = \[1\]", "cpus = [0]", open(path).read(), flags=re.M))
+    return p
 kinds = [("A/A", a.workload)]
-for e in [int(x) for x in a.extra.split(",")]:
+for e in [int(x) for x in a.extra.split(",") if x.strip()]:
     p = os.path.join(tmp, f"extra{e}.toml")
     open(p, "w").write(text[:m.start()] + f"touch = {int(m.group(1)) + e}" + text[m.end():])
     kinds.append((f"+{e} B", p))
@@ -69,7 +79,7 @@ res = {}
 k = 0
 for i in range(a.n):
     for name, wl in kinds:
-        for mode in ("co-run", "back to back"):
+        for mode in modes:
             k += 1
             outs = [os.path.join(tmp, f"{k}-base.json"), os.path.join(tmp, f"{k}-new.json")]
             order = [(a.workload, outs[0]), (wl, outs[1])]
@@ -77,10 +87,14 @@ for i in range(a.n):
             if mode == "co-run":
                 ps = [start(w, 2 * a.duration_ms, o) for w, o in order]
                 if any(p.wait() not in (0, 1) for p in ps): sys.exit("a run failed")
+            elif mode == "cross":
+                # at the same time on different CPUs: the first of the round's order on CPU 0
+                ps = [start(on_cpu0(order[0][0]), a.duration_ms, order[0][1]), start(order[1][0], a.duration_ms, order[1][1])]
+                if any(p.wait() not in (0, 1) for p in ps): sys.exit("a run failed")
             else:
                 for w, o in order:
                     if start(w, a.duration_ms, o).wait() not in (0, 1): sys.exit("a run failed")
             res.setdefault(f"{mode} {name}", []).append((value(outs[0]), value(outs[1])))
-print(f"{a.n} rounds; {a.workload}; ops per CPU-second; co-run {2 * a.duration_ms} ms, back to back {a.duration_ms} ms a run")
+print(f"{a.n} rounds; {a.workload}; ops per CPU-second; co-run {2 * a.duration_ms} ms, back to back and cross {a.duration_ms} ms a run")
 table(res)
 if a.output: json.dump(res, open(a.output, "w"), indent=1)
