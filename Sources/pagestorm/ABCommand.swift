@@ -21,7 +21,9 @@ struct ABCommand: ParsableCommand {
         --co-run: each round's two runs run at the same time (started in the round's order), their workers sharing the \
         workload's pinned CPUs, so the kernel time-slices A and B milliseconds apart and a speed phase of the machine hits both \
         alike (docs/gate.md); each side gets about half the CPU, so only throughput/ops_per_cpu_s compares: wall-time timings \
-        and latencies are flagged and do not decide, and retries follow the CPU-time flags. Give twice the --duration-ms. \
+        and latencies are flagged and do not decide (trust_flagged is refused), and retries follow the CPU-time flags. Give twice \
+        the --duration-ms (an --ops run takes about twice as long: raise --timeout-s with it) and \
+        --thresholds results/baselines/gate/corun-thresholds.toml (without a thresholds file that gates ops_per_cpu_s no timing decides). \
         Exit codes: check's (0 unchanged, 10 regressed, 11 improved only); 2 bad input; 3 a run failed.
         """)
 
@@ -72,6 +74,13 @@ struct ABCommand: ParsableCommand {
                 throw ExitCode(ExitStatus.badInput.rawValue)
             }
         }
+        if coRun && th.trustFlagged {
+            FileHandle.standardError.write(Data("pagestorm ab: --co-run with trust_flagged = true in \(thresholds ?? "the thresholds"): co-run wall-time timings and latencies are halved and include the other side's time slices, so flagged runs must not decide; drop trust_flagged\n".utf8))
+            throw ExitCode(ExitStatus.badInput.rawValue)
+        }
+        if coRun && !th.limit(forID: Comparer.perCPUMetric).gate {
+            FileHandle.standardError.write(Data("ab: --co-run: throughput/ops_per_cpu_s does not gate under \(thresholds.map { "the thresholds of \($0)" } ?? "the default thresholds (timings report)"), so no timing decides the verdict (exact counters still do); give --thresholds results/baselines/gate/corun-thresholds.toml to gate on it\n".utf8))
+        }
         let stamp = ISO8601DateFormatter().string(from: Date()).replacingOccurrences(of: "-", with: "").replacingOccurrences(of: ":", with: "")
         let dir = outputDir ?? "results/ab-\(stamp)"
         for side in ["a", "b"] { try FileManager.default.createDirectory(atPath: "\(dir)/\(side)", withIntermediateDirectories: true) }
@@ -104,8 +113,18 @@ struct ABCommand: ParsableCommand {
         /// and a run that failed stops the A/B: ExitCode 3.
         func finish(round: Int, _ runs: [(side: String, p: Process, err: FileHandle, errPath: String)]) throws {
             let deadline = Date().addingTimeInterval(Double(timeoutS))
-            while runs.contains(where: { $0.p.isRunning }) && Date() < deadline { usleep(20_000) }
-            let late = runs.filter { $0.p.isRunning }.map(\.side)
+            func failed(_ r: (side: String, p: Process, err: FileHandle, errPath: String)) -> Bool {
+                !r.p.isRunning && !(r.p.terminationStatus == 0 || (r.p.terminationStatus == 1 && command[0] == "run"))
+            }
+            // A co-run side that failed stops the wait at once (its partner is then terminated below).
+            while runs.contains(where: { $0.p.isRunning }) && !runs.contains(where: failed) && Date() < deadline { usleep(20_000) }
+            let late = runs.contains(where: failed) ? [] : runs.filter { $0.p.isRunning }.map(\.side)
+            var stopped = Set<String>()
+            if runs.contains(where: failed) {
+                for r in runs where r.p.isRunning { r.p.terminate(); stopped.insert(r.side) }
+                usleep(500_000)
+                for r in runs where r.p.isRunning { kill(r.p.processIdentifier, SIGKILL) }
+            }
             if !late.isEmpty {
                 for r in runs where r.p.isRunning { r.p.terminate() }
                 usleep(500_000)
@@ -117,7 +136,7 @@ struct ABCommand: ParsableCommand {
                 throw ExitCode(ExitStatus.toolFailed.rawValue)
             }
             // run: 0 ok, 1 failures (a verdict, results written); anything else stops the A/B.
-            for r in runs where !(r.p.terminationStatus == 0 || (r.p.terminationStatus == 1 && command[0] == "run")) {
+            for r in runs where !(r.p.terminationStatus == 0 || (r.p.terminationStatus == 1 && command[0] == "run")) && !stopped.contains(r.side) {
                 let errText = (try? String(contentsOfFile: r.errPath, encoding: .utf8)) ?? ""
                 FileHandle.standardError.write(Data("pagestorm ab: round \(round + 1), \(r.side.uppercased()) (\(r.side == "a" ? a : b)) exited \(r.p.terminationStatus): \(errText.suffix(2000))\n".utf8))
                 throw ExitCode(ExitStatus.toolFailed.rawValue)
@@ -130,7 +149,15 @@ struct ABCommand: ParsableCommand {
             let paths = ["a": "\(dir)/a/rep-\(round + 1).json", "b": "\(dir)/b/rep-\(round + 1).json"]
             let outcome = try FlagRetry.attempts(limit: retryFlagged) { () throws -> String? in
                 if coRun {
-                    let runs = try order.map { side in let s = try start(side: side, path: paths[side]!); return (side, s.p, s.err, s.errPath) }
+                    var runs: [(side: String, p: Process, err: FileHandle, errPath: String)] = []
+                    for side in order {
+                        do { let s = try start(side: side, path: paths[side]!); runs.append((side, s.p, s.err, s.errPath)) } catch {
+                            // The side already started is not left running: terminated, waited for, its handle closed.
+                            for r in runs { r.p.terminate(); r.p.waitUntilExit(); try? r.err.close() }
+                            FileHandle.standardError.write(Data("pagestorm ab: round \(round + 1), \(side.uppercased()) could not be started: \(error)\n".utf8))
+                            throw ExitCode(ExitStatus.toolFailed.rawValue)
+                        }
+                    }
                     try finish(round: round, runs)
                     FileHandle.standardError.write(Data("ab: round \(round + 1)/\(rounds) \(order.map { $0.uppercased() }.joined(separator: "+")) together -> \(paths["a"]!), \(paths["b"]!)\n".utf8))
                 } else {
@@ -167,9 +194,10 @@ struct ABCommand: ParsableCommand {
                 FileHandle.standardError.write(Data("ab: round \(round + 1)/\(rounds) flagged (\(why)): attempt \(attempt) kept aside as \(moved["a"]!), \(moved["b"]!); running the round again (retry \(attempt) of at most \(retryFlagged))\n".utf8))
             }
             if coRun && round == 0, let n = Self.unpinnedWorkers("\(dir)/a/rep-1.json"), n > 0 {
-                let line = "ab: --co-run: \(n) worker(s) of A's run are not pinned (the workload sets no cpus): A's and B's workers may then run on different CPUs, where a speed phase of the machine does not hit both alike; pin them (cpus = [...])"
+                let line = "ab: --co-run: \(n) worker(s) of A's run are not pinned to one CPU (pin = \"none\" or \"node\", or pinning failed): A's and B's workers may then run on different CPUs, where a speed phase of the machine does not hit both alike; pin each worker to a CPU (pin = \"cpu\", the default, with cpus = [...])"
                 FileHandle.standardError.write(Data((line + "\n").utf8))
             }
+
             if let why = outcome.stillFlagged {
                 manifest.stillFlagged!.append(round + 1)
                 FileHandle.standardError.write(Data("ab: round \(round + 1)/\(rounds) still flagged after \(outcome.discarded.count) retr\(outcome.discarded.count == 1 ? "y" : "ies") (\(why)): kept; a flagged run does not decide a timing\n".utf8))
@@ -211,12 +239,13 @@ struct ABCommand: ParsableCommand {
         if report.exitCode != 0 { throw ExitCode(report.exitCode) }
     }
 
-    /// How many workers of a run's results file were not pinned to a CPU or node (nil: not a run's results).
+    /// How many workers of a run's results file are not pinned to one CPU: unpinned, pinned to a node's
+    /// CPUs, or whose pinning failed (nil: not a run's results).
     static func unpinnedWorkers(_ path: String) -> Int? {
         guard let data = FileManager.default.contents(atPath: path),
               let o = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
               let workers = o["workers"] as? [[String: Any]] else { return nil }
-        return workers.filter { ($0["pinnedTo"] as? String) == "unpinned" }.count
+        return workers.filter { !((($0["pinnedTo"] as? String) ?? "").hasPrefix("cpu")) || $0["pinError"] != nil }.count
     }
 
     /// What the retries of flagged rounds did, in one line (every discarded attempt named; ab.json has the same).

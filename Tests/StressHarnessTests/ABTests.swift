@@ -23,6 +23,13 @@ import StressHarness
 
     static let runArgs = ["--", "run", "--deterministic", "--ops", "3000"]
 
+    /// A thresholds file that lets flagged runs decide (refused with --co-run).
+    static func trustFlaggedFile() -> String {
+        let path = NSTemporaryDirectory() + "pagestorm-ab-trust-\(UUID().uuidString).toml"
+        try? "trust_flagged = true\n".write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
     @Test func theSameBinaryTwiceRunsInABBAOrderAndIsUnchanged() throws {
         let bin = try UserFacingTests.binary()
         let dir = Self.tempDir()
@@ -97,6 +104,14 @@ import StressHarness
         #expect(code == 3)
         #expect(err.contains("did not finish within --timeout-s 2 s"), "\(err)")
         #expect(Date().timeIntervalSince(t0) < 60)
+        // Co-run: a B that fails at once stops the round without waiting for A's whole run (30 s here); A is stopped.
+        let t1 = Date()
+        (code, _, err) = try UserFacingTests.pagestorm(
+            ["ab", "--a", bin, "--b", failing, "--rounds", "1", "--co-run", "--output-dir", dir + "/c", "--", "run", "--duration-ms", "30000", "--warmup-ms", "0"],
+            cwd: repoRoot.path, timeoutS: 120)
+        #expect(code == 3 && err.contains("B (\(failing)) exited 7"), "\(err)")
+        #expect(Date().timeIntervalSince(t1) < 20, "waited \(Date().timeIntervalSince(t1)) s")
+        #expect(!err.contains("A (\(bin)) exited"), "\(err)")
     }
 
     /// A "build" that runs `bin`, then marks its first `flagged` results files untrustworthy (the others
@@ -171,6 +186,7 @@ import StressHarness
             (["ab", "--a", bin, "--b", bin, "--", "run", "--output", "x.json"], "ab sets --output itself"),
             (["ab", "--a", bin, "--b", bin, "--retry-flagged", "11", "--", "run"], "--retry-flagged must be 0...10"),
             (["ab", "--a", bin, "--b", bin, "--co-run", "--", "bench"], "--co-run compares operations per CPU-second, which only `run` results have"),
+            (["ab", "--a", bin, "--b", bin, "--co-run", "--thresholds", Self.trustFlaggedFile(), "--", "run"], "--co-run with trust_flagged = true"),
         ] {
             let (code, _, err) = try UserFacingTests.pagestorm(args, cwd: repoRoot.path)
             #expect(code == 2, "\(args)")

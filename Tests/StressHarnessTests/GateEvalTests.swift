@@ -4,7 +4,8 @@ import Testing
 
 /// gate-eval's calibration, its paired rule and its bookkeeping, on a cost
 /// model in place of real runs (the real figures come from the benchmark
-/// command `pagestorm gate-eval`, never from a test).
+/// command `pagestorm gate-eval`, never from a test); one test makes real
+/// runs, to see that co-run pairs run at the same time (it times nothing).
 @Suite struct GateEvalTests {
     func gateWorkload() throws -> Workload {
         try Workload.load(path: repoRoot.appendingPathComponent("Workloads/gate-timing.toml").path, machine: testMachine)
@@ -274,18 +275,22 @@ import Testing
         #expect(rule(k0["+10%"]!.rulesPerCPU, 4) == 0, "every comparison holds a flagged pair")
     }
 
-    /// Co-run pairs: the two runs (real ones, of gate-timing shortened) run at the same time, so their measured
-    /// windows overlap; back to back they do not. The overlap is what lets a speed phase of the machine hit
+    /// Co-run pairs: the two runs (real ones, of gate-timing) run at the same time, so their measured
+    /// windows overlap (by more than a third here; 96-98% in gate-eval's release runs); back to back they do not. The overlap is what lets a speed phase of the machine hit
     /// both sides alike (docs/gate.md); its size on a real evaluation is gate-eval's `coRunOverlap`.
     @Test func coRunPairsRunAtTheSameTimeAndBackToBackPairsDoNot() throws {
-        let w = try gateWorkload().overriding(WorkloadOverrides(durationMs: 150, warmupMs: 10))
+        // 300 ms measured: a start-up skew of the two runs (a debug build's arena set-up under a loaded test run)
+        // of up to 200 ms still leaves a third of the shorter window shared; back to back, none is.
+        let w = try gateWorkload().overriding(WorkloadOverrides(durationMs: 300, warmupMs: 10))
         var e = GateEval(workload: w)
         e.coRun = true
         let v = GateEval.variant(w, extraTouch: 8)
         let co = try e.measurePair([w, v], order: [1, 0])
         let both = try #require(GateEval.overlap(co[0].window, co[1].window))
-        #expect(both > 0.5, "co-run windows \(String(describing: co[0].window)) and \(String(describing: co[1].window)) overlap \(both)")
+        #expect(both > 0.3, "co-run windows \(String(describing: co[0].window)) and \(String(describing: co[1].window)) overlap \(both)")
         #expect(co.allSatisfy { $0.opsPerCPUSecond > 0 })
+        // Both workers on CPU 1 at once: each got well under 80% of its wall time there, so both runs flag themselves.
+        #expect(co.allSatisfy { $0.flagged[0] }, "co-run runs not flagged for CPU share: \(co.map(\.reason))")
         e.coRun = false
         let seq = try e.measurePair([w, v], order: [0, 1])
         let none = try #require(GateEval.overlap(seq[0].window, seq[1].window))

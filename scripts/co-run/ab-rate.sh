@@ -1,11 +1,13 @@
 #!/bin/sh
 # How often does `ab --co-run` (two processes, the tool a CI job runs) alarm? N A/A A/Bs of BIN against itself and
 # N of BIN against a wrapper that touches EXTRA more bytes per page on Workloads/gate-timing.toml (default 24, about
-# +10% here), interleaved, 5 rounds each, corun-thresholds.toml. Prints per A/B its exit code and the paired median
+# +8% here; 40: about +10%), interleaved, 5 rounds each, corun-thresholds.toml. Prints per A/B its exit code and the paired median
 # of operations per CPU-second, then the counts: A/A false alarms (exit 10 or 11) and detections (exit 10).
 # usage: scripts/co-run/ab-rate.sh BIN [N] [EXTRA]     (run from the repository root; release build)
 set -u
+[ $# -ge 1 ] || { echo "usage: scripts/co-run/ab-rate.sh BIN [N] [EXTRA]" >&2; exit 2; }
 BIN=$(readlink -f "$1"); N=${2:-20}; EXTRA=${3:-24}
+case "$N$EXTRA" in *[!0-9]*) echo "ab-rate: N and EXTRA must be whole numbers" >&2; exit 2;; esac
 W=Workloads/gate-timing.toml
 [ -x "$BIN" ] || { echo "ab-rate: $1 is not an executable" >&2; exit 2; }
 [ -f "$W" ] || { echo "ab-rate: run it from the repository root ($W not found)" >&2; exit 2; }
@@ -35,5 +37,5 @@ while [ $i -le "$N" ]; do
   i=$((i + 1))
 done
 # The step as these A/Bs read it: the median over the slower A/Bs of their paired median change (a rate: -9.1% is +10% time).
-step=$(for f in "$T"/slower-*.txt; do grep "^operations per CPU-second" "$f" | sed -n 's/.*paired: median \([-+0-9.]*\)%,.*/\1/p'; done | sort -g | awk '{v[NR]=$1} END {if (NR) print (NR % 2 ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2)}')
+step=$(for f in "$T"/slower-*.txt; do grep "^operations per CPU-second" "$f" | sed -n 's/.*paired: median +*\([-0-9.]*\)%,.*/\1/p'; done | sort -n | awk '{v[NR]=$1} END {if (NR) print (NR % 2 ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2)}')
 echo "A/A false alarms: $aa/$N; detections at +$EXTRA B: $det/$N; median paired change of the slower A/Bs: $step% of operations per CPU-second (results in $T)"

@@ -16,7 +16,7 @@ usage: scripts/co-run/steps.py BIN [N] [--extra 8,32,96] [--workload Workloads/g
 Co-run pairs get twice --duration-ms (each side has about half the CPU), so every pair costs the
 same machine time in both modes.
 """
-import argparse, json, math, os, re, statistics as st, subprocess, sys, tempfile
+import argparse, atexit, json, math, os, re, shutil, statistics as st, subprocess, sys, tempfile
 
 ap = argparse.ArgumentParser()
 ap.add_argument("bin", nargs="?"); ap.add_argument("n", nargs="?", type=int, default=30)
@@ -49,6 +49,12 @@ if a.saved:
     table(json.load(open(a.saved))); sys.exit(0)
 if not a.bin: sys.exit("give BIN (a release build of pagestorm), or --from FILE")
 tmp = tempfile.mkdtemp(prefix="co-run-steps-")
+started = []   # every run started: none is left running when the script stops, however it stops
+def cleanup():
+    for p in started:
+        if p.poll() is None: p.kill(); p.wait()
+    shutil.rmtree(tmp, ignore_errors=True)
+atexit.register(cleanup)
 text = open(a.workload).read()
 m = re.search(r"^touch = (\d+)", text, re.M)
 if not m: sys.exit(f"{a.workload}: no 'touch = N' line to vary")
@@ -66,12 +72,23 @@ for e in [int(x) for x in a.extra.split(",") if x.strip()]:
     kinds.append((f"+{e} B", p))
 
 def start(wl, dur, out):
-    return subprocess.Popen([a.bin, "run", wl, "--duration-ms", str(dur), "--warmup-ms", str(dur // 5), "--quiet",
+    p = subprocess.Popen([a.bin, "run", wl, "--duration-ms", str(dur), "--warmup-ms", str(dur // 5), "--quiet",
                              "--no-overhead", "--output", out], stdout=subprocess.DEVNULL)
+    started.append(p)
+    return p
+
+def finish(ps):
+    """Waits for the runs of one pair (at most 10 minutes each); stops the script if one failed."""
+    for p in ps:
+        try: rc = p.wait(timeout=600)
+        except subprocess.TimeoutExpired: sys.exit("a run took more than 10 minutes")
+        if rc not in (0, 1): sys.exit(f"a run exited {rc}")
+    started.clear()
 
 def value(out):
     d = json.load(open(out)); os.remove(out)
     if d["status"]["verdict"] not in ("ok", "failures"): sys.exit(f"a run ended {d['status']['verdict']}")
+    if not d.get("noise", {}).get("workers"): sys.exit(f"{out}: no noise.workers (CPU time) in the results: a pagestorm older than session 4?")
     cpu = sum(w["cpuNs"] for w in d["noise"]["workers"])
     return d["throughput"]["operations"] / (cpu / 1e9)
 
@@ -85,15 +102,12 @@ for i in range(a.n):
             order = [(a.workload, outs[0]), (wl, outs[1])]
             if i % 2: order.reverse()
             if mode == "co-run":
-                ps = [start(w, 2 * a.duration_ms, o) for w, o in order]
-                if any(p.wait() not in (0, 1) for p in ps): sys.exit("a run failed")
+                finish([start(w, 2 * a.duration_ms, o) for w, o in order])
             elif mode == "cross":
                 # at the same time on different CPUs: the first of the round's order on CPU 0
-                ps = [start(on_cpu0(order[0][0]), a.duration_ms, order[0][1]), start(order[1][0], a.duration_ms, order[1][1])]
-                if any(p.wait() not in (0, 1) for p in ps): sys.exit("a run failed")
+                finish([start(on_cpu0(order[0][0]), a.duration_ms, order[0][1]), start(order[1][0], a.duration_ms, order[1][1])])
             else:
-                for w, o in order:
-                    if start(w, a.duration_ms, o).wait() not in (0, 1): sys.exit("a run failed")
+                for w, o in order: finish([start(w, a.duration_ms, o)])
             res.setdefault(f"{mode} {name}", []).append((value(outs[0]), value(outs[1])))
 print(f"{a.n} rounds; {a.workload}; ops per CPU-second; co-run {2 * a.duration_ms} ms, back to back and cross {a.duration_ms} ms a run")
 table(res)

@@ -381,8 +381,8 @@ public struct GateEval {
         guard workload.groups.contains(where: { $0.ops.contains { $0.kind == .alloc && $0.touch > 0 } }) else {
             throw InstructionsError(message: "gate-eval: workload \(workload.name) touches nothing (touch = 0 everywhere); the slowdown is injected through touch")
         }
-        if coRun, workload.groups.contains(where: { $0.pin == "none" }) {
-            log("warning: --co-run with workers that are not pinned (a group without cpus/nodes): the two runs of a pair may use different CPUs, where a speed phase does not hit both alike")
+        if coRun, workload.groups.contains(where: { $0.pin != "cpu" }) {
+            log("warning: --co-run with workers not pinned to one CPU each (a group with pin = \"none\" or \"node\"): the two runs of a pair may use different CPUs, where a speed phase does not hit both alike")
         }
         let cal = try calibrate()
         let kindsW = [workload] + cal.extras.map { Self.variant(workload, extraTouch: $0) }

@@ -59,9 +59,12 @@ public struct Thresholds: Sendable {
 
     public init(rules: [ThresholdRule] = Thresholds.defaultRules) { self.rules = rules }
 
-    public func limit(for m: MetricInfo) -> Limit {
+    public func limit(for m: MetricInfo) -> Limit { limit(forID: m.id) }
+
+    /// The limit of the metric with this id (the rules match ids only).
+    public func limit(forID id: String) -> Limit {
         var l = Limit(relative: nil, absolute: nil, worse: nil, gate: false)
-        for r in rules where Glob.matches(r.match, m.id) {
+        for r in rules where Glob.matches(r.match, id) {
             if r.relative != nil || r.absolute != nil { l.relative = r.relative; l.absolute = r.absolute }
             if let w = r.worse { l.worse = w }
             if let g = r.gate { l.gate = g }
