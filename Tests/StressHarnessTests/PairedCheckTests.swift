@@ -51,7 +51,22 @@ import Testing
         #expect(paired.decisions.contains { $0.metric == "throughput/calls_per_s" && $0.decision == "regressed" && $0.reason.contains("paired: median pair change") })
         // Rendered: the table says the paired rule decided.
         let text = CompareRender.text(try #require(paired.comparison))
-        #expect(text.contains("paired rule on repetitions paired by file name") && text.contains("ALARM"))
+        #expect(text.contains("paired rule on repetitions paired by file name") && text.contains("ALARM (decides)"))
+        #expect(!text.contains("ALARM not counted"), "\(text)")
+    }
+
+    /// The same slowdown, but every B run flagged untrustworthy (as co-run runs are on wall time): the paired
+    /// rule still alarms on the numbers, the table says the alarm is not counted, and the verdict is unchanged.
+    @Test func aPairedAlarmOnFlaggedRunsIsShownAsNotCounted() throws {
+        let d = FakeResults.dir()
+        defer { try? FileManager.default.removeItem(atPath: d) }
+        let a = FakeResults.reps(d, "a", 5) { FakeResults.run(callsPerSecond: Self.phase[$0], p99: 170) }
+        let b = FakeResults.reps(d, "b", 5) { FakeResults.run(callsPerSecond: Self.phase[$0] / 1.1, p99: 170, untrustworthy: true) }
+        let r = try Self.check(a, b, paired: true)
+        #expect(r.verdict == .unchanged, "\(r.decisions.filter { $0.metric.hasPrefix("throughput") })")
+        let text = CompareRender.text(try #require(r.comparison))
+        let line = try #require(text.split(separator: "\n").first { $0.hasPrefix("throughput (calls/s)") })
+        #expect(line.contains("ALARM not counted (flagged)") && line.contains("FLAGGED"), "\(line)")
     }
 
     @Test func anAACheckThroughSpeedPhasesStaysUnchanged() throws {

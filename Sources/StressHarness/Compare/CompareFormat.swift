@@ -44,7 +44,11 @@ public enum CompareRender {
 
     static func testNote(_ m: MetricComparison) -> String {
         var parts: [String] = []
-        if let d = m.paired { parts.append(String(format: "paired: median %+.1f%%, %d/%d agree", d.median, d.agreeing, d.pairs) + (d.alarm ? ", ALARM" : "") + " (decides);") }
+        if let d = m.paired {
+            // An alarm on a flagged metric is not counted (unless flagged runs may decide, which makes it significant).
+            let alarm = !d.alarm ? "" : (m.flagged && !m.significant ? ", ALARM not counted (flagged)" : ", ALARM")
+            parts.append(String(format: "paired: median %+.1f%%, %d/%d agree", d.median, d.agreeing, d.pairs) + alarm + " (decides);")
+        }
         if let u = m.uTest { parts.append(String(format: "p=%.3f", u.p)) }
         if let ci = m.ratioCI { parts.append(String(format: "CI[%.3f,%.3f]", ci[0], ci[1])) }
         if m.flagged { parts.append("FLAGGED") }
