@@ -6,20 +6,9 @@
 # usage: scripts/co-run/ab-rate.sh BIN [N] [EXTRA]     (run from the repository root; release build)
 set -u
 [ $# -ge 1 ] || { echo "usage: scripts/co-run/ab-rate.sh BIN [N] [EXTRA]" >&2; exit 2; }
-BIN=$(readlink -f "$1"); N=${2:-20}; EXTRA=${3:-24}
+BIN_ARG=$1; N=${2:-20}; EXTRA=${3:-24}; NAME=ab-rate
 case "$N$EXTRA" in *[!0-9]*) echo "ab-rate: N and EXTRA must be whole numbers" >&2; exit 2;; esac
-W=Workloads/gate-timing.toml
-[ -x "$BIN" ] || { echo "ab-rate: $1 is not an executable" >&2; exit 2; }
-[ -f "$W" ] || { echo "ab-rate: run it from the repository root ($W not found)" >&2; exit 2; }
-T=$(mktemp -d /tmp/ab-rate.XXXXXX)
-TOUCH=$(sed -n 's/^touch = \([0-9]*\).*/\1/p' "$W")
-sed "s/^touch = $TOUCH/touch = $((TOUCH + EXTRA))/" "$W" > "$T/slower.toml"
-cat > "$T/slower.sh" <<EOS
-#!/bin/sh
-for a in "\$@"; do shift; [ "\$a" = "$W" ] && a="$T/slower.toml"; set -- "\$@" "\$a"; done
-exec "$BIN" "\$@"
-EOS
-chmod +x "$T/slower.sh"
+. "$(dirname "$0")/slower-build.sh"
 aa=0; det=0
 i=1
 while [ $i -le "$N" ]; do
