@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Co-run pairs against back-to-back pairs, interleaved (docs/gate.md, "Co-run pairs").
 
-For each of N rounds and each kind (A/A, then one variant per extra touch size), one pair
+For each of N rounds and each kind (A/A, then one variant per extra: touch bytes, or with --vary live
+blocks held), one pair
 co-run (the original and the kind's workload started at the same time, both workers pinned to
 the workload's CPU, so the kernel time-slices them) and one pair back to back (the order flips
 every round); per pair the change new/base - 1 of operations per CPU-second (operations over the
@@ -10,7 +11,7 @@ it), the spread of the pair log ratios, and how many pairs a speed phase split (
 15% from the kind's median one).
 A benchmark script, not a test. Build in release first.
 
-usage: scripts/co-run/steps.py BIN [N] [--extra 8,32,96] [--workload Workloads/gate-timing.toml] [--modes co-run,back to back,cross]
+usage: scripts/co-run/steps.py BIN [N] [--extra 8,32,96] [--vary touch|live] [--workload Workloads/gate-timing.toml] [--modes co-run,back to back,cross]
        [--duration-ms 100] [--output FILE]
        scripts/co-run/steps.py --from FILE     (print the table of a saved --output again)
 Co-run pairs get twice --duration-ms (each side has about half the CPU), so every pair costs the
@@ -21,7 +22,7 @@ import argparse, atexit, json, math, os, re, shutil, statistics as st, subproces
 ap = argparse.ArgumentParser()
 ap.add_argument("bin", nargs="?"); ap.add_argument("n", nargs="?", type=int, default=30)
 ap.add_argument("--from", dest="saved")
-ap.add_argument("--extra", default="8,32,96"); ap.add_argument("--workload", default="Workloads/gate-timing.toml")
+ap.add_argument("--extra", default="8,32,96"); ap.add_argument("--vary", default="touch", choices=["touch", "live"]); ap.add_argument("--workload", default="Workloads/gate-timing.toml")
 ap.add_argument("--duration-ms", type=int, default=100); ap.add_argument("--output")
 ap.add_argument("--modes", default="co-run,back to back",
                 help="comma-separated: co-run, back to back, cross (both at once, one on CPU 0 and one on CPU 1, swapped every round)")
@@ -56,8 +57,8 @@ def cleanup():
     shutil.rmtree(tmp, ignore_errors=True)
 atexit.register(cleanup)
 text = open(a.workload).read()
-m = re.search(r"^touch = (\d+)", text, re.M)
-if not m: sys.exit(f"{a.workload}: no 'touch = N' line to vary")
+m = re.search(rf"^{a.vary} = (\d+)", text, re.M)
+if not m: sys.exit(f"{a.workload}: no '{a.vary} = N' line to vary")
 modes = [m.strip() for m in a.modes.split(",")]
 if any(m not in ALL_MODES for m in modes): sys.exit(f"--modes: each of {', '.join(ALL_MODES)}")
 if "cross" in modes and not re.search(r"^cpus = \[1\]", text, re.M): sys.exit(f"cross needs a workload pinned with 'cpus = [1]'")
@@ -68,8 +69,8 @@ def on_cpu0(path):
 kinds = [("A/A", a.workload)]
 for e in [int(x) for x in a.extra.split(",") if x.strip()]:
     p = os.path.join(tmp, f"extra{e}.toml")
-    open(p, "w").write(text[:m.start()] + f"touch = {int(m.group(1)) + e}" + text[m.end():])
-    kinds.append((f"+{e} B", p))
+    open(p, "w").write(text[:m.start()] + f"{a.vary} = {int(m.group(1)) + e}" + text[m.end():])
+    kinds.append((f"+{e} B" if a.vary == "touch" else f"live +{e}", p))
 
 def start(wl, dur, out):
     p = subprocess.Popen([a.bin, "run", wl, "--duration-ms", str(dur), "--warmup-ms", str(dur // 5), "--quiet",
