@@ -118,20 +118,16 @@ struct ABCommand: ParsableCommand {
             }
             // A co-run side that failed stops the wait at once (its partner is then terminated below).
             while runs.contains(where: { $0.p.isRunning }) && !runs.contains(where: failed) && Date() < deadline { usleep(20_000) }
-            let late = runs.contains(where: failed) ? [] : runs.filter { $0.p.isRunning }.map(\.side)
-            var stopped = Set<String>()
-            if runs.contains(where: failed) {
-                for r in runs where r.p.isRunning { r.p.terminate(); stopped.insert(r.side) }
-                usleep(500_000)
-                for r in runs where r.p.isRunning { kill(r.p.processIdentifier, SIGKILL) }
-            }
-            if !late.isEmpty {
+            let anyFailed = runs.contains(where: failed)
+            // Still running now: past the deadline, or the partner of a side that failed. Terminated, then killed.
+            let stopped = Set(runs.filter { $0.p.isRunning }.map(\.side))
+            if !stopped.isEmpty {
                 for r in runs where r.p.isRunning { r.p.terminate() }
                 usleep(500_000)
                 for r in runs where r.p.isRunning { kill(r.p.processIdentifier, SIGKILL) }
             }
             for r in runs { r.p.waitUntilExit(); try? r.err.close() }
-            if let r = runs.first(where: { late.contains($0.side) }) {
+            if !anyFailed, let r = runs.first(where: { stopped.contains($0.side) }) {
                 FileHandle.standardError.write(Data("pagestorm ab: round \(round + 1), \(r.side.uppercased()) (\(r.side == "a" ? a : b)) did not finish within --timeout-s \(timeoutS) s and was killed\n".utf8))
                 throw ExitCode(ExitStatus.toolFailed.rawValue)
             }
